@@ -1,0 +1,98 @@
+"""prompt-workbench: edit, run, compare and measure prompts in Jupyter.
+
+>>> import workbench as wb
+>>> p = wb.Prompt(system="You are terse.", user="Translate to French: {text}")
+>>> r = wb.complete("local:smollm2", p, text="Good morning", seed=1)  # doctest: +SKIP
+
+Names are imported lazily (on first attribute access), so ``import workbench``
+is instant and no SDK, llama.cpp, pandas or matplotlib is loaded until used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # prompts, parameters, responses
+    "Prompt": "._prompt",
+    "Params": "._params",
+    "Request": "._types",
+    "Response": "._types",
+    "Usage": "._types",
+    # calling models
+    "complete": "._api",
+    "acomplete": "._api",
+    "stream": "._api",
+    "astream": "._api",
+    "build_request": "._api",
+    "Runner": "._runner",
+    "get_runner": "._runner",
+    "configure": "._runner",
+    # models and keys
+    "models": ".providers",
+    "default_model": ".providers",
+    "add_endpoint": ".providers",
+    "add_local_model": ".providers",
+    "add_model": ".providers",
+    "set_key": "._keys",
+    "set_price": "._pricing",
+    "PRICES_AS_OF": "._pricing",
+    # the run log
+    "RunLog": "._log",
+    "Version": "._log",
+    # errors
+    "WorkbenchError": "._errors",
+    "PromptError": "._errors",
+    "ContextWindowError": "._errors",
+    "ParamsError": "._errors",
+    "UnsupportedParamError": "._errors",
+    "ModelNotFoundError": "._errors",
+    "MissingKeyError": "._errors",
+    "MissingDependencyError": "._errors",
+    "RunLogError": "._errors",
+    "BudgetExceededError": "._errors",
+    "CasesError": "._errors",
+    "ScorerError": "._errors",
+    "ProviderError": "._errors",
+    "RateLimitError": "._errors",
+    "AuthenticationError": "._errors",
+    "BadRequestError": "._errors",
+    "ServerError": "._errors",
+    "ProviderTimeoutError": "._errors",
+    "ProviderConnectionError": "._errors",
+    "StreamInterruptedError": "._errors",
+    "MalformedResponseError": "._errors",
+    "CancelledRunError": "._errors",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'workbench' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
+    from ._api import acomplete, astream, build_request, complete, stream  # noqa: F401
+    from ._errors import *  # noqa: F403
+    from ._keys import set_key  # noqa: F401
+    from ._log import RunLog, Version  # noqa: F401
+    from ._params import Params  # noqa: F401
+    from ._pricing import PRICES_AS_OF, set_price  # noqa: F401
+    from ._prompt import Prompt  # noqa: F401
+    from ._runner import Runner, configure, get_runner  # noqa: F401
+    from ._types import Request, Response, Usage  # noqa: F401
+    from .providers import add_endpoint, add_local_model, add_model, default_model, models  # noqa: F401

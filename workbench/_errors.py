@@ -1,0 +1,154 @@
+"""The workbench's error hierarchy.
+
+Every error a user can meet says what went wrong *and* how to fix it, because
+the people reading them are often learning. Errors raised on bad input are
+raised before any model call is spent. Messages pass through
+:func:`workbench._keys.redact` so that no API key can leak through them.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "WorkbenchError",
+    "PromptError",
+    "ContextWindowError",
+    "ParamsError",
+    "UnsupportedParamError",
+    "ModelNotFoundError",
+    "MissingKeyError",
+    "MissingDependencyError",
+    "RunLogError",
+    "BudgetExceededError",
+    "CasesError",
+    "ScorerError",
+    "ProviderError",
+    "RateLimitError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ServerError",
+    "ProviderTimeoutError",
+    "ProviderConnectionError",
+    "StreamInterruptedError",
+    "MalformedResponseError",
+    "CancelledRunError",
+]
+
+
+class WorkbenchError(Exception):
+    """Base class of every error the workbench raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        from ._keys import redact  # local: _keys imports nothing from here
+
+        super().__init__(redact(message))
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class PromptError(WorkbenchError, ValueError):
+    """A prompt cannot be rendered: missing, unused or misspelt variable, empty prompt."""
+
+
+class ContextWindowError(PromptError):
+    """The rendered prompt does not fit in the model's context window."""
+
+
+class ParamsError(WorkbenchError, ValueError):
+    """A generation parameter is unknown or out of its allowed range."""
+
+
+class UnsupportedParamError(ParamsError):
+    """A provider cannot honour a parameter that was set."""
+
+
+class ModelNotFoundError(WorkbenchError, LookupError):
+    """A ``provider:model`` string names no known provider or model."""
+
+
+class MissingKeyError(WorkbenchError):
+    """A provider needs an API key that is not configured."""
+
+
+class MissingDependencyError(WorkbenchError, ImportError):
+    """An optional SDK is not installed; the message names the pip extra."""
+
+
+class RunLogError(WorkbenchError):
+    """The SQLite run log cannot be opened or is not a workbench log."""
+
+
+class BudgetExceededError(WorkbenchError):
+    """An experiment would cost more than the budget it was given."""
+
+
+class CasesError(WorkbenchError, ValueError):
+    """Test cases do not fit the prompts (missing columns, unreadable file)."""
+
+
+class ScorerError(WorkbenchError, ValueError):
+    """A scorer was configured wrongly (for example an invalid JSON schema)."""
+
+
+class CancelledRunError(WorkbenchError):
+    """A run was stopped by the user before it finished."""
+
+
+class ProviderError(WorkbenchError):
+    """A call to a model provider failed.
+
+    ``retryable`` tells the runner whether trying again can help;
+    ``retry_after`` carries the server's ``Retry-After`` in seconds, if any.
+    """
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        partial_text: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+        self.partial_text = partial_text
+
+
+class RateLimitError(ProviderError):
+    retryable = True
+
+
+class ServerError(ProviderError):
+    retryable = True
+
+
+class ProviderTimeoutError(ProviderError):
+    retryable = True
+
+
+class ProviderConnectionError(ProviderError):
+    retryable = True
+
+
+class StreamInterruptedError(ProviderError):
+    """The connection broke mid-answer; ``partial_text`` holds what arrived."""
+
+    retryable = True
+
+
+class MalformedResponseError(ProviderError):
+    """The provider answered with something that is not a valid completion."""
+
+    retryable = True
+
+
+class AuthenticationError(ProviderError):
+    """The key was rejected (401/403). Never retried: every call would fail."""
+
+
+class BadRequestError(ProviderError):
+    """The provider refused the request as invalid (400/404/422). Never retried."""

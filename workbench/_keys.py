@@ -1,0 +1,121 @@
+"""API keys: where they come from, and how they are kept out of everything we write.
+
+Keys are looked up, in order, in keys set for this session (``set_key`` or the
+widgets' password field), the process environment, and a ``.env`` file found
+from the current directory upwards (read with python-dotenv, never written
+back into ``os.environ``). Every key value ever looked up is remembered so
+that :func:`redact` can blank it out of logs, errors, exports and reprs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from pathlib import Path
+
+__all__ = ["get_key", "set_key", "has_key", "redact", "looks_like_key", "find_keys_in_text"]
+
+_lock = threading.Lock()
+_session_keys: dict[str, str] = {}
+_known_secrets: set[str] = set()
+_dotenv_cache: tuple[Path | None, float, dict[str, str]] | None = None
+
+# Shapes of real provider keys, used to warn about keys pasted into notebooks and
+# as a second line of defence in ``redact``.
+_KEY_PATTERNS = [
+    re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}"),  # OpenAI
+    re.compile(r"\bsk-ant-[A-Za-z0-9_\-]{20,}"),  # Anthropic
+    re.compile(r"\bhf_[A-Za-z0-9]{30,}"),  # Hugging Face
+    re.compile(r"\bgsk_[A-Za-z0-9]{30,}"),  # Groq
+]
+_ASSIGNED_KEY = re.compile(
+    r"""(?ix)\b[A-Z0-9_]*(?:API_?KEY|TOKEN|SECRET)[A-Z0-9_]*\s*[=:]\s*['"]([A-Za-z0-9_\-\.]{24,})['"]"""
+)
+_MASK = "***"
+
+
+def _remember(value: str) -> None:
+    if value and len(value) >= 8:
+        with _lock:
+            _known_secrets.add(value)
+
+
+def _find_dotenv() -> Path | None:
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / ".env"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _dotenv_values() -> dict[str, str]:
+    """Values of the nearest ``.env``, re-read only when the file changes."""
+    global _dotenv_cache
+    path = _find_dotenv()
+    mtime = path.stat().st_mtime if path else 0.0
+    if _dotenv_cache and _dotenv_cache[0] == path and _dotenv_cache[1] == mtime:
+        return _dotenv_cache[2]
+    values: dict[str, str] = {}
+    if path is not None:
+        from dotenv import dotenv_values
+
+        values = {k: v for k, v in dotenv_values(path).items() if v}
+    _dotenv_cache = (path, mtime, values)
+    return values
+
+
+def get_key(env_var: str) -> str | None:
+    """The key stored under ``env_var``, or ``None`` if it is set nowhere."""
+    with _lock:
+        value = _session_keys.get(env_var)
+    value = value or os.environ.get(env_var) or _dotenv_values().get(env_var)
+    if value:
+        _remember(value)
+    return value or None
+
+
+def has_key(env_var: str) -> bool:
+    return get_key(env_var) is not None
+
+
+def set_key(env_var: str, value: str | None) -> None:
+    """Keep a key for this Python session only (nothing is written to disk).
+
+    ``set_key("OPENAI_API_KEY", None)`` forgets it again.
+    """
+    with _lock:
+        if value:
+            _session_keys[env_var] = value.strip()
+        else:
+            _session_keys.pop(env_var, None)
+    if value:
+        _remember(value.strip())
+
+
+def redact(text: str) -> str:
+    """Blank out every known key, and anything shaped like a key, from ``text``."""
+    if not text:
+        return text
+    with _lock:
+        secrets = sorted(_known_secrets, key=len, reverse=True)
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, _MASK)
+    for pattern in _KEY_PATTERNS:
+        text = pattern.sub(_MASK, text)
+    return text
+
+
+def find_keys_in_text(text: str) -> list[str]:
+    """Return the snippets of ``text`` that look like literal API keys."""
+    hits = [m.group(0) for p in _KEY_PATTERNS for m in p.finditer(text)]
+    hits += [m.group(1) for m in _ASSIGNED_KEY.finditer(text)]
+    with _lock:
+        hits += [s for s in _known_secrets if s in text]
+    return sorted(set(hits))
+
+
+def looks_like_key(text: str) -> bool:
+    return bool(find_keys_in_text(text))

@@ -1,0 +1,135 @@
+"""Generation parameters: one validated model shared by every provider.
+
+The bounds live here once, as pydantic ``Field(ge=, le=)``; the widgets build
+their sliders from :meth:`Params.model_json_schema`, and each provider maps
+the validated values to its SDK in one small function. Validation errors are
+rewritten into one :class:`ParamsError` that names the parameter, the value,
+the allowed range and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ._errors import ParamsError
+
+__all__ = ["Params", "PARAM_NAMES", "param_bounds"]
+
+
+class Params(BaseModel):
+    """Sampling parameters. ``None`` means "the provider's default"."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=False)
+
+    temperature: float | None = Field(
+        None, ge=0.0, le=2.0, description="Randomness of sampling: 0 is (nearly) deterministic, higher is more varied."
+    )
+    top_p: float | None = Field(
+        None, ge=0.0, le=1.0, description="Nucleus sampling: sample only from the most likely tokens whose probabilities add up to top_p."
+    )
+    max_tokens: int | None = Field(
+        None, ge=1, le=32768, description="Upper limit on the number of tokens generated; the answer is cut there."
+    )
+    seed: int | None = Field(
+        None, ge=0, le=2**31 - 1, description="Fixes the random sampling so a run can be repeated (best effort on hosted APIs)."
+    )
+    stop: tuple[str, ...] | None = Field(
+        None, max_length=4, description="Up to 4 strings; generation stops before the first one produced."
+    )
+    presence_penalty: float | None = Field(
+        None, ge=-2.0, le=2.0, description="Positive values discourage tokens that already appeared, encouraging new topics."
+    )
+    frequency_penalty: float | None = Field(
+        None, ge=-2.0, le=2.0, description="Positive values discourage tokens in proportion to how often they appeared."
+    )
+    n: int = Field(1, ge=1, le=16, description="Number of answers sampled for the same prompt.")
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _stop_as_tuple(cls, value: Any) -> Any:
+        if value is None or value == "" or value == []:
+            return None
+        if isinstance(value, str):
+            return (value,)
+        return tuple(value)
+
+    @field_validator("stop")
+    @classmethod
+    def _stop_not_empty(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value and any(s == "" for s in value):
+            raise ValueError("stop strings must not be empty")
+        return value
+
+    # --- construction with friendly errors ------------------------------
+    @classmethod
+    def build(cls, base: Params | Mapping[str, Any] | None = None, **overrides: Any) -> Params:
+        """Validate ``base`` updated with ``overrides``; raise :class:`ParamsError` on bad input."""
+        data: dict[str, Any] = {}
+        if isinstance(base, Params):
+            data.update(base.model_dump(exclude_unset=True))
+        elif base:
+            data.update(base)
+        data.update(overrides)
+        try:
+            return cls(**data)
+        except ValidationError as exc:
+            raise _friendly(exc) from None
+
+    def set(self) -> dict[str, Any]:
+        """Only the parameters that were given a value (what is sent to a provider)."""
+        out = {k: v for k, v in self.model_dump().items() if v is not None}
+        if out.get("n") == 1:  # the default everywhere; keeps cache keys stable
+            out.pop("n")
+        if "stop" in out:
+            out["stop"] = list(out["stop"])
+        return out
+
+    def describe(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.set().items()) or "provider defaults"
+
+
+PARAM_NAMES: tuple[str, ...] = tuple(Params.model_fields)
+
+
+def param_bounds(name: str) -> tuple[float | None, float | None]:
+    """(low, high) bounds of a numeric parameter, from the schema."""
+    low = high = None
+    for meta in Params.model_fields[name].metadata:
+        low = getattr(meta, "ge", low)
+        high = getattr(meta, "le", high)
+    return low, high
+
+
+def _friendly(exc: ValidationError) -> ParamsError:
+    problems = []
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err["loc"] else "?"
+        value = err.get("input")
+        if err["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(name, PARAM_NAMES, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            problems.append(
+                f"Unknown parameter {name!r}.{hint} Allowed parameters: {', '.join(PARAM_NAMES)}."
+            )
+            continue
+        if name in Params.model_fields and name != "stop":
+            low, high = param_bounds(name)
+            kind = "a whole number" if Params.model_fields[name].annotation in (int, int | None) else "a number"
+            if err["type"] in ("greater_than_equal", "less_than_equal", "int_parsing", "float_parsing",
+                               "int_from_float", "int_type", "float_type"):
+                problems.append(
+                    f"{name}={value!r} is not allowed: {name} must be {kind} from {low:g} to {high:g}. "
+                    f"Fix: pass {name} within that range."
+                )
+                continue
+        if name == "stop":
+            problems.append(
+                f"stop={value!r} is not allowed: give up to 4 non-empty strings. Fix: e.g. stop=['\\n\\n']."
+            )
+            continue
+        problems.append(f"{name}={value!r}: {err['msg']}.")
+    return ParamsError(" ".join(problems))

@@ -1,0 +1,56 @@
+"""A small, dated price table for cost estimates.
+
+Prices change; the table says when it was written, an unknown model costs
+``None`` (unknown) rather than a misleading 0, and users can correct or add a
+price with :func:`set_price`. Local models cost 0.
+"""
+
+from __future__ import annotations
+
+from ._types import Usage, split_model
+
+__all__ = ["PRICES_AS_OF", "PRICES", "set_price", "estimate_cost", "price_of"]
+
+PRICES_AS_OF = "2025-06-01"
+
+# USD per one million tokens: (input, output). Public list prices on PRICES_AS_OF.
+PRICES: dict[str, tuple[float, float]] = {
+    "openai:gpt-4o-mini": (0.15, 0.60),
+    "openai:gpt-4o": (2.50, 10.00),
+    "openai:gpt-4.1": (2.00, 8.00),
+    "openai:gpt-4.1-mini": (0.40, 1.60),
+    "openai:gpt-4.1-nano": (0.10, 0.40),
+    "openai:o4-mini": (1.10, 4.40),
+    "mistral:mistral-small-latest": (0.10, 0.30),
+    "mistral:mistral-medium-latest": (0.40, 2.00),
+    "mistral:mistral-large-latest": (2.00, 6.00),
+    "mistral:ministral-8b-latest": (0.10, 0.10),
+    "mistral:open-mistral-nemo": (0.15, 0.15),
+}
+
+_FREE_PROVIDERS = {"local"}
+
+
+def set_price(model: str, input_per_mtok: float, output_per_mtok: float) -> None:
+    """Set the price of ``model`` in USD per million input and output tokens."""
+    if input_per_mtok < 0 or output_per_mtok < 0:
+        from ._errors import ParamsError
+
+        raise ParamsError("Prices cannot be negative. Fix: pass USD per million tokens, e.g. set_price(m, 0.15, 0.6).")
+    split_model(model)
+    PRICES[model] = (float(input_per_mtok), float(output_per_mtok))
+
+
+def price_of(model: str) -> tuple[float, float] | None:
+    provider, _ = split_model(model)
+    if provider in _FREE_PROVIDERS:
+        return (0.0, 0.0)
+    return PRICES.get(model)
+
+
+def estimate_cost(model: str, usage: Usage) -> float | None:
+    """Cost in USD of a call with ``usage``, or ``None`` when the price is unknown."""
+    price = price_of(model)
+    if price is None:
+        return None
+    return (usage.prompt_tokens * price[0] + usage.completion_tokens * price[1]) / 1_000_000

@@ -1,0 +1,238 @@
+"""Prompts: a system message, a user message, optional few-shot turns, ``{variables}``.
+
+Placeholders use Python's ``str.format`` syntax because newcomers already know
+it; literal braces are written doubled (``{{`` and ``}}``), which matters as
+soon as a prompt shows a JSON example. Anything between braces that is not a
+plain identifier is reported with that fix rather than failing obscurely.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+import string
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ._errors import PromptError
+
+__all__ = ["Prompt", "as_prompt", "Message"]
+
+Message = dict[str, str]
+_FORMATTER = string.Formatter()
+_SCALARS = (str, int, float, bool)
+
+
+def _fields(template: str, where: str) -> list[str]:
+    """Variable names in ``template``, in order of first appearance."""
+    try:
+        parsed = list(_FORMATTER.parse(template))
+    except ValueError as exc:
+        raise PromptError(
+            f"The {where} has an unmatched brace ({exc}). "
+            "Fix: write a literal '{' as '{{' and '}' as '}}'."
+        ) from None
+    names: list[str] = []
+    for _literal, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion:
+            shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise PromptError(
+                f"The {where} contains {shown!r}, which is not a variable name. "
+                "Variables look like {topic} (letters, digits, underscores). "
+                "Fix: if you meant literal braces (a JSON example, say), double them: '{{' and '}}'."
+            )
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _as_text(name: str, value: Any) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        raise PromptError(
+            f"Variable {name!r} is NaN (an empty cell in a cases table?). "
+            f"Fix: give {name!r} a text value."
+        )
+    if value is None or not isinstance(value, _SCALARS):
+        raise PromptError(
+            f"Variable {name!r} is a {type(value).__name__}, not text. "
+            "Fix: pass a string, e.g. json.dumps(value) for data or ', '.join(items) for a list."
+        )
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A chat prompt template.
+
+    >>> p = Prompt(system="You are terse.", user="Translate to French: {text}")
+    >>> sorted(p.variables)
+    ['text']
+    >>> p.render(text="Good morning")[-1]["content"]
+    'Translate to French: Good morning'
+    """
+
+    user: str = ""
+    system: str | None = None
+    examples: tuple[tuple[str, str], ...] = field(default=())
+    name: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "examples", _normalise_examples(self.examples))
+        self._templates()  # validates placeholders early, with a clear message
+
+    # --- structure -------------------------------------------------------
+    def _templates(self) -> list[tuple[str, str]]:
+        parts = []
+        if self.system:
+            parts.append(("system message", self.system))
+        for i, (q, a) in enumerate(self.examples, 1):
+            parts += [(f"example {i} input", q), (f"example {i} output", a)]
+        parts.append(("user message", self.user))
+        return parts
+
+    @property
+    def variable_order(self) -> list[str]:
+        """Variable names in the order they first appear (for forms and tables)."""
+        names: list[str] = []
+        for where, text in self._templates():
+            names += [n for n in _fields(text, where) if n not in names]
+        return names
+
+    @property
+    def variables(self) -> set[str]:
+        return set(self.variable_order)
+
+    @property
+    def hash(self) -> str:
+        """A stable 16-hex-digit content hash (name excluded), for versions and caching."""
+        payload = json.dumps(
+            {"system": self.system or "", "user": self.user, "examples": self.examples},
+            sort_keys=True,
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+    # --- rendering -------------------------------------------------------
+    def check_variables(self, values: Mapping[str, Any], *, strict: bool = True) -> None:
+        """Raise :class:`PromptError` naming any missing (or, if strict, unused) variable."""
+        wanted = self.variable_order
+        missing = [n for n in wanted if n not in values]
+        if missing:
+            given = sorted(values) or "none"
+            hints = "".join(_did_you_mean(n, values) for n in missing)
+            raise PromptError(
+                f"Missing variable{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
+                f"(given: {given}).{hints} Fix: pass {', '.join(f'{n}=...' for n in missing)}."
+            )
+        unused = [n for n in values if n not in wanted]
+        if strict and unused:
+            hints = "".join(_did_you_mean(n, wanted) for n in unused)
+            raise PromptError(
+                f"Unused variable{'s' if len(unused) > 1 else ''} {', '.join(map(repr, unused))}: "
+                f"the prompt's variables are {wanted or 'none'}.{hints} "
+                "Fix: remove it, or add it to the prompt as {" + unused[0] + "}."
+            )
+
+    def render(self, values: Mapping[str, Any] | None = None, /, *, strict: bool = True, **kwargs: Any) -> list[Message]:
+        """The chat messages with every variable filled in.
+
+        ``strict`` (the default) also rejects variables the prompt does not use,
+        which catches typos such as ``{txt}`` against ``text=``.
+        """
+        merged = {**(values or {}), **kwargs}
+        self.check_variables(merged, strict=strict)
+        text = {n: _as_text(n, merged[n]) for n in self.variable_order}
+        if not self.user.strip():
+            raise PromptError("The user message is empty. Fix: write the request in the user message.")
+        messages: list[Message] = []
+        if self.system and self.system.strip():
+            messages.append({"role": "system", "content": self.system.format_map(text)})
+        for q, a in self.examples:
+            messages.append({"role": "user", "content": q.format_map(text)})
+            messages.append({"role": "assistant", "content": a.format_map(text)})
+        messages.append({"role": "user", "content": self.user.format_map(text)})
+        return messages
+
+    def with_(self, **changes: Any) -> Prompt:
+        """A copy with some fields changed (``p.with_(system="...")``)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"system": self.system, "user": self.user, "examples": [list(e) for e in self.examples], "name": self.name}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Prompt:
+        return cls(
+            user=data.get("user", ""),
+            system=data.get("system"),
+            examples=tuple(tuple(e) for e in data.get("examples") or ()),
+            name=data.get("name"),
+        )
+
+    @classmethod
+    def from_messages(cls, messages: Sequence[Mapping[str, str]]) -> Prompt:
+        """Build a prompt from OpenAI-style messages (system, user/assistant pairs, final user)."""
+        msgs = list(messages)
+        system = msgs.pop(0)["content"] if msgs and msgs[0].get("role") == "system" else None
+        if not msgs or msgs[-1].get("role") != "user":
+            raise PromptError("The last message must come from the user. Fix: end the list with {'role': 'user', ...}.")
+        user = msgs.pop()["content"]
+        if len(msgs) % 2 or any(m.get("role") != r for m, r in zip(msgs, ["user", "assistant"] * len(msgs))):
+            raise PromptError("Few-shot turns must alternate user, assistant. Fix: check the roles of the messages.")
+        examples = tuple((msgs[i]["content"], msgs[i + 1]["content"]) for i in range(0, len(msgs), 2))
+        return cls(user=_escape(user), system=_escape(system) if system else None,
+                   examples=tuple((_escape(q), _escape(a)) for q, a in examples))
+
+    def __str__(self) -> str:
+        lines = []
+        if self.system:
+            lines.append(f"[system] {self.system}")
+        for q, a in self.examples:
+            lines += [f"[user] {q}", f"[assistant] {a}"]
+        lines.append(f"[user] {self.user}")
+        return "\n".join(lines)
+
+
+def _escape(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r} instead of {name!r}?" if close else ""
+
+
+def _normalise_examples(examples: Any) -> tuple[tuple[str, str], ...]:
+    out = []
+    for ex in examples or ():
+        if isinstance(ex, Mapping):
+            q, a = ex.get("user", ex.get("input")), ex.get("assistant", ex.get("output"))
+        else:
+            q, a = ex
+        if not isinstance(q, str) or not isinstance(a, str):
+            raise PromptError("Each few-shot example is a (user, assistant) pair of strings. Fix: examples=[('2+2?', '4')].")
+        out.append((q, a))
+    return tuple(out)
+
+
+def as_prompt(prompt: Prompt | str | Sequence[Mapping[str, str]], *, template: bool = False) -> Prompt:
+    """Accept a :class:`Prompt`, a plain string (one user message) or a list of messages.
+
+    A plain string is taken literally (braces in it are text) unless ``template``
+    is true, which callers set when variables were passed alongside it.
+    """
+    if isinstance(prompt, Prompt):
+        return prompt
+    if isinstance(prompt, str):
+        return Prompt(user=prompt if template else _escape(prompt))
+    if isinstance(prompt, Sequence):
+        return Prompt.from_messages(prompt)
+    raise PromptError(
+        f"A prompt must be a wb.Prompt, a string or a list of messages, not {type(prompt).__name__}. "
+        "Fix: wrap it, e.g. wb.Prompt(user='...')."
+    )

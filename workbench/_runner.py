@@ -1,0 +1,317 @@
+"""The runner: the one place that owns concurrency, retries, timeouts, caching and logging.
+
+Providers only know how to make one call. Everything that must behave the
+same whichever provider answers lives here: a per-provider concurrency
+limit, retries with jittered exponential backoff that honour ``Retry-After``
+(never for 400/401/403), a per-request timeout, answers from the log for
+repeatable requests, one log row per finished call, written as it finishes,
+and failures turned into error results so one bad call never sinks a batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from ._errors import AuthenticationError, CancelledRunError, ProviderError, ProviderTimeoutError, WorkbenchError
+from ._keys import redact
+from ._log import RunLog
+from ._params import Params
+from ._pricing import estimate_cost
+from ._prompt import Prompt
+from ._types import Completion, Delta, Request, Response
+from .providers import Provider, resolve
+
+__all__ = ["Runner", "get_runner", "configure", "CacheMode"]
+
+CacheMode = Literal["auto", True, False]
+OnDelta = Callable[[Delta], Any]
+
+
+@dataclass
+class _Attempt:
+    """What one attempt produced: the completion, and when its first token came."""
+
+    completion: Completion
+    started: float
+    first_token: float | None
+    ended: float
+
+
+@dataclass
+class Runner:
+    """Runs requests. Usually you use the default one through ``wb.complete`` and friends.
+
+    ``log`` is a :class:`RunLog`, a path, ``None`` for the default log file, or
+    ``False`` for no logging at all (and so no cache). ``concurrency`` is one
+    limit for every provider or a ``{"openai": 32}`` mapping.
+    """
+
+    log: RunLog | str | Path | None | Literal[False] = None
+    concurrency: int | Mapping[str, int] | None = None
+    max_retries: int = 5
+    timeout: float = 120.0
+    cache: CacheMode = "auto"
+    max_wait: float = 60.0
+    progress: bool = True
+    _semaphores: weakref.WeakKeyDictionary[Any, dict[str, asyncio.Semaphore]] = field(
+        default_factory=weakref.WeakKeyDictionary, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.log is not False and not isinstance(self.log, RunLog):
+            self.log = RunLog(self.log)
+
+    @property
+    def run_log(self) -> RunLog | None:
+        return self.log if isinstance(self.log, RunLog) else None
+
+    # --- building requests (all validation happens here, before any call) --
+    def prepare(self, model: str, prompt: Prompt, variables: Mapping[str, Any] | None = None,
+                params: Params | None = None, *, repeat: int = 0, tags: Mapping[str, Any] | None = None,
+                strict: bool = True) -> Request:
+        """Validate everything that can be checked offline and return the request to run."""
+        provider, _ = resolve(model)
+        params = params or Params()
+        messages = prompt.render(dict(variables or {}), strict=strict)
+        provider.check(model.partition(":")[2], params)
+        return Request(model, tuple(messages), params, prompt.hash, repeat, dict(tags or {}))
+
+    def limit_for(self, provider: Provider) -> int:
+        if isinstance(self.concurrency, int):
+            return self.concurrency
+        if isinstance(self.concurrency, Mapping) and provider.name in self.concurrency:
+            return int(self.concurrency[provider.name])
+        return provider.default_concurrency
+
+    def _semaphore(self, provider: Provider) -> asyncio.Semaphore:
+        per_loop = self._semaphores.setdefault(asyncio.get_running_loop(), {})
+        if provider.name not in per_loop:
+            per_loop[provider.name] = asyncio.Semaphore(self.limit_for(provider))
+        return per_loop[provider.name]
+
+    def _use_cache(self, request: Request, cache: CacheMode | None) -> bool:
+        mode = self.cache if cache is None else cache
+        if self.run_log is None or mode is False:
+            return False
+        return mode is True or request.cacheable_by_default
+
+    # --- one call ----------------------------------------------------------
+    async def call(self, request: Request, *, on_delta: OnDelta | None = None, cache: CacheMode | None = None,
+                   experiment_id: str | None = None, cell_key: str | None = None) -> Response:
+        """Run one request and return its response; failures come back as error responses."""
+        provider, name = resolve(request.model)
+        provider.check(name, request.params)
+        if self._use_cache(request, cache):
+            hit = self.run_log.lookup(request.cache_key)  # type: ignore[union-attr]
+            if hit is not None:
+                if on_delta is not None:
+                    for index, text in enumerate(hit.choices or [hit.text]):
+                        on_delta(Delta(text, index))
+                return self._finish(request, hit, experiment_id, cell_key)
+        async with self._semaphore(provider):
+            response = await self._call_with_retries(provider, name, request, on_delta)
+        return self._finish(request, response, experiment_id, cell_key)
+
+    async def _call_with_retries(self, provider: Provider, name: str, request: Request,
+                                 on_delta: OnDelta | None) -> Response:
+        created = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        attempts = 0
+        partial: list[str] = []
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self.max_retries + 1),
+                wait=self._wait,
+                retry=retry_if_exception(lambda e: isinstance(e, ProviderError) and e.retryable),
+                reraise=True,
+            ):
+                with attempt:
+                    attempts += 1
+                    if attempts > 1 and on_delta is not None:
+                        on_delta(Delta("", 0, reset=True))
+                    partial.clear()
+                    result = await self._attempt(provider, name, request, on_delta, partial)
+        except asyncio.CancelledError:
+            self._record_cancelled(request, "".join(partial), attempts, created)
+            raise
+        except WorkbenchError as exc:
+            return _error_response(request, exc, attempts, created)
+        except Exception as exc:  # noqa: BLE001 - a provider bug must not sink the batch
+            return _error_response(request, ProviderError(f"{type(exc).__name__}: {exc}"), attempts, created)
+        return self._response(request, result, attempts, created)
+
+    async def _attempt(self, provider: Provider, name: str, request: Request, on_delta: OnDelta | None,
+                       partial: list[str]) -> _Attempt:
+        started = time.perf_counter()
+        first: list[float] = []
+
+        async def run() -> Completion:
+            if on_delta is None:
+                return await provider.complete(name, request.messages, request.params, timeout=self.timeout)
+            final = None
+            async for item in provider.stream(name, request.messages, request.params, timeout=self.timeout):
+                if isinstance(item, Delta):
+                    if not first:
+                        first.append(time.perf_counter())
+                    if item.index == 0:
+                        partial.append(item.text)
+                    on_delta(item)
+                else:
+                    final = item
+            assert final is not None, "a provider stream must end with a Completion"
+            return final
+
+        try:
+            completion = await asyncio.wait_for(run(), self.timeout)
+        except asyncio.TimeoutError:
+            raise ProviderTimeoutError(
+                f"{request.model} gave no complete answer within {self.timeout:g} s. The runner retries; "
+                "for long answers raise the limit with wb.configure(timeout=...).",
+                partial_text="".join(partial) or None,
+            ) from None
+        return _Attempt(completion, started, first[0] if first else None, time.perf_counter())
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            return min(retry_after * (1 + random.uniform(0, 0.1)), self.max_wait)
+        return wait_random_exponential(multiplier=0.5, max=min(20.0, self.max_wait))(state)
+
+    def _response(self, request: Request, attempt: _Attempt, attempts: int, created: str) -> Response:
+        c = attempt.completion
+        return Response(
+            text=c.choices[0] if c.choices else "",
+            model=request.model,
+            provider=request.provider,
+            finish_reason=c.finish_reason,
+            choices=list(c.choices),
+            usage=c.usage,
+            latency_s=attempt.ended - attempt.started,
+            ttft_s=None if attempt.first_token is None else attempt.first_token - attempt.started,
+            cost_usd=estimate_cost(request.model, c.usage),
+            request=c.request,
+            prompt_hash=request.prompt_hash,
+            attempts=attempts,
+            created_at=created,
+            tags=dict(request.tags),
+        )
+
+    def _finish(self, request: Request, response: Response, experiment_id: str | None,
+                cell_key: str | None) -> Response:
+        response.tags = dict(request.tags)
+        if self.run_log is not None:
+            response.call_id = self.run_log.record(request, response, experiment_id=experiment_id, cell_key=cell_key)
+        return response
+
+    def _record_cancelled(self, request: Request, partial: str, attempts: int, created: str) -> None:
+        if self.run_log is None:
+            return
+        response = _error_response(request, CancelledRunError("Stopped by the user before the answer was complete."),
+                                   attempts, created)
+        response.text = partial
+        self.run_log.record(request, response)
+
+    # --- many calls ----------------------------------------------------------
+    async def run(self, requests: Sequence[Request], *, cache: CacheMode | None = None,
+                  on_result: Callable[[int, Response], Any] | None = None, progress: Any = None,
+                  experiment_id: str | None = None, cell_keys: Sequence[str] | None = None,
+                  stop_on_auth_error: bool = True) -> list[Response]:
+        """Run many requests concurrently; results come back in the order of ``requests``.
+
+        Every request ends as a response or an error response. If a provider
+        rejects the key, requests to it that have not started are not sent.
+        """
+        for request in requests:  # all bad input is reported before the first call
+            provider, name = resolve(request.model)
+            provider.check(name, request.params)
+        rejected: dict[str, str] = {}
+        bar = _progress_bar(progress if progress is not None else self.progress, len(requests))
+        results: list[Response | None] = [None] * len(requests)
+
+        async def one(i: int, request: Request) -> None:
+            key = cell_keys[i] if cell_keys else None
+            if request.provider in rejected:
+                response = _error_response(request, AuthenticationError(
+                    f"Not sent: {request.provider} already rejected the key in this run. {rejected[request.provider]}"
+                ), 0, None)
+                response = self._finish(request, response, experiment_id, key)
+            else:
+                response = await self.call(request, cache=cache, experiment_id=experiment_id, cell_key=key)
+                if stop_on_auth_error and response.error_type == "AuthenticationError":
+                    rejected.setdefault(request.provider, response.error or "")
+            results[i] = response
+            if bar is not None:
+                bar.update(1)
+            if on_result is not None:
+                on_result(i, response)
+
+        try:
+            await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
+        finally:
+            if bar is not None and progress is not bar:
+                bar.close()
+        return [r for r in results if r is not None]
+
+
+def _error_response(request: Request, exc: WorkbenchError, attempts: int, created: str | None) -> Response:
+    return Response(
+        text=getattr(exc, "partial_text", None) or "",
+        model=request.model,
+        provider=request.provider,
+        request={"model": request.model, "messages": list(request.messages), **request.params.set()},
+        prompt_hash=request.prompt_hash,
+        error=redact(str(exc)),
+        error_type=type(exc).__name__,
+        attempts=attempts,
+        created_at=created,
+        tags=dict(request.tags),
+    )
+
+
+def _progress_bar(progress: Any, total: int) -> Any:
+    if progress is False or progress is None or total <= 1:
+        return None
+    if progress is not True:
+        return progress  # a bar the caller made in its own thread (see run_sync)
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="calls", unit="call", leave=False)
+
+
+_default: Runner | None = None
+
+
+def get_runner() -> Runner:
+    """The session's default runner (default log file, default limits)."""
+    global _default
+    if _default is None:
+        _default = Runner()
+    return _default
+
+
+def configure(**settings: Any) -> Runner:
+    """Change the default runner: ``log``, ``concurrency``, ``max_retries``, ``timeout``, ``cache``, ``progress``.
+
+    ``wb.configure(log=":memory:")`` keeps nothing on disk; ``log=False`` logs nothing.
+    """
+    global _default
+    allowed = {"log", "concurrency", "max_retries", "timeout", "cache", "max_wait", "progress"}
+    unknown = set(settings) - allowed
+    if unknown:
+        from ._errors import ParamsError
+
+        raise ParamsError(f"Unknown setting(s) {sorted(unknown)}. Fix: use some of {sorted(allowed)}.")
+    current = get_runner()
+    values = {k: getattr(current, k) for k in allowed}
+    values.update(settings)
+    _default = Runner(**values)
+    return _default

@@ -1,0 +1,176 @@
+"""Plain data that flows between prompts, providers, the runner and the log."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ._params import Params
+
+__all__ = ["Request", "Response", "Usage", "Delta", "Completion", "split_model"]
+
+
+def split_model(model: str) -> tuple[str, str]:
+    """``"openai:gpt-4o-mini"`` -> ``("openai", "gpt-4o-mini")``."""
+    provider, sep, name = model.partition(":")
+    if not sep or not provider or not name:
+        from ._errors import ModelNotFoundError
+
+        raise ModelNotFoundError(
+            f"Model {model!r} is not of the form 'provider:model'. "
+            "Fix: write e.g. 'local:smollm2', 'openai:gpt-4o-mini' or 'mistral:mistral-small-latest' "
+            "(wb.models() lists them)."
+        )
+    return provider, name
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class Request:
+    """One call to make: a model, rendered messages and parameters.
+
+    ``repeat`` distinguishes deliberate repeats of the same request (they must
+    not answer each other from the cache); ``tags`` carry experiment metadata
+    (variant, case, ...) into the log.
+    """
+
+    model: str
+    messages: tuple[dict[str, str], ...]
+    params: Params = field(default_factory=Params)
+    prompt_hash: str | None = None
+    repeat: int = 0
+    tags: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def provider(self) -> str:
+        return split_model(self.model)[0]
+
+    @property
+    def model_name(self) -> str:
+        return split_model(self.model)[1]
+
+    @property
+    def cache_key(self) -> str:
+        payload = json.dumps(
+            {"model": self.model, "messages": list(self.messages), "params": self.params.set(), "repeat": self.repeat},
+            sort_keys=True,
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    @property
+    def cacheable_by_default(self) -> bool:
+        """Deterministic enough to answer from the log: temperature 0 or a fixed seed."""
+        return self.params.temperature == 0 or self.params.seed is not None
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A piece of streamed text for choice ``index``.
+
+    ``reset`` asks the viewer to drop what it has shown, because the runner is
+    retrying after the stream broke.
+    """
+
+    text: str
+    index: int = 0
+    reset: bool = False
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What a provider returns; the runner adds timing, cost and logging."""
+
+    choices: list[str]
+    finish_reason: str | None
+    usage: Usage
+    request: dict[str, Any]
+    finish_reasons: list[str | None] = field(default_factory=list)
+
+
+@dataclass
+class Response:
+    """A model's answer, with everything needed to judge and reproduce it."""
+
+    text: str
+    model: str
+    provider: str
+    finish_reason: str | None = None
+    choices: list[str] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    latency_s: float = 0.0
+    ttft_s: float | None = None
+    cost_usd: float | None = None
+    request: dict[str, Any] = field(default_factory=dict)
+    cached: bool = False
+    call_id: int | None = None
+    prompt_hash: str | None = None
+    error: str | None = None
+    error_type: str | None = None
+    attempts: int = 1
+    created_at: str | None = None
+    tags: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def raise_for_error(self) -> Response:
+        """Raise the error this response records, if any (the runner never raises mid-batch)."""
+        if self.error is not None:
+            from . import _errors
+
+            cls = getattr(_errors, self.error_type or "", None)
+            if not (isinstance(cls, type) and issubclass(cls, _errors.WorkbenchError)):
+                cls = _errors.ProviderError
+            raise cls(self.error)
+        return self
+
+    def figures(self) -> str:
+        """One line of figures, as shown under an answer."""
+        parts = [
+            f"{self.usage.prompt_tokens} tokens in",
+            f"{self.usage.completion_tokens} out",
+            f"latency {self.latency_s:.2f} s",
+        ]
+        if self.ttft_s is not None:
+            parts.append(f"first token {self.ttft_s:.2f} s")
+        parts.append("cost " + ("unknown" if self.cost_usd is None else f"${self.cost_usd:.6f}"))
+        if self.cached:
+            parts.append("cached")
+        if self.finish_reason and self.finish_reason != "stop":
+            parts.append(f"finish: {self.finish_reason}")
+        return " · ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["usage"]["total_tokens"] = self.usage.total_tokens
+        return data
+
+    def __repr__(self) -> str:
+        if self.error:
+            return f"<Response {self.model} error {self.error_type}: {self.error[:80]!r}>"
+        preview = self.text if len(self.text) <= 80 else self.text[:77] + "..."
+        return f"<Response {self.model} {preview!r} ({self.figures()})>"
+
+    def _repr_html_(self) -> str:
+        if self.error:
+            body = f"<b>{html.escape(self.error_type or 'Error')}</b>: {html.escape(self.error)}"
+        else:
+            body = f"<div style='white-space:pre-wrap'>{html.escape(self.text)}</div>"
+        return (
+            f"<div class='wb-response'>{body}"
+            f"<div style='color:#666;font-size:90%'>{html.escape(self.model)} · {html.escape(self.figures())}</div></div>"
+        )

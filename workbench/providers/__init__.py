@@ -1,0 +1,193 @@
+"""The provider registry: ``"provider:model"`` strings to provider objects.
+
+Providers are created on first use and import their SDK only then, so that
+``import workbench`` stays fast and works without any optional SDK.
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .._errors import ModelNotFoundError
+from .._types import split_model
+from ._base import Provider
+
+__all__ = [
+    "Provider",
+    "get_provider",
+    "resolve",
+    "add_endpoint",
+    "add_local_model",
+    "add_model",
+    "models",
+    "default_model",
+    "ModelInfo",
+    "register_provider",
+    "reset_providers",
+]
+
+_lock = threading.Lock()
+_instances: dict[str, Provider] = {}
+_extra_models: dict[str, list[str]] = {}
+
+
+def _make_openai() -> Provider:
+    from ._openai import OpenAIProvider
+
+    return OpenAIProvider(base_url=os.environ.get("OPENAI_BASE_URL") or None)
+
+
+def _make_mistral() -> Provider:
+    from ._mistral import MistralProvider
+
+    return MistralProvider(server_url=os.environ.get("MISTRAL_SERVER_URL") or None)
+
+
+def _make_local() -> Provider:
+    from ._local import LocalProvider
+
+    return LocalProvider()
+
+
+_factories: dict[str, Callable[[], Provider]] = {
+    "local": _make_local,
+    "openai": _make_openai,
+    "mistral": _make_mistral,
+}
+
+
+def register_provider(name: str, factory: Callable[[], Provider]) -> None:
+    """Register a provider factory under ``name`` (replacing any instance)."""
+    with _lock:
+        _factories[name] = factory
+        _instances.pop(name, None)
+
+
+def get_provider(name: str) -> Provider:
+    with _lock:
+        if name not in _instances:
+            factory = _factories.get(name)
+            if factory is None:
+                raise ModelNotFoundError(
+                    f"Unknown provider {name!r}. Known providers: {', '.join(sorted(_factories))}. "
+                    "Fix: use one of those, or register an OpenAI-compatible server with "
+                    f"wb.add_endpoint({name!r}, base_url='http://localhost:11434/v1')."
+                )
+            _instances[name] = factory()
+        return _instances[name]
+
+
+def add_endpoint(name: str, base_url: str, *, models: Sequence[str] = (), key_env: str | None = None) -> None:
+    """Register an OpenAI-compatible server, then call its models as ``"<name>:<model>"``.
+
+    ``models`` lists the models it serves (any name is accepted if empty);
+    ``key_env`` names the environment variable holding its key, if it needs one.
+    """
+    from ._openai import CompatibleProvider
+
+    if name in ("local", "openai", "mistral"):
+        raise ModelNotFoundError(f"{name!r} is a built-in provider. Fix: give the endpoint another name, e.g. 'ollama'.")
+    if not base_url.startswith(("http://", "https://")):
+        raise ModelNotFoundError(f"base_url {base_url!r} is not an http(s) URL. Fix: e.g. 'http://localhost:11434/v1'.")
+    register_provider(name, lambda: CompatibleProvider(name, base_url, key_env=key_env, models=models))
+
+
+def add_local_model(name: str, path: str | os.PathLike[str], *, n_ctx: int = 4096) -> None:
+    """Register a GGUF file as ``"local:<name>"``."""
+    from ._local import LocalProvider
+
+    provider = get_provider("local")
+    assert isinstance(provider, LocalProvider)
+    provider.register(name, path, n_ctx=n_ctx)
+
+
+def add_model(model: str) -> None:
+    """Allow a model name the built-in list does not know yet (e.g. a newly released one)."""
+    provider, name = split_model(model)
+    get_provider(provider)
+    with _lock:
+        names = _extra_models.setdefault(provider, [])
+        if name not in names:
+            names.append(name)
+
+
+def _known(provider: Provider) -> list[str]:
+    return provider.known_models() + [m for m in _extra_models.get(provider.name, []) if m not in provider.known_models()]
+
+
+def resolve(model: str) -> tuple[Provider, str]:
+    """The provider and model name for ``model``, or an error listing the known models."""
+    provider_name, name = split_model(model)
+    provider = get_provider(provider_name)
+    known = _known(provider)
+    if name in known or provider.accepts_any_model():
+        return provider, name
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f" Did you mean '{provider_name}:{close[0]}'?" if close else ""
+    raise ModelNotFoundError(
+        f"Unknown model {model!r}.{hint} Known {provider_name} models: "
+        f"{', '.join(f'{provider_name}:{m}' for m in known) or 'none'}. "
+        f"Fix: pick one of those; for a model not in the list, first call wb.add_model({model!r})."
+    )
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    provider: str
+    key_env: str | None
+    key_present: bool
+    default: bool = False
+
+
+class ModelList(list):  # type: ignore[type-arg]
+    """A list of :class:`ModelInfo` that shows itself as a table in notebooks."""
+
+    @property
+    def names(self) -> list[str]:
+        return [m.name for m in self]
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{html.escape(m.name)}{' (default)' if m.default else ''}</td><td>{m.provider}</td>"
+            f"<td>{m.key_env or 'no key needed'}</td><td>{'yes' if m.key_present else 'no'}</td></tr>"
+            for m in self
+        )
+        return ("<table><thead><tr><th>model</th><th>provider</th><th>key</th><th>key present</th></tr></thead>"
+                f"<tbody>{rows}</tbody></table>")
+
+
+def models() -> ModelList:
+    """Known and configured models, with their provider and whether its key is present."""
+    with _lock:
+        names = list(_factories)
+    default = default_model()
+    out = ModelList()
+    for provider_name in names:
+        provider = get_provider(provider_name)
+        for name in _known(provider):
+            full = f"{provider_name}:{name}"
+            out.append(ModelInfo(full, provider_name, provider.key_env, provider.has_key(), full == default))
+    return out
+
+
+def default_model() -> str:
+    """``$WORKBENCH_MODEL``, else a hosted model whose key is present, else the offline model."""
+    chosen = os.environ.get("WORKBENCH_MODEL")
+    if chosen:
+        return chosen
+    for model in ("openai:gpt-4o-mini", "mistral:mistral-small-latest"):
+        if get_provider(split_model(model)[0]).has_key():
+            return model
+    return "local:smollm2"
+
+
+def reset_providers() -> None:
+    """Forget provider instances (and their clients); mainly for tests."""
+    with _lock:
+        _instances.clear()

