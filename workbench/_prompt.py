@@ -83,7 +83,7 @@ class Prompt:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "examples", _normalise_examples(self.examples))
-        self._templates()  # validates placeholders early, with a clear message
+        self.variable_order  # noqa: B018 - validates placeholders early, with a clear message
 
     # --- structure -------------------------------------------------------
     def _templates(self) -> list[tuple[str, str]]:

@@ -11,6 +11,7 @@ stream tokens and to hear a Stop button.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import importlib.util
 import os
@@ -111,6 +112,7 @@ class LocalProvider(Provider):
                 ) from None
             path = entry.path or smollm2_path()
             entry.llama = Llama(model_path=str(path), n_ctx=entry.n_ctx, n_threads=self.n_threads, verbose=False)
+            atexit.register(entry.llama.close)  # freed before interpreter teardown, not in a noisy __del__
         return entry.llama
 
     def count_tokens(self, model: str, messages: Sequence[dict[str, str]]) -> int:

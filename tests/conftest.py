@@ -1,0 +1,41 @@
+"""Shared fixtures: a private run log and runner per test, no leaked session state."""
+
+from __future__ import annotations
+
+import pytest
+
+import workbench as wb
+from workbench import _keys, _runner
+from workbench.providers import reset_providers
+
+
+@pytest.fixture(autouse=True)
+def _isolate(monkeypatch, tmp_path):
+    """No session keys, provider instances or default runner survive a test."""
+    monkeypatch.setenv("WORKBENCH_DB", str(tmp_path / "default-runs.sqlite"))
+    monkeypatch.chdir(tmp_path)  # no stray .env file is found above the test
+    saved = dict(_keys._session_keys)
+    _keys._session_keys.clear()
+    _runner._default = None
+    yield
+    _keys._session_keys.clear()
+    _keys._session_keys.update(saved)
+    _runner._default = None
+
+
+@pytest.fixture
+def log(tmp_path) -> wb.RunLog:
+    return wb.RunLog(tmp_path / "runs.sqlite")
+
+
+@pytest.fixture
+def runner(log) -> wb.Runner:
+    return wb.Runner(log=log, progress=False, max_wait=2.0)
+
+
+@pytest.fixture
+def fresh_providers():
+    """Provider instances created inside the test are dropped after it."""
+    reset_providers()
+    yield
+    reset_providers()
