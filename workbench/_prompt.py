@@ -127,7 +127,7 @@ class Prompt:
             hints = "".join(_did_you_mean(n, values) for n in missing)
             raise PromptError(
                 f"Missing variable{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
-                f"(given: {given}).{hints} Fix: pass {', '.join(f'{n}=...' for n in missing)}."
+                f"(given: {given}).{hints} Fix: pass {', '.join(f'{n}=<text>' for n in missing)}."
             )
         unused = [n for n in values if n not in wanted]
         if strict and unused:

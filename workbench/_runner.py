@@ -118,6 +118,7 @@ class Runner:
                         on_delta(Delta(text, index))
                 return self._finish(request, hit, experiment_id, cell_key)
         async with self._semaphore(provider):
+            await provider.warm_up(name)
             response = await self._call_with_retries(provider, name, request, on_delta)
         return self._finish(request, response, experiment_id, cell_key)
 

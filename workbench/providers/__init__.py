@@ -152,6 +152,14 @@ class ModelList(list):  # type: ignore[type-arg]
     def names(self) -> list[str]:
         return [m.name for m in self]
 
+    def __repr__(self) -> str:
+        width = max((len(m.name) for m in self), default=5) + 10
+        lines = [f"{'model':<{width}} {'key':<16} key present"]
+        for m in self:
+            name = m.name + (" (default)" if m.default else "")
+            lines.append(f"{name:<{width}} {m.key_env or 'no key needed':<16} {'yes' if m.key_present else 'no'}")
+        return "\n".join(lines)
+
     def _repr_html_(self) -> str:
         rows = "".join(
             f"<tr><td>{html.escape(m.name)}{' (default)' if m.default else ''}</td><td>{m.provider}</td>"

@@ -92,5 +92,8 @@ class Provider(ABC):
                *, timeout: float | None = None) -> AsyncIterator[Delta | Completion]:
         """Yield text deltas as they arrive, then one final :class:`Completion`."""
 
+    async def warm_up(self, model: str) -> None:  # noqa: B027 - optional hook
+        """Load what the first call needs (a local model), so latency measures the call alone."""
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections (called by ``wb.reset_providers``)."""

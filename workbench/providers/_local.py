@@ -115,6 +115,13 @@ class LocalProvider(Provider):
             atexit.register(entry.llama.close)  # freed before interpreter teardown, not in a noisy __del__
         return entry.llama
 
+    async def warm_up(self, model: str) -> None:
+        def load() -> None:
+            with self._lock:
+                self._load(model)
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, load)
+
     def count_tokens(self, model: str, messages: Sequence[dict[str, str]]) -> int:
         """Prompt tokens as the chat template will lay them out (content plus ~6 tokens a message)."""
         with self._lock:
