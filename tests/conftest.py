@@ -35,7 +35,14 @@ def runner(log) -> wb.Runner:
 
 @pytest.fixture
 def fresh_providers():
-    """Provider instances created inside the test are dropped after it."""
+    """Provider instances, endpoints and extra models created inside the test are dropped after it."""
+    from workbench import providers
+
+    factories, extra = dict(providers._factories), {k: list(v) for k, v in providers._extra_models.items()}
     reset_providers()
     yield
+    providers._factories.clear()
+    providers._factories.update(factories)
+    providers._extra_models.clear()
+    providers._extra_models.update(extra)
     reset_providers()

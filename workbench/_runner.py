@@ -106,8 +106,13 @@ class Runner:
 
     # --- one call ----------------------------------------------------------
     async def call(self, request: Request, *, on_delta: OnDelta | None = None, cache: CacheMode | None = None,
-                   experiment_id: str | None = None, cell_key: str | None = None) -> Response:
-        """Run one request and return its response; failures come back as error responses."""
+                   experiment_id: str | None = None, cell_key: str | None = None,
+                   gate: Callable[[], WorkbenchError | None] | None = None) -> Response:
+        """Run one request and return its response; failures come back as error responses.
+
+        ``gate`` is asked once a concurrency slot is free; an error it returns is
+        recorded instead of making the call (how a batch stops after a rejected key).
+        """
         provider, name = resolve(request.model)
         provider.check(name, request.params)
         if self._use_cache(request, cache):
@@ -118,6 +123,9 @@ class Runner:
                         on_delta(Delta(text, index))
                 return self._finish(request, hit, experiment_id, cell_key)
         async with self._semaphore(provider):
+            refusal = gate() if gate is not None else None
+            if refusal is not None:
+                return self._finish(request, _error_response(request, refusal, 0, None), experiment_id, cell_key)
             await provider.warm_up(name)
             response = await self._call_with_retries(provider, name, request, on_delta)
         return self._finish(request, response, experiment_id, cell_key)
@@ -238,17 +246,19 @@ class Runner:
         bar = _progress_bar(progress if progress is not None else self.progress, len(requests))
         results: list[Response | None] = [None] * len(requests)
 
+        def gate_for(provider: str) -> Callable[[], WorkbenchError | None]:
+            def gate() -> WorkbenchError | None:
+                if provider not in rejected:
+                    return None
+                return AuthenticationError(f"Not sent: {provider} already rejected the key in this run. {rejected[provider]}")
+            return gate
+
         async def one(i: int, request: Request) -> None:
             key = cell_keys[i] if cell_keys else None
-            if request.provider in rejected:
-                response = _error_response(request, AuthenticationError(
-                    f"Not sent: {request.provider} already rejected the key in this run. {rejected[request.provider]}"
-                ), 0, None)
-                response = self._finish(request, response, experiment_id, key)
-            else:
-                response = await self.call(request, cache=cache, experiment_id=experiment_id, cell_key=key)
-                if stop_on_auth_error and response.error_type == "AuthenticationError":
-                    rejected.setdefault(request.provider, response.error or "")
+            response = await self.call(request, cache=cache, experiment_id=experiment_id, cell_key=key,
+                                       gate=gate_for(request.provider) if stop_on_auth_error else None)
+            if response.error_type == "AuthenticationError" and response.attempts:
+                rejected.setdefault(request.provider, response.error or "")
             results[i] = response
             if bar is not None:
                 bar.update(1)

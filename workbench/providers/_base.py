@@ -38,6 +38,7 @@ class Provider(ABC):
     name: str
     key_env: str | None = None
     key_help: str = ""
+    sdk: tuple[str, str] | None = None  # (module, pip extra) imported lazily
     unsupported: frozenset[str] = frozenset()
     default_concurrency: int = 8
 
@@ -68,6 +69,8 @@ class Provider(ABC):
     def check(self, model: str, params: Params) -> None:
         """Everything that can be checked without spending a call."""
         self.check_params(model, params)
+        if self.sdk is not None:
+            import_sdk(*self.sdk)
         self.api_key()
 
     def known_models(self) -> list[str]:

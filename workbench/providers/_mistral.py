@@ -10,7 +10,7 @@ import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from .._errors import MalformedResponseError, StreamInterruptedError
+from .._errors import MalformedResponseError, StreamInterruptedError, WorkbenchError
 from .._params import Params
 from .._types import Completion, Delta, Usage
 from ._base import Provider, import_sdk
@@ -47,6 +47,7 @@ class MistralProvider(Provider):
     key_env = "MISTRAL_API_KEY"
     key_help = "Keys are at console.mistral.ai/api-keys."
     default_concurrency = 8
+    sdk = ("mistralai", "mistral")
 
     def __init__(self, server_url: str | None = None) -> None:
         self.server_url = server_url
@@ -128,8 +129,10 @@ class MistralProvider(Provider):
         yield Completion(["".join(t) for t in texts], reasons[0], usage, self._public_request(body), reasons)
 
     def _translate(self, exc: BaseException, *, streaming: bool, partial: str | None = None) -> Exception:
+        if isinstance(exc, WorkbenchError):
+            return exc
         status = getattr(exc, "status_code", None)
-        if isinstance(status, int):
+        if isinstance(status, int) and status >= 400:
             headers = dict(getattr(exc, "headers", None) or {})
             body = getattr(exc, "body", None) or getattr(exc, "message", "")
             return error_for_status(status, short_body(body), headers, provider="mistral", key_env=self.key_env)

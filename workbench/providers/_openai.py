@@ -36,6 +36,7 @@ class OpenAIProvider(Provider):
     key_env = "OPENAI_API_KEY"
     key_help = "Keys are at platform.openai.com/api-keys."
     default_concurrency = 16
+    sdk = ("openai", "openai")
     max_tokens_field = "max_completion_tokens"
 
     def __init__(self, base_url: str | None = None) -> None:
@@ -116,9 +117,11 @@ class OpenAIProvider(Provider):
 
     def _translate(self, exc: BaseException, *, streaming: bool, partial: str | None = None, empty: bool = False,
                    cut: bool = False) -> Exception:
-        from .._errors import MalformedResponseError, StreamInterruptedError
+        from .._errors import MalformedResponseError, StreamInterruptedError, WorkbenchError
 
         label = f"{self.name}" + (f" ({self.base_url})" if self.base_url else "")
+        if isinstance(exc, WorkbenchError):
+            return exc
         if empty:
             return MalformedResponseError(f"{label} answered with no choices. The runner retries this.")
         if cut:
@@ -129,7 +132,7 @@ class OpenAIProvider(Provider):
             )
         status = getattr(exc, "status_code", None)
         response = getattr(exc, "response", None)
-        if isinstance(status, int):
+        if isinstance(status, int) and status >= 400:
             headers = dict(response.headers) if response is not None else {}
             return error_for_status(status, short_body(getattr(exc, "body", None) or getattr(exc, "message", "")),
                                     headers, provider=label, key_env=self.key_env)
