@@ -305,6 +305,9 @@ def get_runner() -> Runner:
     """The session's default runner (default log file, default limits)."""
     global _default
     if _default is None:
+        from ._hygiene import watch_cells
+
+        watch_cells()  # in Jupyter: warn when a cell with a literal key runs
         _default = Runner()
     return _default
 
