@@ -39,6 +39,9 @@ _EXPORTS: dict[str, str] = {
     "add_local_model": ".providers",
     "add_model": ".providers",
     "set_key": "._keys",
+    "scan_notebook": "._hygiene",
+    "watch_cells": "._hygiene",
+    "KeyInNotebookWarning": "._hygiene",
     "set_price": "._pricing",
     "PRICES_AS_OF": "._pricing",
     # the run log
