@@ -47,6 +47,10 @@ _EXPORTS: dict[str, str] = {
     # the run log
     "RunLog": "._log",
     "Version": "._log",
+    # interactive widgets (issue 3); ipywidgets is imported on first use only
+    "Playground": ".widgets",
+    "Compare": ".widgets",
+    "Sweep": ".widgets",
     # errors
     "WorkbenchError": "._errors",
     "PromptError": "._errors",
@@ -97,5 +101,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     from ._pricing import PRICES_AS_OF, set_price  # noqa: F401
     from ._prompt import Prompt  # noqa: F401
     from ._runner import Runner, configure, get_runner  # noqa: F401
+    from .widgets import Compare, Playground, Sweep  # noqa: F401
     from ._types import Request, Response, Usage  # noqa: F401
     from .providers import add_endpoint, add_local_model, add_model, default_model, models  # noqa: F401

@@ -1,0 +1,512 @@
+"""Building blocks shared by the Playground, Compare and Sweep views.
+
+Each part is a small ipywidgets container that shows a piece of a state
+object from :mod:`workbench._session` and reports edits through a callback;
+none of them holds logic of its own. Parts that the portal thread updates
+while an answer streams (:class:`AnswerView`) only set widget *values*,
+which ipykernel sends safely from any thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import ipywidgets as w
+
+from .._keys import redact
+from .._session import Answer, ParamSpec, Throttle, friendly_error, param_specs
+from ._style import CSS
+
+__all__ = [
+    "guard", "style_tag", "section", "hidden", "show", "AnswerView", "ParamControls", "VariableFields",
+    "KeyPrompt", "MessageArea", "ModelPicker", "StateWidget",
+]
+
+
+def guard(report: Callable[[str], Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a callback so any failure is reported as one message, never a traceback.
+
+    ipywidgets would otherwise send a callback's exception to the browser's
+    log console, where a learner never looks.
+    """
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - shown in the widget
+                report(friendly_error(exc))
+                return None
+        return wrapper
+    return decorate
+
+
+def style_tag() -> w.HTML:
+    """The stylesheet, as an invisible HTML widget (scoped by the ``wb-*`` classes)."""
+    tag = w.HTML(f"<style>{CSS}</style>", layout=w.Layout(height="0px", margin="0", overflow="hidden"))
+    tag.add_class("wb-style")
+    return tag
+
+
+def section(title: str, tooltip: str | None = None) -> w.HTML:
+    """A small uppercase heading."""
+    label = w.HTML(f"<div class='wb-section-label'>{html.escape(title)}</div>")
+    if tooltip:
+        label.tooltip = tooltip
+    return label
+
+
+def hidden(widget: w.Widget, flag: bool = True) -> None:
+    widget.layout.display = "none" if flag else None
+
+
+def show(widget: w.Widget, flag: bool = True) -> None:
+    hidden(widget, not flag)
+
+
+def _classes(widget: w.DOMWidget, *names: str) -> w.DOMWidget:
+    for name in names:
+        widget.add_class(name)
+    return widget
+
+
+# --------------------------------------------------------------------------- #
+# Messages
+# --------------------------------------------------------------------------- #
+
+
+class MessageArea(w.VBox):
+    """One readable error (red) and one short info line (green) under the controls."""
+
+    def __init__(self) -> None:
+        self.error = _classes(w.HTML(), "wb-error")
+        self.info = _classes(w.HTML(), "wb-info")
+        super().__init__([self.error, self.info])
+        self.add_class("wb-messages")
+        self.set(None, None)
+
+    def set(self, error: str | None, info: str | None) -> None:
+        self.error.value = f"<div>{html.escape(redact(error))}</div>" if error else ""
+        self.info.value = f"<div>{html.escape(redact(info))}</div>" if info else ""
+        hidden(self.error, not error)
+        hidden(self.info, not info or bool(error))
+
+
+# --------------------------------------------------------------------------- #
+# Model and key
+# --------------------------------------------------------------------------- #
+
+
+class ModelPicker(w.Dropdown):
+    """The models of ``wb.models()``; hosted ones whose key is missing say so."""
+
+    def __init__(self, value: str, **kwargs: Any) -> None:
+        super().__init__(options=self._options(value), value=value, **kwargs)
+        self.add_class("wb-model")
+        self.tooltip = "Models from wb.models(): the offline local model and every configured provider."
+
+    @staticmethod
+    def _options(current: str) -> list[tuple[str, str]]:
+        from ..providers import models
+
+        options = []
+        for info in models():
+            label = info.name if info.key_present else f"{info.name}  (needs {info.key_env})"
+            options.append((label, info.name))
+        if current not in [v for _, v in options]:
+            options.insert(0, (current, current))
+        return options
+
+    def refresh(self, current: str) -> None:
+        """Rebuild the labels (a key was just set) and select ``current``."""
+        options = self._options(current)
+        if list(self.options) != options:
+            self.options = options
+        if self.value != current:
+            self.value = current
+
+
+class KeyPrompt(w.HBox):
+    """A password field shown when the chosen provider has no key.
+
+    The value is handed to ``on_key`` and the field cleared in the same
+    callback, so the key never stays in the widget's state (or in a saved
+    notebook) and is never shown back.
+    """
+
+    def __init__(self, on_key: Callable[[str], Any]) -> None:
+        self._on_key = on_key
+        self.label = w.HTML()
+        self.password = w.Password(placeholder="paste the key here", continuous_update=False,
+                                   layout=w.Layout(width="260px"))
+        self.password.add_class("wb-key-input")
+        self.button = w.Button(description="Use key", icon="key", layout=w.Layout(width="auto"))
+        self.button.add_class("wb-key-button")
+        super().__init__([self.label, self.password, self.button])
+        self.add_class("wb-key")
+        self.password.observe(self._submitted, names="value")
+        self.button.on_click(lambda _: self._submit(self.password.value))
+        self.env_var: str | None = None
+        self.show_for(None)
+
+    def show_for(self, env_var: str | None) -> None:
+        self.env_var = env_var
+        if env_var:
+            self.label.value = (f"<span class='wb-key-label'>No key for this model: <code>{html.escape(env_var)}"
+                                "</code> is not set. Paste one for this session (it is not saved):</span>")
+        show(self, bool(env_var))
+
+    def _submitted(self, change: dict[str, Any]) -> None:
+        if change["new"]:
+            self._submit(change["new"])
+
+    def _submit(self, value: str) -> None:
+        self.password.value = ""  # first: the key must not linger in widget state
+        if value:
+            self._on_key(value)
+
+
+# --------------------------------------------------------------------------- #
+# Variables
+# --------------------------------------------------------------------------- #
+
+
+class VariableFields(w.VBox):
+    """One text field per ``{variable}`` of the prompt, appearing and disappearing as it is typed.
+
+    Fields are cached by name, so a variable deleted and typed again gets its
+    value back.
+    """
+
+    def __init__(self, on_change: Callable[[str, str], Any]) -> None:
+        self._on_change = on_change
+        self._fields: dict[str, w.Text] = {}
+        self._syncing = False
+        self.empty = w.HTML("<span class='wb-hint'>Type <code>{name}</code> in a prompt to add a variable.</span>")
+        super().__init__([self.empty])
+        self.add_class("wb-variables")
+
+    def field(self, name: str) -> w.Text:
+        if name not in self._fields:
+            text = w.Text(description=name, placeholder=f"value of {{{name}}}", continuous_update=True,
+                          layout=w.Layout(width="100%"), style={"description_width": "initial"})
+            text.add_class("wb-var")
+            text.add_class(f"wb-var-{name}")
+            text.tooltip = f"Replaces {{{name}}} in the prompt."
+            text.observe(lambda change, n=name: self._changed(n, change["new"]), names="value")
+            self._fields[name] = text
+        return self._fields[name]
+
+    def _changed(self, name: str, value: str) -> None:
+        if not self._syncing:
+            self._on_change(name, value)
+
+    def show_fields(self, names: Sequence[str], values: dict[str, str]) -> None:
+        self._syncing = True
+        try:
+            fields = [self.field(n) for n in names]
+            for name, text in zip(names, fields):
+                value = str(values.get(name, "") or "")
+                if text.value != value:
+                    text.value = value
+            children = tuple(fields) if fields else (self.empty,)
+            if tuple(self.children) != children:
+                self.children = children
+        finally:
+            self._syncing = False
+
+
+# --------------------------------------------------------------------------- #
+# Parameters
+# --------------------------------------------------------------------------- #
+
+
+def _escape_stop(s: str) -> str:
+    return s.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
+
+
+def _unescape_stop(s: str) -> str:
+    out, i = [], 0
+    while i < len(s):
+        if s[i] == "\\" and i + 1 < len(s):
+            out.append({"n": "\n", "t": "\t", "\\": "\\"}.get(s[i + 1], s[i:i + 2]))
+            i += 2
+        else:
+            out.append(s[i])
+            i += 1
+    return "".join(out)
+
+
+class ParamControls(w.GridBox):
+    """Controls for the generation parameters, built from ``Params.model_json_schema()``.
+
+    Each optional parameter has a checkbox: unticked means "the provider's
+    default" (the control is dimmed); moving the control ticks it. Bounds and
+    descriptions come from the schema (descriptions are the tooltips).
+    """
+
+    def __init__(self, values: dict[str, Any], on_change: Callable[[str, Any], Any],
+                 names: Sequence[str] | None = None) -> None:
+        self._on_change = on_change
+        self._syncing = False
+        self.specs = {s.name: s for s in param_specs() if names is None or s.name in names}
+        self.toggles: dict[str, w.Checkbox] = {}
+        self.controls: dict[str, w.DOMWidget] = {}
+        cells: list[w.Widget] = []
+        for spec in self.specs.values():
+            toggle, control = self._make(spec)
+            cells += [toggle, control]
+        super().__init__(cells, layout=w.Layout(grid_template_columns="minmax(130px, max-content) 1fr",
+                                                grid_gap="2px 8px", align_items="center", width="100%"))
+        self.add_class("wb-params")
+        self.set_values(values)
+
+    def _make(self, spec: ParamSpec) -> tuple[w.Widget, w.DOMWidget]:
+        bounds = f" Range {spec.low:g} to {spec.high:g}." if spec.low is not None and spec.high is not None else ""
+        tip = spec.description + bounds + (" Untick for the provider's default." if spec.optional else "")
+        if spec.optional:
+            toggle: w.Widget = w.Checkbox(value=False, description=spec.name, indent=False,
+                                          layout=w.Layout(width="auto"))
+            toggle.observe(lambda c, s=spec: self._toggled(s, c["new"]), names="value")
+            self.toggles[spec.name] = toggle
+        else:
+            toggle = w.HTML(f"<span class='wb-param-name'>{html.escape(spec.name)}</span>")
+        toggle.tooltip = tip
+        toggle.add_class(f"wb-set-{spec.name}")
+        common = {"layout": w.Layout(width="100%", min_width="120px")}
+        if spec.kind == "float":
+            control: w.DOMWidget = w.FloatSlider(value=spec.shown, min=spec.low, max=spec.high, step=spec.step,
+                                                 readout_format=".2f", continuous_update=False, **common)
+        elif spec.kind == "count":
+            control = w.IntSlider(value=spec.shown, min=spec.low, max=spec.high, step=1, continuous_update=False,
+                                  **common)
+        elif spec.kind == "int":
+            control = w.BoundedIntText(value=spec.shown, min=spec.low, max=spec.high, step=1, **common)
+        else:
+            control = w.TagsInput(value=[], allow_duplicates=False, placeholder="type, then Enter (\\n = newline)",
+                                  **common)
+        control.tooltip = tip
+        control.add_class("wb-param")
+        control.add_class(f"wb-param-{spec.name}")
+        control.observe(lambda c, s=spec: self._moved(s, c["new"]), names="value")
+        self.controls[spec.name] = control
+        return toggle, control
+
+    def _value_of(self, spec: ParamSpec, raw: Any) -> Any:
+        if spec.kind == "strings":
+            return [_unescape_stop(s) for s in raw] or None
+        return raw
+
+    def _moved(self, spec: ParamSpec, raw: Any) -> None:
+        if self._syncing:
+            return
+        value = self._value_of(spec, raw)
+        toggle = self.toggles.get(spec.name)
+        if toggle is not None and spec.kind != "strings":
+            self._syncing = True
+            try:
+                toggle.value = True
+            finally:
+                self._syncing = False
+        self._dim(spec.name, toggle is not None and not toggle.value)
+        self._on_change(spec.name, value)
+
+    def _toggled(self, spec: ParamSpec, on: bool) -> None:
+        if self._syncing:
+            return
+        self._dim(spec.name, not on)
+        self._on_change(spec.name, self._value_of(spec, self.controls[spec.name].value) if on else None)
+
+    def _dim(self, name: str, flag: bool) -> None:
+        control = self.controls[name]
+        if flag:
+            control.add_class("wb-unset")
+        else:
+            control.remove_class("wb-unset")
+
+    def set_values(self, values: dict[str, Any]) -> None:
+        """Show ``values`` (only the parameters that are set; the others show unset)."""
+        self._syncing = True
+        try:
+            for name, spec in self.specs.items():
+                value = values.get(name)
+                control = self.controls[name]
+                if spec.kind == "strings":
+                    shown = [_escape_stop(s) for s in (value or [])]
+                    if list(control.value) != shown:
+                        control.value = shown
+                elif value is not None and control.value != value:
+                    control.value = value
+                elif value is None and spec.default is not None and control.value != spec.default:
+                    control.value = spec.default
+                toggle = self.toggles.get(name)
+                if toggle is not None:
+                    toggle.value = value is not None and value != []
+                    self._dim(name, spec.kind != "strings" and not toggle.value)
+        finally:
+            self._syncing = False
+
+
+# --------------------------------------------------------------------------- #
+# Answers
+# --------------------------------------------------------------------------- #
+
+_STATUS_TEXT = {"idle": "", "running": "streaming…", "done": "", "error": "failed", "stopped": "stopped"}
+
+
+class AnswerView(w.VBox):
+    """One answer: streamed text (samples side by side), its error, its figures and its rating.
+
+    :meth:`bind` gives it the answer to show; :meth:`update` redraws (the
+    owner calls it through a :class:`Throttle` while tokens stream).
+    ``on_rate(rating, note)`` is called by the thumbs and the note field.
+    """
+
+    def __init__(self, on_rate: Callable[[int | None, str | None], Any], *, compact: bool = False,
+                 placeholder: str = "The answer appears here.") -> None:
+        self._on_rate = on_rate
+        self.answer: Answer | None = None
+        self.placeholder = placeholder
+        self.header = _classes(w.HTML(), "wb-answer-header")
+        self.samples = w.GridBox([], layout=w.Layout(grid_template_columns="repeat(auto-fit, minmax(200px, 1fr))",
+                                                     grid_gap="6px", width="100%"))
+        self.samples.add_class("wb-samples")
+        self.error = _classes(w.HTML(), "wb-error", "wb-answer-error")
+        self.figures = _classes(w.HTML(), "wb-figures")
+        self.up = w.Button(icon="thumbs-up", tooltip="Good answer (+1, stored in the run log)",
+                           layout=w.Layout(width="36px"))
+        self.down = w.Button(icon="thumbs-down", tooltip="Bad answer (-1, stored in the run log)",
+                             layout=w.Layout(width="36px"))
+        self.up.add_class("wb-thumb-up")
+        self.down.add_class("wb-thumb-down")
+        self.note = w.Text(placeholder="note on this answer (Enter to save)", continuous_update=False,
+                           layout=w.Layout(width="100%", min_width="80px"))
+        self.note.add_class("wb-note")
+        self.rating = w.HBox([self.up, self.down, self.note], layout=w.Layout(align_items="center", width="100%"))
+        self.rating.add_class("wb-rating")
+        self.up.on_click(lambda _: self._rate(1))
+        self.down.on_click(lambda _: self._rate(-1))
+        self.note.observe(self._noted, names="value")
+        self._sample_widgets: list[w.HTML] = []
+        self._syncing = False
+        self.throttle = Throttle(self.update)
+        super().__init__([self.header, self.samples, self.error, self.figures, self.rating],
+                         layout=w.Layout(width="100%"))
+        self.add_class("wb-answer-view")
+        if compact:
+            self.add_class("wb-compact")
+        self.update()
+
+    def bind(self, answer: Answer) -> None:
+        self.answer = answer
+        self.update()
+
+    def changed(self) -> None:
+        """Called on every change of the answer: throttled while streaming, immediate otherwise."""
+        if self.answer is not None and self.answer.running:
+            self.throttle.poke()
+        else:
+            self.throttle.final()
+
+    def _rate(self, value: int) -> None:
+        if self.answer is None:
+            return
+        new = None if self.answer.rating == value else value  # a second click takes it back
+        self._on_rate(new, self.note.value)
+
+    def _noted(self, change: dict[str, Any]) -> None:
+        if self._syncing or self.answer is None or self.answer.call_id is None:
+            return
+        self._on_rate(self.answer.rating, change["new"])
+
+    def _sample_widget(self, i: int) -> w.HTML:
+        while len(self._sample_widgets) <= i:
+            box = w.HTML(layout=w.Layout(width="100%"))
+            box.add_class("wb-answer")
+            box.add_class(f"wb-sample-{len(self._sample_widgets)}")
+            self._sample_widgets.append(box)
+        return self._sample_widgets[i]
+
+    def update(self) -> None:
+        a = self.answer
+        texts = a.texts if a is not None else [""]
+        running = a is not None and a.running
+        boxes = [self._sample_widget(i) for i in range(len(texts))]
+        for i, (box, text) in enumerate(zip(boxes, texts)):
+            box.value = _answer_html(text, i if len(texts) > 1 else None, running,
+                                     self.placeholder if a is None or a.status == "idle" else "")
+        if tuple(self.samples.children) != tuple(boxes):
+            self.samples.children = tuple(boxes)
+        self.header.value = _header_html(a)
+        hidden(self.header, not self.header.value)
+        self.error.value = f"<div>{html.escape(a.error)}</div>" if a is not None and a.error else ""
+        hidden(self.error, not self.error.value)
+        self.figures.value = html.escape(a.figures()) if a is not None else ""
+        hidden(self.figures, not self.figures.value)
+        rateable = a is not None and a.call_id is not None and a.status in ("done", "error")
+        hidden(self.rating, not rateable)
+        if a is not None:
+            self.up.button_style = "success" if a.rating == 1 else ""
+            self.down.button_style = "danger" if a.rating == -1 else ""
+            self._syncing = True
+            try:
+                if self.note.value != a.note:
+                    self.note.value = a.note
+            finally:
+                self._syncing = False
+
+
+def _answer_html(text: str, sample: int | None, running: bool, placeholder: str) -> str:
+    head = f"<div class='wb-sample-label'>sample {sample + 1}</div>" if sample is not None else ""
+    if not text and placeholder:
+        body = f"<span class='wb-placeholder'>{html.escape(placeholder)}</span>"
+    else:
+        body = html.escape(redact(text))
+    cursor = "<span class='wb-cursor'></span>" if running else ""
+    return f"<div class='wb-answer-text'>{head}{body}{cursor}</div>"
+
+
+def _header_html(a: Answer | None) -> str:
+    if a is None or (not a.label and a.status in ("idle", "done")):
+        return ""
+    parts = []
+    if a.label:
+        parts.append(f"<b>{html.escape(a.label)}</b>")
+    status = _STATUS_TEXT.get(a.status, "")
+    if status:
+        parts.append(f"<span class='wb-status wb-status-{a.status}'>{status}</span>")
+    return " ".join(parts)
+
+
+# --------------------------------------------------------------------------- #
+# The widget base
+# --------------------------------------------------------------------------- #
+
+
+class StateWidget(w.VBox):
+    """A VBox over a state object, with a static HTML/text fallback for saved notebooks.
+
+    JupyterLab and Voila render the live widget; GitHub and nbviewer, which
+    have no kernel and usually no widget state, show the ``text/html`` part
+    of the same output: the prompt, its variables and any answer, with every
+    known key redacted (no key is ever part of the state in the first place).
+    """
+
+    state: Any
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return None
+        try:
+            bundle["text/plain"] = self.state.summary_text()
+            bundle["text/html"] = self.state.summary_html()
+        except Exception:  # noqa: BLE001 - the live widget matters more than its fallback
+            pass
+        return bundle
+
+    def _report(self, message: str) -> None:
+        self.state.error = message

@@ -1,0 +1,183 @@
+"""``wb.Playground``: edit one prompt, run it, watch it stream, rate it, version it."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from typing import Any
+
+import ipywidgets as w
+
+from .._log import RunLog
+from .._prompt import Prompt
+from .._runner import Runner
+from .._session import PlaygroundState
+from ._parts import (
+    AnswerView,
+    KeyPrompt,
+    MessageArea,
+    ModelPicker,
+    ParamControls,
+    StateWidget,
+    VariableFields,
+    guard,
+    hidden,
+    section,
+    style_tag,
+)
+from ._versions import VersionsPanel
+
+__all__ = ["Playground"]
+
+
+def textarea(value: str, rows: int, placeholder: str, css: str) -> w.Textarea:
+    area = w.Textarea(value=value, rows=rows, placeholder=placeholder, continuous_update=True,
+                      layout=w.Layout(width="100%"))
+    area.add_class(css)
+    return area
+
+
+class Playground(StateWidget):
+    """A prompt playground in a notebook cell.
+
+    ``wb.Playground(prompt, model="local:smollm2", temperature=0.7, topic="owls")``:
+    keyword arguments that are parameter names set parameters, others fill
+    ``{variables}``. ``runner`` or ``log`` choose where calls are logged
+    (default: the session runner). Code can read and change what is shown
+    through :attr:`state` (a :class:`~workbench._session.PlaygroundState`):
+    ``pg.state.user = "..."`` updates the editor, ``pg.state.run()`` runs.
+    """
+
+    def __init__(self, prompt: Prompt | str | None = None, model: str | None = None, *,
+                 variables: Mapping[str, Any] | None = None, runner: Runner | None = None,
+                 log: RunLog | str | None = None, state: PlaygroundState | None = None, **params: Any) -> None:
+        self.state = state or PlaygroundState(prompt, model, variables=variables, runner=runner, log=log, **params)
+        s = self.state
+        safe = guard(self._report)
+
+        self.title = w.HTML("<span class='wb-title'>Playground</span>")
+        self.model = ModelPicker(s.model, layout=w.Layout(width="300px"))
+        self.run_button = w.Button(description="Run", icon="play", button_style="primary",
+                                   layout=w.Layout(width="90px"), tooltip="Run the prompt (the answer streams below)")
+        self.run_button.add_class("wb-run")
+        self.stop_button = w.Button(description="Stop", icon="stop", disabled=True, layout=w.Layout(width="90px"),
+                                    tooltip="Stop the answer; the partial text is logged as a stopped call")
+        self.stop_button.add_class("wb-stop")
+        self.status = w.HTML()
+        self.status.add_class("wb-run-status")
+        topbar = w.HBox([self.title, self.model, self.run_button, self.stop_button, self.status])
+        topbar.add_class("wb-topbar")
+
+        self.system = textarea(s.system, 2, "System message (optional): role, rules, format…", "wb-system")
+        self.user = textarea(s.user, 5, "User message. Use {name} for a variable, {{ and }} for literal braces.",
+                             "wb-user")
+        self.examples_note = w.HTML()
+        self.variables = VariableFields(safe(lambda name, value: s.set_variable(name, value)))
+        self.params = ParamControls(s.params, safe(lambda name, value: s.set_param(name, value)))
+        editor = w.VBox([section("system"), self.system, section("user"), self.user, self.examples_note,
+                         section("variables"), self.variables, section("parameters"), self.params])
+        editor.add_class("wb-column")
+        editor.add_class("wb-editor")
+
+        self.key = KeyPrompt(safe(s.provide_key))
+        self.messages = MessageArea()
+        self.answer = AnswerView(safe(lambda rating, note: s.rate(rating, note)))
+        output = w.VBox([section("answer"), self.key, self.messages, self.answer])
+        output.add_class("wb-column")
+        output.add_class("wb-output")
+        columns = w.HBox([editor, output])
+        columns.add_class("wb-columns")
+
+        self.versions = VersionsPanel(s)
+        self.versions_box = w.Accordion(children=[self.versions], titles=("Versions",), selected_index=None)
+        self.versions_box.add_class("wb-versions-box")
+
+        super().__init__([style_tag(), topbar, columns, self.versions_box])
+        self.add_class("wb-root")
+        self.add_class("wb-playground")
+
+        self.run_button.on_click(safe(lambda _: s.start()))
+        self.stop_button.on_click(safe(lambda _: s.stop()))
+        self.model.observe(safe(lambda c: setattr(s, "model", c["new"])), names="value")
+        self.system.observe(safe(lambda c: setattr(s, "system", c["new"])), names="value")
+        self.user.observe(safe(lambda c: setattr(s, "user", c["new"])), names="value")
+        s.observe(self._on_state)
+        self.refresh()
+
+    # --- state -> view ---------------------------------------------------
+    def _on_state(self, name: str) -> None:
+        if name in ("system", "user", "examples", "name"):
+            self._show_prompt()
+        elif name in ("variables", "values"):
+            self._show_variables()
+        elif name == "model":
+            self._show_model()
+        elif name == "params":
+            self.params.set_values(self.state.params)
+        elif name in ("error", "info"):
+            self.messages.set(self.state.error, self.state.info)
+        elif name == "running":
+            self._show_running()
+        elif name == "answer":
+            if self.answer.answer is not self.state.answer:
+                self.answer.bind(self.state.answer)
+            else:
+                self.answer.changed()
+        elif name == "ratings":
+            self.answer.update()
+        elif name in ("versions",):
+            self.versions.refresh()
+        elif name == "key":
+            self._show_model()
+            self.messages.set(self.state.error, self.state.info)
+        elif name == "loaded":
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Redraw everything from :attr:`state` (after changing it in place)."""
+        self._show_prompt()
+        self._show_model()
+        self.params.set_values(self.state.params)
+        self.messages.set(self.state.error, self.state.info)
+        self._show_running()
+        self.answer.bind(self.state.answer)
+        self.versions.refresh()
+
+    def _show_prompt(self) -> None:
+        s = self.state
+        if self.system.value != s.system:
+            self.system.value = s.system
+        if self.user.value != s.user:
+            self.user.value = s.user
+        n = len(s.examples)
+        self.examples_note.value = (f"<span class='wb-hint'>+ {n} few-shot example{'s' if n != 1 else ''} from the "
+                                    "prompt (edit them in code: pg.state.examples)</span>") if n else ""
+        hidden(self.examples_note, not n)
+        self._show_variables()
+
+    def _show_variables(self) -> None:
+        self.variables.show_fields(self.state.variable_names, self.state.variables)
+
+    def _show_model(self) -> None:
+        self.model.refresh(self.state.model)
+        self.key.show_for(self.state.missing_key)
+
+    def _show_running(self) -> None:
+        running = self.state.running
+        self.run_button.disabled = running
+        self.stop_button.disabled = not running
+        a = self.state.answer
+        if running:
+            text = "<span class='wb-status wb-status-running'>running…</span>"
+        elif a.status == "done" and a.response is not None:
+            text = f"<span class='wb-status'>done in {a.response.latency_s:.2f} s</span>"
+        elif a.status in ("error", "stopped"):
+            text = f"<span class='wb-status wb-status-{a.status}'>{html.escape(a.status)}</span>"
+        else:
+            text = ""
+        self.status.value = text
+
+    # --- for tests and code ------------------------------------------------
+    def variable_field(self, name: str) -> w.Text:
+        """The text field of ``{name}`` (created on demand)."""
+        return self.variables.field(name)

@@ -1,0 +1,73 @@
+"""The widgets' stylesheet, scoped under ``.wb-root`` so it touches nothing else.
+
+JupyterLab's theme variables are used where they exist so the widgets follow
+a dark theme too; the fallbacks are for Voila's default light page.
+"""
+
+from __future__ import annotations
+
+CSS = """
+.wb-root {
+  border: 1px solid var(--jp-border-color2, #e0e0e0);
+  border-radius: 8px;
+  padding: 10px 14px 12px 14px;
+  background: var(--jp-layout-color0, #fff);
+  box-sizing: border-box;
+  width: 100%;
+  gap: 6px;
+}
+.wb-root .wb-topbar { align-items: center; gap: 8px; flex-wrap: wrap; }
+.wb-root .wb-title { font-weight: 600; font-size: 15px; color: var(--jp-ui-font-color0, #222); margin-right: 6px; }
+.wb-root .wb-title-sub { font-weight: 400; color: var(--jp-ui-font-color2, #777); font-size: 12px; }
+.wb-root .wb-columns { gap: 16px; flex-wrap: wrap; align-items: flex-start; }
+.wb-root .wb-column { flex: 1 1 380px; min-width: 280px; gap: 4px; }
+.wb-root .wb-section-label {
+  font-size: 11px; font-weight: 600; text-transform: uppercase; letter-spacing: .05em;
+  color: var(--jp-ui-font-color2, #777); margin: 6px 0 0 0;
+}
+.wb-root .widget-textarea textarea {
+  font-family: var(--jp-code-font-family, monospace); font-size: 13px; line-height: 1.4;
+  border-radius: 4px; resize: vertical;
+}
+.wb-root .wb-hint, .wb-root .wb-placeholder { color: var(--jp-ui-font-color3, #999); font-size: 12px; }
+.wb-root .wb-answer-text {
+  white-space: pre-wrap; word-wrap: break-word; line-height: 1.5; font-size: 13.5px;
+  border: 1px solid var(--jp-border-color2, #e3e3e3); border-left: 3px solid #2f6fdf; border-radius: 6px;
+  background: var(--jp-layout-color1, #fafbfc); color: var(--jp-content-font-color1, #1b1b1b);
+  padding: 8px 12px; min-height: 64px; max-height: 420px; overflow-y: auto;
+}
+.wb-root .wb-compact .wb-answer-text { min-height: 36px; max-height: 150px; font-size: 12.5px; padding: 6px 8px; }
+.wb-root .wb-sample-label { font-size: 11px; color: var(--jp-ui-font-color2, #777); margin-bottom: 2px; }
+.wb-root .wb-figures { color: var(--jp-ui-font-color2, #666); font-size: 12px; }
+.wb-root .wb-figures .widget-html-content, .wb-root .wb-info .widget-html-content { line-height: 1.4; }
+.wb-root .wb-error > .widget-html-content > div {
+  color: #9b1c1c; background: #fdecee; border-left: 3px solid #c62828; border-radius: 4px;
+  padding: 6px 10px; white-space: pre-wrap; line-height: 1.45; font-size: 13px;
+}
+.wb-root .wb-info { color: #1b5e20; font-size: 12px; }
+.wb-root .wb-key { align-items: center; gap: 6px; flex-wrap: wrap; background: #fff8e1;
+  border: 1px solid #f3d27a; border-radius: 6px; padding: 4px 8px; }
+.wb-root .wb-key-label { font-size: 12.5px; }
+.wb-root .wb-params .widget-checkbox { width: auto; }
+.wb-root .wb-params .widget-checkbox label, .wb-root .wb-param-name {
+  font-family: var(--jp-code-font-family, monospace); font-size: 12px;
+}
+.wb-root .wb-unset .widget-readout, .wb-root .wb-unset .slider-container, .wb-root .wb-unset input {
+  opacity: .4;
+}
+.wb-root .wb-status { font-size: 12px; color: var(--jp-ui-font-color2, #777); }
+.wb-root .wb-status-running { color: #2f6fdf; }
+.wb-root .wb-status-error, .wb-root .wb-status-stopped { color: #c62828; }
+.wb-root .wb-answer-header { font-size: 12.5px; }
+.wb-root .wb-rating { gap: 4px; }
+.wb-root .wb-rating .widget-button { padding: 0; }
+.wb-root .wb-cursor::after { content: '\\258D'; color: #2f6fdf; animation: wb-blink 1s steps(1) infinite; }
+@keyframes wb-blink { 50% { opacity: 0; } }
+.wb-root .wb-variant { border: 1px solid var(--jp-border-color2, #e6e6e6); border-radius: 6px; padding: 6px 8px;
+  gap: 4px; min-width: 0; }
+.wb-root .wb-group { border: 1px solid var(--jp-border-color2, #e6e6e6); border-radius: 6px; padding: 6px 8px;
+  gap: 4px; min-width: 0; }
+.wb-root .wb-group-header { font-size: 12.5px; }
+.wb-root .wb-diff-view { max-height: 360px; overflow-y: auto; }
+.wb-root .widget-button.mod-primary { font-weight: 600; }
+"""

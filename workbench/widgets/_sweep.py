@@ -1,0 +1,266 @@
+"""``wb.Sweep``: one prompt, one parameter over several values, repeats, and a plot."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import ipywidgets as w
+
+from .._log import RunLog
+from .._prompt import Prompt
+from .._runner import Runner
+from .._session import SWEEPABLE, SweepState, Throttle
+from ._parts import (
+    AnswerView,
+    KeyPrompt,
+    MessageArea,
+    ModelPicker,
+    ParamControls,
+    StateWidget,
+    VariableFields,
+    guard,
+    hidden,
+    section,
+    style_tag,
+)
+from ._playground import textarea
+
+__all__ = ["Sweep"]
+
+
+def _format_values(values: Sequence[float | int]) -> str:
+    return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+
+
+class Sweep(StateWidget):
+    """Run one prompt at several values of one parameter, with repeats, and plot a measure.
+
+    ``wb.Sweep(prompt, "local:smollm2", parameter="temperature", values=[0, 0.5, 1, 1.5],
+    repeats=3, max_tokens=64, scorers=[...])``. The measure is the answer's
+    length by default, its word count, or any scorer (``scorer(output, case)``
+    returning a number or a Score). Answers are grouped by value; the plot
+    shows every answer as a dot and the mean as a line. :attr:`state` is a
+    :class:`~workbench._session.SweepState` (``state.to_frame()``, ``state.figure()``).
+    """
+
+    def __init__(self, prompt: Prompt | str | None = None, model: str | None = None, *,
+                 parameter: str = "temperature", values: Sequence[float] | str | None = None, repeats: int = 3,
+                 measure: str | Callable[..., Any] | None = None,
+                 scorers: Sequence[Callable[..., Any]] | Mapping[str, Callable[..., Any]] = (),
+                 variables: Mapping[str, Any] | None = None, runner: Runner | None = None,
+                 log: RunLog | str | None = None, state: SweepState | None = None, **params: Any) -> None:
+        self.state = state or SweepState(prompt, model, parameter=parameter, values=values, repeats=repeats,
+                                         measure=measure, scorers=scorers, variables=variables, runner=runner,
+                                         log=log, **params)
+        s = self.state
+        safe = guard(self._report)
+
+        title = w.HTML("<span class='wb-title'>Sweep</span>")
+        self.model = ModelPicker(s.model, layout=w.Layout(width="300px"))
+        self.run_button = w.Button(description="Run sweep", icon="play", button_style="primary",
+                                   layout=w.Layout(width="120px"))
+        self.run_button.add_class("wb-run")
+        self.stop_button = w.Button(description="Stop", icon="stop", disabled=True, layout=w.Layout(width="90px"))
+        self.stop_button.add_class("wb-stop")
+        self.status = w.HTML()
+        self.status.add_class("wb-run-status")
+        topbar = w.HBox([title, self.model, self.run_button, self.stop_button, self.status])
+        topbar.add_class("wb-topbar")
+
+        self.system = textarea(s.system, 2, "System message (optional)", "wb-system")
+        self.user = textarea(s.user, 4, "User message, with {variables}", "wb-user")
+        self.variables = VariableFields(safe(lambda name, value: s.set_variable(name, value)))
+        self.params = ParamControls(s.params, safe(lambda name, value: s.set_param(name, value)))
+        editor = w.VBox([section("system"), self.system, section("user"), self.user, section("variables"),
+                         self.variables, section("other parameters (the swept one is overridden)"), self.params])
+        editor.add_class("wb-column")
+
+        self.parameter = w.Dropdown(options=list(SWEEPABLE), value=s.parameter, description="sweep",
+                                    layout=w.Layout(width="100%"))
+        self.parameter.add_class("wb-sweep-parameter")
+        self.values = w.Text(value=_format_values(s.sweep_values), description="values", continuous_update=False,
+                             placeholder="e.g. 0, 0.5, 1, 1.5", layout=w.Layout(width="100%"))
+        self.values.add_class("wb-sweep-values")
+        self.repeats = w.IntSlider(value=s.repeats, min=1, max=10, description="repeats", continuous_update=False,
+                                   layout=w.Layout(width="100%"))
+        self.repeats.add_class("wb-sweep-repeats")
+        self.measure = w.Dropdown(options=s.measures, value=s.measure, description="measure",
+                                  layout=w.Layout(width="100%"))
+        self.measure.add_class("wb-sweep-measure")
+        self.measure.tooltip = "What the plot shows for each answer: its length, word count or a scorer's value."
+        self.calls = w.HTML()
+        self.key = KeyPrompt(safe(s.provide_key))
+        self.messages = MessageArea()
+        self.plot = w.Image(format="png", layout=w.Layout(width="100%", max_width="640px"))
+        self.plot.add_class("wb-plot")
+        settings = w.VBox([section("sweep"), self.parameter, self.values, self.repeats, self.measure, self.calls,
+                           self.key, self.messages, self.plot])
+        settings.add_class("wb-column")
+        columns = w.HBox([editor, settings])
+        columns.add_class("wb-columns")
+
+        self.groups = w.GridBox([], layout=w.Layout(width="100%", grid_gap="8px"))
+        self.groups.add_class("wb-groups")
+        self._views: list[AnswerView] = []
+        self._headers: list[tuple[Any, w.HTML]] = []
+        self._plot_throttle = Throttle(self._draw_plot, interval=0.5)
+
+        super().__init__([style_tag(), topbar, columns, section("answers by value"), self.groups])
+        self.add_class("wb-root")
+        self.add_class("wb-sweep")
+
+        self.run_button.on_click(safe(lambda _: s.start()))
+        self.stop_button.on_click(safe(lambda _: s.stop()))
+        self.model.observe(safe(lambda c: setattr(s, "model", c["new"])), names="value")
+        self.system.observe(safe(lambda c: setattr(s, "system", c["new"])), names="value")
+        self.user.observe(safe(lambda c: setattr(s, "user", c["new"])), names="value")
+        self.parameter.observe(safe(lambda c: s.set_parameter(c["new"])), names="value")
+        self.values.observe(safe(lambda c: s.set_values(c["new"])), names="value")
+        self.repeats.observe(safe(lambda c: setattr(s, "repeats", c["new"])), names="value")
+        self.measure.observe(safe(lambda c: s.set_measure(c["new"])), names="value")
+        s.observe(self._on_state)
+        self.refresh()
+
+    # --- state -> view ---------------------------------------------------
+    def _on_state(self, name: str) -> None:
+        if name.startswith("point:"):
+            i = int(name.split(":", 1)[1])
+            if i < len(self._views):
+                self._views[i].changed()
+            self._show_headers()
+            self._plot_throttle.poke()
+        elif name == "points":
+            self._show_points()
+        elif name in ("system", "user", "examples"):
+            self._show_prompt()
+        elif name in ("variables",):
+            self._show_variables()
+        elif name == "model":
+            self.model.refresh(self.state.model)
+            self.key.show_for(self.state.missing_key)
+        elif name == "params":
+            self.params.set_values(self.state.params)
+        elif name in ("parameter", "sweep_values", "repeats", "measure"):
+            self._show_settings()
+        elif name in ("error", "info"):
+            self.messages.set(self.state.error, self.state.info)
+        elif name == "running":
+            self._show_running()
+            if not self.state.running:
+                self._plot_throttle.final()
+                self._show_headers()
+        elif name == "ratings":
+            for view in self._views:
+                view.update()
+        elif name == "key":
+            self.model.refresh(self.state.model)
+            self.key.show_for(self.state.missing_key)
+            self.messages.set(self.state.error, self.state.info)
+
+    def refresh(self) -> None:
+        """Redraw everything from :attr:`state`."""
+        self._show_prompt()
+        self.model.refresh(self.state.model)
+        self.key.show_for(self.state.missing_key)
+        self.params.set_values(self.state.params)
+        self._show_settings()
+        self.messages.set(self.state.error, self.state.info)
+        self._show_running()
+        self._show_points()
+
+    def _show_prompt(self) -> None:
+        s = self.state
+        if self.system.value != s.system:
+            self.system.value = s.system
+        if self.user.value != s.user:
+            self.user.value = s.user
+        self._show_variables()
+
+    def _show_variables(self) -> None:
+        self.variables.show_fields(self.state.variable_names, self.state.variables)
+
+    def _show_settings(self) -> None:
+        s = self.state
+        if self.parameter.value != s.parameter:
+            self.parameter.value = s.parameter
+        shown = _format_values(s.sweep_values)
+        if self.values.value != shown:
+            self.values.value = shown
+        if self.repeats.value != s.repeats:
+            self.repeats.value = s.repeats
+        if list(self.measure.options) != s.measures:
+            self.measure.options = s.measures
+        if self.measure.value != s.measure:
+            self.measure.value = s.measure
+        n = s.calls
+        self.calls.value = (f"<span class='wb-hint'>{len(s.sweep_values)} values × {s.repeats} repeats = "
+                            f"<b>{n}</b> call{'s' if n != 1 else ''}</span>")
+        self._show_headers()
+        if s.points:
+            self._plot_throttle.final()
+
+    def _show_running(self) -> None:
+        s = self.state
+        running = s.running
+        self.run_button.disabled = running
+        self.stop_button.disabled = not running
+        for control in (self.parameter, self.values, self.repeats):
+            control.disabled = running
+        finished = sum(1 for p in s.points if p.answer.status in ("done", "error", "stopped"))
+        if running:
+            self.status.value = f"<span class='wb-status wb-status-running'>running… {finished}/{len(s.points)}</span>"
+        elif s.points:
+            self.status.value = f"<span class='wb-status'>{finished}/{len(s.points)} answers</span>"
+        else:
+            self.status.value = ""
+
+    def _show_points(self) -> None:
+        """One column per value, its answers stacked under a header with the mean."""
+        s = self.state
+        self._views = [self._answer_view(i) for i in range(len(s.points))]
+        self._headers = []
+        columns = []
+        for value, points in s.groups():
+            header = w.HTML()
+            header.add_class("wb-group-header")
+            self._headers.append((value, header))
+            views = [self._views[s.points.index(p)] for p in points]
+            column = w.VBox([header, *views], layout=w.Layout(min_width="0"))
+            column.add_class("wb-group")
+            columns.append(column)
+        self.groups.children = tuple(columns)
+        count = max(1, len(columns))
+        self.groups.layout.grid_template_columns = f"repeat({count}, minmax(200px, 1fr))"
+        hidden(self.groups, not columns)
+        self._show_headers()
+        self._plot_throttle.final()
+        self._show_running()
+
+    def _answer_view(self, index: int) -> AnswerView:
+        view = AnswerView(guard(self._report)(lambda rating, note: self.state.rate(index, rating, note)),
+                          compact=True, placeholder="waiting…")
+        view.bind(self.state.points[index].answer)
+        return view
+
+    def _show_headers(self) -> None:
+        rows = {r["value"]: r for r in self.state.summary()}
+        for value, header in self._headers:
+            row = rows.get(value)
+            mean = "" if row is None or not row["n"] or math.isnan(row["mean"]) else \
+                f" · mean {html.escape(self.state.measure)} <b>{row['mean']:.1f}</b> (n={row['n']})"
+            header.value = f"<span><code>{html.escape(self.state.parameter)} = {value:g}</code>{mean}</span>"
+        errors = self.state.measure_errors
+        if errors and not self.state.error:
+            self.messages.set(errors[0], None)
+        if self.state.running:
+            self._show_running()
+
+    def _draw_plot(self) -> None:
+        if not self.state.points:
+            hidden(self.plot)
+            return
+        self.plot.value = self.state.png()
+        hidden(self.plot, False)
