@@ -34,7 +34,8 @@ def _split(kwargs: Mapping[str, Any], prompt: Prompt) -> tuple[dict[str, Any], d
             close = difflib.get_close_matches(name, PARAM_NAMES, n=1, cutoff=0.75)
             if close:
                 raise ParamsError(
-                    f"Unknown parameter {name!r}. Did you mean {close[0]!r}? Allowed parameters: {', '.join(PARAM_NAMES)}."
+                    f"Unknown parameter {name!r}. Did you mean {close[0]!r}? "
+                    f"Fix: use one of the allowed parameters: {', '.join(PARAM_NAMES)}."
                 )
     return params, variables
 

@@ -113,7 +113,7 @@ def _friendly(exc: ValidationError) -> ParamsError:
             close = difflib.get_close_matches(name, PARAM_NAMES, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             problems.append(
-                f"Unknown parameter {name!r}.{hint} Allowed parameters: {', '.join(PARAM_NAMES)}."
+                f"Unknown parameter {name!r}.{hint} Fix: use one of the allowed parameters: {', '.join(PARAM_NAMES)}."
             )
             continue
         if name in Params.model_fields and name != "stop":
