@@ -1,0 +1,260 @@
+"""Plots of experiment results (matplotlib). Each returns a Figure and accepts ``ax=``.
+
+Every plot reads its labels and title from the data (variant names, the
+scorer's name, the number of cases), uses the Okabe-Ito palette, which stays
+distinguishable for colour-blind readers and in greyscale, and shows
+uncertainty where there is any (confidence intervals, never bare means).
+
+Figures are made with pyplot and closed straight away: in Jupyter the returned
+Figure is displayed once (by the cell's value), not twice, and scripts or
+tests on the Agg backend leak no open figures.
+
+>>> fig = wb.plots.scores(results)                       # doctest: +SKIP
+>>> fig, axes = plt.subplots(1, 2); wb.plots.sweep(results, ax=axes[0])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._errors import WorkbenchError
+from ._stats import agreement as _agreement
+from ._stats import bootstrap_ci, case_means, design_columns, param_columns, pick_scorer
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = ["scores", "sweep", "heatmap", "distribution", "pareto", "agreement", "OKABE_ITO"]
+
+#: Okabe & Ito (2008), "Color Universal Design": safe for the common colour-vision deficiencies.
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+SEQUENTIAL = "cividis"  # perceptually uniform and colour-blind-safe
+
+
+def _axes(ax: Axes | None, size: tuple[float, float] = (6.4, 4.0)) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return ax.figure, ax
+    import matplotlib.pyplot as plt
+
+    fig, new_ax = plt.subplots(figsize=size, layout="constrained")
+    plt.close(fig)  # shown once, as the returned value, and not kept open by pyplot
+    return fig, new_ax
+
+
+def _colour(i: int) -> str:
+    return OKABE_ITO[i % len(OKABE_ITO)]
+
+
+def _varying(results: pd.DataFrame, columns: list[str]) -> list[str]:
+    return [c for c in columns if c in results.columns and results[c].nunique(dropna=False) > 1]
+
+
+def _label(row: Any, columns: list[str]) -> str:
+    parts = []
+    for c in columns:
+        value = row[c]
+        parts.append(str(value) if c in ("variant", "model") else f"{c}={value:g}" if isinstance(value, float) else f"{c}={value}")
+    return " · ".join(parts) or "all"
+
+
+def _ci(values: np.ndarray) -> tuple[float, float, float]:
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return math.nan, math.nan, math.nan
+    low, high = bootstrap_ci(values)
+    return float(values.mean()), low, high
+
+
+def _unit_range(ax: Axes, values: Any) -> None:
+    """A 0-1 axis for 0-1 scores, so bars of different plots read alike."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if len(v) and v.min() >= 0 and v.max() <= 1:
+        ax.set_ylim(0, 1.05)
+
+
+# --- mean by variant/model -------------------------------------------------------------
+def scores(results: pd.DataFrame, scorer: str | None = None, *, by: str = "variant", ax: Axes | None = None,
+           level: float = 0.95) -> Figure:
+    """Mean score per ``by`` value (bars), one bar per model/setting within it, with CI error bars."""
+    scorer = pick_scorer(results, scorer)
+    means = case_means(results, scorer)
+    hue_cols = _varying(means, [c for c in design_columns(results) if c != by])
+    groups = list(dict.fromkeys(means[by]))
+    hues = list(dict.fromkeys(_label(r, hue_cols) for _, r in means.iterrows()))
+    means["_hue"] = [_label(r, hue_cols) for _, r in means.iterrows()]
+    fig, ax = _axes(ax)
+    width = 0.8 / len(hues)
+    for j, hue in enumerate(hues):
+        stats = [_ci(means[(means[by] == g) & (means["_hue"] == hue)]["score"].to_numpy(float)) for g in groups]
+        centre = np.array([s[0] for s in stats])
+        err = np.array([[max(s[0] - s[1], 0) for s in stats], [max(s[2] - s[0], 0) for s in stats]])
+        x = np.arange(len(groups)) - 0.4 + width * (j + 0.5)
+        ax.bar(x, centre, width * 0.95, yerr=np.nan_to_num(err), capsize=4, color=_colour(j),
+               label=hue if len(hues) > 1 else None, error_kw={"elinewidth": 1.2})
+    ax.set_xticks(np.arange(len(groups)), [str(g) for g in groups])
+    ax.set_xlabel(by)
+    ax.set_ylabel(f"mean {scorer}")
+    _unit_range(ax, means["score"])
+    n_cases = means["case_id"].nunique()
+    ax.set_title(f"{scorer} by {by}: mean with {level:.0%} CI ({n_cases} cases)")
+    if len(hues) > 1:
+        ax.legend(fontsize="small", frameon=False)
+    return fig
+
+
+# --- parameter sweep -----------------------------------------------------------------------
+def sweep(results: pd.DataFrame, param: str | None = None, scorer: str | None = None, *,
+          ax: Axes | None = None) -> Figure:
+    """Mean score against a swept parameter, one line per model/variant, with a 95% CI band."""
+    scorer = pick_scorer(results, scorer)
+    swept = _varying(results, param_columns(results))
+    param = param or (swept[0] if swept else None)
+    if param is None or param not in results.columns:
+        raise WorkbenchError(f"No swept parameter to plot{f' ({param!r} is not a column)' if param else ''}. "
+                             "Fix: run the experiment with params={'temperature': [0, 0.5, 1]} or pass param=.")
+    means = case_means(results, scorer)
+    line_cols = _varying(means, [c for c in design_columns(results) if c != param])
+    fig, ax = _axes(ax)
+    for j, (key, group) in enumerate(means.groupby(line_cols, sort=False) if line_cols else [((), means)]):
+        xs = sorted(group[param].dropna().unique())
+        stats = [_ci(group[group[param] == x]["score"].to_numpy(float)) for x in xs]
+        label = _label(group.iloc[0], line_cols) if line_cols else scorer
+        ax.plot(xs, [s[0] for s in stats], marker="o", color=_colour(j), label=label)
+        ax.fill_between(xs, [s[1] for s in stats], [s[2] for s in stats], color=_colour(j), alpha=0.2, linewidth=0)
+    ax.set_xlabel(param)
+    ax.set_ylabel(f"mean {scorer}")
+    _unit_range(ax, means["score"])
+    ax.set_title(f"{scorer} vs {param} (95% CI band, {means['case_id'].nunique()} cases)")
+    if line_cols:
+        ax.legend(fontsize="small", frameon=False)
+    return fig
+
+
+# --- configuration x case ------------------------------------------------------------------
+def heatmap(results: pd.DataFrame, scorer: str | None = None, *, ax: Axes | None = None,
+            annotate: bool | None = None) -> Figure:
+    """Score of every configuration (rows) on every case (columns), averaged over repeats."""
+    scorer = pick_scorer(results, scorer)
+    means = case_means(results, scorer)
+    row_cols = _varying(means, design_columns(results)) or ["variant"]
+    means["_row"] = [_label(r, row_cols) for _, r in means.iterrows()]
+    table = means.pivot_table(index="_row", columns="case_id", values="score", aggfunc="mean", sort=False, dropna=False)
+    rows = list(dict.fromkeys(means["_row"]))
+    table = table.reindex(index=rows)
+    values = table.to_numpy(float)
+    fig, ax = _axes(ax, (max(6.4, min(16.0, 3.0 + 0.35 * table.shape[1])), max(2.8, 1.4 + 0.45 * len(rows))))
+    in_unit = np.nanmin(values) >= 0 and np.nanmax(values) <= 1 if np.isfinite(values).any() else True
+    image = ax.imshow(values, cmap=SEQUENTIAL, aspect="auto", vmin=0 if in_unit else None, vmax=1 if in_unit else None)
+    ax.set_xticks(range(table.shape[1]), [str(c) for c in table.columns], rotation=90 if table.shape[1] > 12 else 0,
+                  fontsize="small")
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xlabel("case")
+    if annotate if annotate is not None else values.size <= 300:
+        for (i, j), v in np.ndenumerate(values):
+            if not math.isnan(v):
+                ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize="x-small",
+                        color="black" if v > 0.5 * (np.nanmax(values) + np.nanmin(values)) else "white")
+    ax.figure.colorbar(image, ax=ax, label=f"mean {scorer}")
+    repeats = int(results.groupby(design_columns(results) + ["case_id"]).size().max())
+    ax.set_title(f"{scorer} per case" + (f" (mean of {repeats} repeats)" if repeats > 1 else ""))
+    return fig
+
+
+# --- distribution ---------------------------------------------------------------------------
+def distribution(results: pd.DataFrame, scorer: str | None = None, *, by: str = "variant",
+                 ax: Axes | None = None, bins: int | list[float] | None = None) -> Figure:
+    """Histogram of per-call scores, side by side for each ``by`` value."""
+    scorer = pick_scorer(results, scorer)
+    groups = list(dict.fromkeys(results[by]))
+    data = [results.loc[results[by] == g, scorer].dropna().to_numpy(float) for g in groups]
+    every = np.concatenate(data) if data else np.array([])
+    if bins is None:
+        distinct = np.unique(every)
+        if 0 < len(distinct) <= 11:  # a few levels (0/1, a 1-5 judge): one bar per level
+            gap = np.min(np.diff(distinct)) if len(distinct) > 1 else 1.0
+            bins = list(np.append(distinct - gap / 2, distinct[-1] + gap / 2))
+        else:
+            bins = 10
+    fig, ax = _axes(ax)
+    ax.hist(data, bins=bins, label=[str(g) for g in groups], color=[_colour(i) for i in range(len(groups))])
+    if isinstance(bins, list):  # one bar per level: label the levels themselves
+        centres = [(a + b) / 2 for a, b in zip(bins[:-1], bins[1:])]
+        ax.set_xticks(centres, [f"{c:g}" for c in centres])
+    ax.set_xlabel(scorer)
+    ax.set_ylabel("calls")
+    ax.set_title(f"Distribution of {scorer} by {by} ({len(every)} scored calls)")
+    ax.legend(fontsize="small", frameon=False)
+    return fig
+
+
+# --- cost or latency vs quality ---------------------------------------------------------------
+def _pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of points no other point beats on both lower x and higher y, by increasing x."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], -math.inf
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def pareto(results: pd.DataFrame, scorer: str | None = None, *, x: str = "auto", ax: Axes | None = None) -> Figure:
+    """Each configuration's mean score against its mean cost (or latency) per call; Pareto front marked.
+
+    ``x="auto"`` uses cost when every configuration has a known, non-zero
+    cost, else latency (local models cost nothing, so latency is the trade-off).
+    """
+    scorer = pick_scorer(results, scorer)
+    design = design_columns(results)
+    grouped = results.groupby(design, sort=False, dropna=False)
+    if x == "auto":
+        costs = grouped["cost_usd"].mean() if "cost_usd" in results else None
+        x = "cost_usd" if costs is not None and costs.notna().all() and (costs > 0).any() else "latency_s"
+    if x not in results.columns:
+        raise WorkbenchError(f"No column {x!r} in the results. Fix: x='cost_usd' or x='latency_s'.")
+    label_cols = _varying(results, design) or design[:1]
+    points, labels = [], []
+    for _, group in grouped:
+        per_case = group.groupby("case_id")[scorer].mean()
+        points.append((float(group[x].mean()), float(per_case.mean())))
+        labels.append(_label(group.iloc[0], label_cols))
+    front = _pareto_front([p for p in points if not any(map(math.isnan, p))])
+    fig, ax = _axes(ax)
+    xs, ys = np.array([p[0] for p in points]), np.array([p[1] for p in points])
+    others = [i for i in range(len(points)) if i not in front]
+    ax.scatter(xs[others], ys[others], color="#999999", label="dominated", zorder=2)
+    ax.scatter(xs[front], ys[front], color=OKABE_ITO[5], marker="D", s=50, label="Pareto front", zorder=3)
+    ax.step(xs[front], ys[front], where="post", color=OKABE_ITO[5], linewidth=1.2, zorder=1)
+    for i, ((px, py), text) in enumerate(zip(points, labels)):  # alternate offsets so close points stay readable
+        ax.annotate(text, (px, py), textcoords="offset points", xytext=(5, 5 if i % 2 == 0 else -11), fontsize="x-small")
+    words = {"cost_usd": "mean cost per call (USD)", "latency_s": "mean latency per call (s)"}
+    ax.set_xlabel(words.get(x, x))
+    ax.set_ylabel(f"mean {scorer}")
+    ax.set_title(f"{scorer} vs {words.get(x, x).replace('mean ', '')}: Pareto front marked")
+    ax.legend(fontsize="small", frameon=False)
+    return fig
+
+
+# --- judge vs human ------------------------------------------------------------------------
+def agreement(results: pd.DataFrame, judge: str | None = None, *, ax: Axes | None = None) -> Figure:
+    """Confusion table of an LLM judge's pass/fail against human thumbs, with Cohen's kappa."""
+    result = _agreement(results, judge)
+    table = result.table.to_numpy(float)
+    fig, ax = _axes(ax, (5.6, 4.4))
+    image = ax.imshow(table, cmap=SEQUENTIAL, vmin=0)
+    for (i, j), v in np.ndenumerate(table):
+        ax.text(j, i, f"{int(v)}", ha="center", va="center", color="white" if v < table.max() / 2 else "black")
+    ax.set_xticks([0, 1], list(result.table.columns))
+    ax.set_yticks([0, 1], list(result.table.index))
+    ax.set_xlabel(result.scorer)
+    ax.set_ylabel("human rating")
+    ax.figure.colorbar(image, ax=ax, label="calls")
+    ax.set_title(f"{result.scorer} vs human ratings\nCohen's kappa {result.kappa:.2f} ({result.interpretation}), n = {result.n}")
+    return fig
