@@ -74,6 +74,8 @@ _EXPORTS: dict[str, str] = {
     "StreamInterruptedError": "._errors",
     "MalformedResponseError": "._errors",
     "CancelledRunError": "._errors",
+    # experiments, scorers, statistics, plots, export (issue 4)
+    "Experiment": "._experiment", "ExperimentPlan": "._experiment", "scorers": ".scorers", "plots": ".plots", "compare": "._stats", "Comparison": "._stats", "summarize": "._stats", "pass_at_k": "._stats", "repeat_variance": "._stats", "agreement": "._stats", "results_to_csv": "._export", "results_to_json": "._export", "report_html": "._export", "to_promptfoo": "._export",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -83,7 +85,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'workbench' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
+    imported = importlib.import_module(module, __name__)
+    value = imported if module == "." + name else getattr(imported, name)  # a submodule (wb.scorers, wb.plots)
     globals()[name] = value  # later lookups skip this function
     return value
 
