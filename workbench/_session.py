@@ -758,7 +758,7 @@ class PlaygroundState(_RunningState):
 
     def set_variable(self, name: str, value: str) -> None:
         self.variables[name] = value
-        self.changed("values")
+        self.changed("variables")
 
     def set_param(self, name: str, value: Any) -> None:
         """Set one parameter (``None`` = unset, the provider's default); checked at run time."""
@@ -957,7 +957,7 @@ class CompareState(_RunningState):
 
     def set_variable(self, name: str, value: str) -> None:
         self.variables[name] = value
-        self.changed("values")
+        self.changed("variables")
 
     def set_param(self, name: str, value: Any) -> None:
         if name not in PARAM_NAMES:

@@ -37,13 +37,15 @@ class VariantView(w.VBox):
         self.variant = variant
         safe = guard(report)
         self.label = w.HTML()
-        self.model = ModelPicker(variant.model, layout=w.Layout(width="auto", flex="1 1 auto"))
+        self.model = ModelPicker(variant.model, layout=w.Layout(width="auto", flex="1 1 0%", min_width="0"))
         self.remove = w.Button(icon="times", tooltip="Remove this variant", layout=w.Layout(width="32px"))
         self.remove.add_class("wb-remove-variant")
         self.system = textarea(variant.system, 2, "System message (optional)", "wb-system")
         self.user = textarea(variant.user, 4, "User message, with {variables}", "wb-user")
-        self.answer = AnswerView(safe(lambda rating, note: state.rate(self.index, rating, note)))
-        header = w.HBox([self.label, self.model, self.remove], layout=w.Layout(align_items="center", gap="6px"))
+        self.answer = AnswerView(safe(lambda rating, note: state.rate(self.index, rating, note)), show_label=False)
+        header = w.HBox([self.label, self.model, self.remove],
+                        layout=w.Layout(align_items="center", width="auto", min_width="0"))
+        header.add_class("wb-row")
         super().__init__([header, self.system, self.user, self.answer], layout=w.Layout(min_width="0"))
         self.add_class("wb-variant")
         self.model.observe(safe(lambda c: self._edit(model=c["new"])), names="value")

@@ -54,6 +54,7 @@ def style_tag() -> w.HTML:
 def section(title: str, tooltip: str | None = None) -> w.HTML:
     """A small uppercase heading."""
     label = w.HTML(f"<div class='wb-section-label'>{html.escape(title)}</div>")
+    label.add_class("wb-section")
     if tooltip:
         label.tooltip = tooltip
     return label
@@ -192,7 +193,7 @@ class VariableFields(w.VBox):
     def field(self, name: str) -> w.Text:
         if name not in self._fields:
             text = w.Text(description=name, placeholder=f"value of {{{name}}}", continuous_update=True,
-                          layout=w.Layout(width="100%"), style={"description_width": "initial"})
+                          layout=w.Layout(width="auto"), style={"description_width": "initial"})
             text.add_class("wb-var")
             text.add_class(f"wb-var-{name}")
             text.tooltip = f"Replaces {{{name}}} in the prompt."
@@ -276,7 +277,7 @@ class ParamControls(w.GridBox):
             toggle = w.HTML(f"<span class='wb-param-name'>{html.escape(spec.name)}</span>")
         toggle.tooltip = tip
         toggle.add_class(f"wb-set-{spec.name}")
-        common = {"layout": w.Layout(width="100%", min_width="120px")}
+        common = {"layout": w.Layout(width="auto", min_width="120px")}
         if spec.kind == "float":
             control: w.DOMWidget = w.FloatSlider(value=spec.shown, min=spec.low, max=spec.high, step=spec.step,
                                                  readout_format=".2f", continuous_update=False, **common)
@@ -366,8 +367,9 @@ class AnswerView(w.VBox):
     """
 
     def __init__(self, on_rate: Callable[[int | None, str | None], Any], *, compact: bool = False,
-                 placeholder: str = "The answer appears here.") -> None:
+                 placeholder: str = "The answer appears here.", show_label: bool = True) -> None:
         self._on_rate = on_rate
+        self.show_label = show_label
         self.answer: Answer | None = None
         self.placeholder = placeholder
         self.header = _classes(w.HTML(), "wb-answer-header")
@@ -383,7 +385,7 @@ class AnswerView(w.VBox):
         self.up.add_class("wb-thumb-up")
         self.down.add_class("wb-thumb-down")
         self.note = w.Text(placeholder="note on this answer (Enter to save)", continuous_update=False,
-                           layout=w.Layout(width="100%", min_width="80px"))
+                           layout=w.Layout(width="auto", min_width="80px", flex="1 1 auto"))
         self.note.add_class("wb-note")
         self.rating = w.HBox([self.up, self.down, self.note], layout=w.Layout(align_items="center", width="100%"))
         self.rating.add_class("wb-rating")
@@ -424,7 +426,7 @@ class AnswerView(w.VBox):
 
     def _sample_widget(self, i: int) -> w.HTML:
         while len(self._sample_widgets) <= i:
-            box = w.HTML(layout=w.Layout(width="100%"))
+            box = w.HTML(layout=w.Layout(width="auto"))
             box.add_class("wb-answer")
             box.add_class(f"wb-sample-{len(self._sample_widgets)}")
             self._sample_widgets.append(box)
@@ -440,7 +442,7 @@ class AnswerView(w.VBox):
                                      self.placeholder if a is None or a.status == "idle" else "")
         if tuple(self.samples.children) != tuple(boxes):
             self.samples.children = tuple(boxes)
-        self.header.value = _header_html(a)
+        self.header.value = _header_html(a, self.show_label)
         hidden(self.header, not self.header.value)
         self.error.value = f"<div>{html.escape(a.error)}</div>" if a is not None and a.error else ""
         hidden(self.error, not self.error.value)
@@ -469,11 +471,11 @@ def _answer_html(text: str, sample: int | None, running: bool, placeholder: str)
     return f"<div class='wb-answer-text'>{head}{body}{cursor}</div>"
 
 
-def _header_html(a: Answer | None) -> str:
-    if a is None or (not a.label and a.status in ("idle", "done")):
+def _header_html(a: Answer | None, show_label: bool = True) -> str:
+    if a is None or ((not a.label or not show_label) and a.status in ("idle", "done")):
         return ""
     parts = []
-    if a.label:
+    if a.label and show_label:
         parts.append(f"<b>{html.escape(a.label)}</b>")
     status = _STATUS_TEXT.get(a.status, "")
     if status:

@@ -32,7 +32,7 @@ __all__ = ["Playground"]
 
 def textarea(value: str, rows: int, placeholder: str, css: str) -> w.Textarea:
     area = w.Textarea(value=value, rows=rows, placeholder=placeholder, continuous_update=True,
-                      layout=w.Layout(width="100%"))
+                      layout=w.Layout(width="auto"))
     area.add_class(css)
     return area
 

@@ -16,6 +16,7 @@ CSS = """
   width: 100%;
   gap: 6px;
 }
+.wb-root .wb-row { gap: 6px; align-items: center; }
 .wb-root .wb-topbar { align-items: center; gap: 8px; flex-wrap: wrap; }
 .wb-root .wb-title { font-weight: 600; font-size: 15px; color: var(--jp-ui-font-color0, #222); margin-right: 6px; }
 .wb-root .wb-title-sub { font-weight: 400; color: var(--jp-ui-font-color2, #777); font-size: 12px; }
@@ -23,12 +24,16 @@ CSS = """
 .wb-root .wb-column { flex: 1 1 380px; min-width: 280px; gap: 4px; }
 .wb-root .wb-section-label {
   font-size: 11px; font-weight: 600; text-transform: uppercase; letter-spacing: .05em;
-  color: var(--jp-ui-font-color2, #777); margin: 6px 0 0 0;
+  color: var(--jp-ui-font-color2, #777); margin: 0;
 }
 .wb-root .widget-textarea textarea {
   font-family: var(--jp-code-font-family, monospace); font-size: 13px; line-height: 1.4;
   border-radius: 4px; resize: vertical;
 }
+.wb-root .widget-html.wb-section { min-height: 0; height: auto; margin-top: 8px; margin-bottom: 0; }
+.wb-root .widget-html.wb-section .widget-html-content { line-height: 1.2; height: auto; }
+.wb-root .wb-param-stop > .widget-text { width: 100%; }
+.wb-root .wb-param-stop input.jupyter-widget-taginput { width: 100%; min-width: 0; box-sizing: border-box; }
 .wb-root .wb-hint, .wb-root .wb-placeholder { color: var(--jp-ui-font-color3, #999); font-size: 12px; }
 .wb-root .wb-answer-text {
   white-space: pre-wrap; word-wrap: break-word; line-height: 1.5; font-size: 13.5px;

@@ -79,16 +79,16 @@ class Sweep(StateWidget):
         editor.add_class("wb-column")
 
         self.parameter = w.Dropdown(options=list(SWEEPABLE), value=s.parameter, description="sweep",
-                                    layout=w.Layout(width="100%"))
+                                    layout=w.Layout(width="auto"))
         self.parameter.add_class("wb-sweep-parameter")
         self.values = w.Text(value=_format_values(s.sweep_values), description="values", continuous_update=False,
-                             placeholder="e.g. 0, 0.5, 1, 1.5", layout=w.Layout(width="100%"))
+                             placeholder="e.g. 0, 0.5, 1, 1.5", layout=w.Layout(width="auto"))
         self.values.add_class("wb-sweep-values")
         self.repeats = w.IntSlider(value=s.repeats, min=1, max=10, description="repeats", continuous_update=False,
-                                   layout=w.Layout(width="100%"))
+                                   layout=w.Layout(width="auto"))
         self.repeats.add_class("wb-sweep-repeats")
         self.measure = w.Dropdown(options=s.measures, value=s.measure, description="measure",
-                                  layout=w.Layout(width="100%"))
+                                  layout=w.Layout(width="auto"))
         self.measure.add_class("wb-sweep-measure")
         self.measure.tooltip = "What the plot shows for each answer: its length, word count or a scorer's value."
         self.calls = w.HTML()

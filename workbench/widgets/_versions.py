@@ -15,6 +15,12 @@ from .._session import PlaygroundState, version_label
 from ._parts import guard, hidden, section
 
 
+def _row(*children: w.Widget) -> w.HBox:
+    row = w.HBox(list(children), layout=w.Layout(align_items="center"))
+    row.add_class("wb-row")
+    return row
+
+
 class VersionsPanel(w.VBox):
     """Name + Save; a list of versions with Load; two pickers and their diff."""
 
@@ -26,7 +32,7 @@ class VersionsPanel(w.VBox):
         self.save = w.Button(description="Save version", icon="save", layout=w.Layout(width="auto"))
         self.save.add_class("wb-save-version")
         self.save.tooltip = "Store the prompt, its parameters and model in the run log under this name."
-        self.list = w.Select(options=[], rows=5, layout=w.Layout(width="100%"))
+        self.list = w.Select(options=[], rows=5, layout=w.Layout(width="auto"))
         self.list.add_class("wb-versions")
         self.load = w.Button(description="Load into editor", icon="upload", layout=w.Layout(width="auto"))
         self.load.add_class("wb-load-version")
@@ -44,7 +50,7 @@ class VersionsPanel(w.VBox):
         self.a.observe(safe(lambda _: self._show_diff()), names="value")
         self.b.observe(safe(lambda _: self._show_diff()), names="value")
         super().__init__([
-            w.HBox([self.name, self.save], layout=w.Layout(gap="6px", align_items="center")),
+            _row(self.name, self.save),
             section("saved versions (newest first)"),
             self.list,
             self.load,
@@ -78,17 +84,26 @@ class VersionsPanel(w.VBox):
         self.diff.value = self.state.diff(self.a.value, self.b.value).to_html()
 
     def refresh(self) -> None:
-        """Reload the list from the run log; default diff: the two newest versions."""
+        """Reload the list from the run log.
+
+        When the list changed (a version was saved), the diff shows the two
+        newest versions, which is what one wants to see right after saving;
+        otherwise the user's picks are kept.
+        """
         versions = self.state.versions()
         options: list[tuple[str, Any]] = [(version_label(v), v.id) for v in versions]
         ids = [v.id for v in versions]
+        changed = ids != getattr(self, "_ids", None)
+        self._ids = ids
         selected = self.list.value if self.list.value in ids else None
+        a, b = self.a.value, self.b.value
+        if changed:
+            a, b = (ids[1] if len(ids) > 1 else None), (ids[0] if ids else None)
         self.list.options = options
         self.list.value = selected
-        a, b = self.a.value, self.b.value
         self.a.options = options
         self.b.options = options
-        self.a.value = a if a in ids else (ids[1] if len(ids) > 1 else None)
-        self.b.value = b if b in ids else (ids[0] if ids else None)
+        self.a.value = a if a in ids else None
+        self.b.value = b if b in ids else None
         self._selection()
         self._show_diff()

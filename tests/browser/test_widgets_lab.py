@@ -1,0 +1,198 @@
+"""The widgets in a real JupyterLab: type a prompt, fill a variable, move a slider, run, watch it stream.
+
+These tests drive ``wb.Playground`` and ``wb.Compare`` in headless Chromium
+against the offline model ``local:smollm2`` and check what a user sees: the
+variable field that appears for ``{topic}``, the streamed answer, the
+figures line, and that the kernel really ran with the values set in the
+page (read back from the run log). The time from clicking Run to the first
+streamed token is printed for the closing note.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page
+
+from . import lab
+from .servers import JupyterEnv, LabServer
+
+PLAYGROUND_CELLS = [
+    "import workbench as wb",
+    (
+        "pg = wb.Playground(wb.Prompt(system='You are a concise assistant.', user='Say hello.'),\n"
+        "                   model='local:smollm2', max_tokens=48, seed=1)\n"
+        "pg"
+    ),
+]
+
+COMPARE_CELLS = [
+    "import workbench as wb",
+    (
+        "cmp = wb.Compare({'terse': wb.Prompt(system='Answer in five words.', user='What is {thing}?'),\n"
+        "                  'warm': wb.Prompt(system='You are a friendly teacher.', user='Explain {thing} to a child.')},\n"
+        "                 models='local:smollm2', max_tokens=40, seed=1)\n"
+        "cmp"
+    ),
+]
+
+#: Click the Run button from inside the page and time-stamp, with the page's
+#: clock, the first moment any / every answer box shows newly streamed text
+#: (text that differs from what the box showed before the click).
+_CLICK_AND_WATCH_JS = """([button, boxes]) => {
+  const els = [...document.querySelectorAll(boxes)];
+  const before = els.map((e) => e.innerText);
+  const state = { start: performance.now(), any: null, all: null, seen: [] };
+  window.__wbTiming = state;
+  const check = () => {
+    const fresh = els.map((e, i) => !e.querySelector('.wb-placeholder') && e.innerText.trim() !== ''
+                                    && e.innerText !== before[i]);
+    const now = performance.now();
+    const first = els[0].innerText;
+    if (fresh[0] && state.seen[state.seen.length - 1] !== first) state.seen.push(first);
+    if (state.any === null && fresh.some(Boolean)) state.any = now - state.start;
+    if (state.all === null && fresh.every(Boolean)) state.all = now - state.start;
+    if (!document.querySelector(button).disabled && state.all !== null) observer.disconnect();
+  };
+  const observer = new MutationObserver(check);
+  for (const e of els) observer.observe(e, { subtree: true, childList: true, characterData: true });
+  document.querySelector(button).click();
+  return els.length;
+}"""
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+
+def _snap(page: Page, selector: str, name: str) -> None:
+    """Screenshot just the widget (JupyterLab scrolls inside the notebook, so a page shot shows its top only)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    element = page.locator(selector).first
+    element.scroll_into_view_if_needed()
+    element.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def _click(page: Page, selector: str) -> None:
+    """Click a widget button found by its class, after the kernel settled (see ``lab.click_button``)."""
+    lab.wait_kernel_idle(page)
+    page.locator(selector).click()
+
+
+def _last_calls(db: Path, n: int) -> list[dict]:
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        rows = conn.execute("SELECT * FROM calls ORDER BY id DESC LIMIT ?", (n,)).fetchall()
+    return [dict(r) for r in rows]
+
+
+def _click_and_time_first_token(page: Page, scope: str, answer_sel: str) -> tuple[float, float]:
+    """Click Run once the kernel settled; seconds until the first, and until every, answer box streams.
+
+    ``window.__wbTiming.seen`` keeps the successive texts of the first box,
+    to check the answer arrived in pieces (streamed), not all at once.
+    """
+    lab.wait_kernel_idle(page)
+    count = page.evaluate(_CLICK_AND_WATCH_JS, [f"{scope} button.wb-run", answer_sel])
+    assert count >= 1, f"no answer box matches {answer_sel}"
+    page.wait_for_function("() => window.__wbTiming && window.__wbTiming.all !== null",
+                           timeout=lab.WAIT_TIMEOUT_MS * 3, polling=50)
+    timing = page.evaluate("() => window.__wbTiming")
+    return timing["any"] / 1000, timing["all"] / 1000
+
+
+def _wait_done(page: Page, scope: str, count: int = 1) -> list[str]:
+    """Wait until ``count`` figures lines are shown (the answers finished) and return them."""
+    figures = page.locator(f"{scope} .wb-figures")
+    page.wait_for_function(
+        "([sel, n]) => [...document.querySelectorAll(sel)].filter(e => e.offsetParent !== null"
+        " && e.innerText.includes('latency')).length >= n",
+        arg=[f"{scope} .wb-figures", count], timeout=lab.WAIT_TIMEOUT_MS * 3, polling=100,
+    )
+    return [t for t in figures.all_inner_texts() if t.strip()]
+
+
+@pytest.mark.browser
+def test_playground_in_jupyterlab(page: Page, lab_server: LabServer, jupyter_env: JupyterEnv) -> None:
+    lab_server.write_notebook("playground_lab.ipynb", PLAYGROUND_CELLS)
+    lab.run_notebook(page, lab_server, "playground_lab.ipynb")
+    pg = ".wb-playground"
+    assert page.locator(f"{pg} .wb-var-topic").count() == 0
+
+    lab.fill_textarea(page, f"{pg} .wb-user", "Tell me one fact about {topic}.")
+    page.locator(f"{pg} .wb-var-topic").wait_for(state="visible", timeout=lab.WAIT_TIMEOUT_MS)
+    lab.fill_textarea(page, f"{pg} .wb-var-topic", "owls")
+    lab.set_slider(page, f"{pg} .wb-param-temperature", 0.3)
+    lab.assert_widgets_rendered(page)
+
+    seconds, _ = _click_and_time_first_token(page, pg, f"{pg} .wb-answer")
+    print(f"\nPlayground in JupyterLab: Run click -> first streamed token in {seconds:.2f} s (model load included)")
+    figures = _wait_done(page, pg)
+    final = page.locator(f"{pg} .wb-answer").inner_text().strip()
+    seen = page.evaluate("() => window.__wbTiming.seen")
+    assert len(seen) >= 3, f"the answer did not stream in pieces: {seen}"
+    assert all(final.startswith(piece.strip()) for piece in seen if piece.strip()), (seen, final)
+    assert "tokens in" in figures[0] and "latency" in figures[0] and "first token" in figures[0], figures
+    assert page.locator(f"{pg} .wb-error:visible").count() == 0
+
+    call = _last_calls(jupyter_env.workbench_db, 1)[0]
+    request = json.loads(call["request_json"])
+    assert call["status"] == "ok"
+    assert request["temperature"] == pytest.approx(0.3)
+    assert "owls" in request["messages"][-1]["content"]
+    assert call["text"].strip() == final.strip()
+
+    # rate the answer from the page: the rating lands in the run log
+    _click(page, f"{pg} .wb-thumb-up")
+    lab.fill_textarea(page, f"{pg} .wb-note", "clear and short")
+    lab.wait_kernel_idle(page)
+    with sqlite3.connect(jupyter_env.workbench_db) as conn:
+        rating = conn.execute("SELECT rating, note FROM ratings WHERE call_id = ?", (call["id"],)).fetchone()
+    assert rating == (1, "clear and short")
+    _snap(page, pg, "playground_lab-widget")
+
+    # once the model is loaded: the time a user waits on every later run
+    lab.fill_textarea(page, f"{pg} .wb-var-topic", "whales")
+    warm, _ = _click_and_time_first_token(page, pg, f"{pg} .wb-answer")
+    print(f"Playground in JupyterLab (model already loaded): first streamed token in {warm:.2f} s")
+    _wait_done(page, pg)
+
+    # versions: save two, see the diff, load the first back
+    page.locator(f"{pg} .wb-versions-box").get_by_text("Versions", exact=True).click()
+    lab.fill_textarea(page, f"{pg} .wb-version-name", "v1")
+    _click(page, f"{pg} button.wb-save-version")
+    page.locator(f"{pg} .wb-versions option").first.wait_for(state="attached")
+    lab.fill_textarea(page, f"{pg} .wb-system", "You are a concise assistant. Answer in one line.")
+    lab.fill_textarea(page, f"{pg} .wb-version-name", "v2-one-line")
+    _click(page, f"{pg} button.wb-save-version")
+    lab.wait_for_text(page, f"{pg} .wb-diff-view", "Answer in one line.")
+    assert page.locator(f"{pg} .wb-diff-add").count() >= 1 and page.locator(f"{pg} .wb-diff-del").count() >= 1
+    _snap(page, pg, "playground_lab-versions")
+
+
+@pytest.mark.browser
+def test_compare_in_jupyterlab(page: Page, lab_server: LabServer, jupyter_env: JupyterEnv) -> None:
+    lab_server.write_notebook("compare_lab.ipynb", COMPARE_CELLS)
+    lab.run_notebook(page, lab_server, "compare_lab.ipynb")
+    cmp = ".wb-compare"
+    assert page.locator(f"{cmp} .wb-variant").count() == 2
+    page.locator(f"{cmp} .wb-var-thing").wait_for(state="visible")
+    lab.fill_textarea(page, f"{cmp} .wb-var-thing", "a rainbow")
+    lab.set_slider(page, f"{cmp} .wb-param-temperature", 0.2)
+
+    first, every = _click_and_time_first_token(page, cmp, f"{cmp} .wb-variant .wb-answer")
+    print(f"\nCompare in JupyterLab: Run click -> first token {first:.2f} s, in both columns {every:.2f} s "
+          "(the local model answers one call at a time)")
+    figures = _wait_done(page, cmp, count=2)
+    assert len(figures) == 2 and all("tokens in" in f and "latency" in f for f in figures), figures
+    texts = [t.strip() for t in page.locator(f"{cmp} .wb-variant .wb-answer").all_inner_texts()]
+    assert all(texts) and texts[0] != texts[1], texts
+
+    _snap(page, cmp, "compare_lab-widget")
+    calls = _last_calls(jupyter_env.workbench_db, 2)
+    variants = sorted(json.loads(c["tags_json"])["variant"] for c in calls)
+    assert variants == ["terse", "warm"]
+    assert all("a rainbow" in json.loads(c["request_json"])["messages"][-1]["content"] for c in calls)
