@@ -1,0 +1,315 @@
+"""Benchmark 5: what the workbench costs by itself.
+
+* ``import workbench``: ``python -X importtime`` and the wall time of a fresh
+  interpreter that imports it, against one that imports nothing; and which
+  heavy packages (SDKs, llama.cpp, pandas, matplotlib, ipywidgets) it loaded.
+* Constructing a ``wb.Playground`` in a fresh interpreter (the first one pays
+  for importing ipywidgets) and then again (the cost of the widget itself).
+* Per-call cost of the runner against a plain ``AsyncOpenAI`` loop, with the
+  fake server answering at once, so the client's CPU time is all there is;
+  and the runner alone over an in-process provider that answers instantly.
+* Memory of a results DataFrame of ``memory_rows`` rows made by a real
+  ``wb.Experiment`` run (over the instant provider) and of the ``wb.plots``
+  figures drawn from it, in a fresh interpreter (RSS and tracemalloc).
+
+Measurements that need a fresh interpreter run this module as a child:
+``python -m benchmarks.overhead <playground|memory> ...`` prints JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ._common import REPO_ROOT, Section, Settings, median, paired_ratios, rss_bytes, spread, stopwatch
+
+HEAVY = ("openai", "mistralai", "httpx2", "llama_cpp", "pandas", "numpy", "matplotlib", "ipywidgets", "tenacity",
+         "pydantic", "sqlite3")
+MB = 1024 * 1024
+
+
+# --- helpers for child interpreters --------------------------------------------------------------
+def python(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run this venv's interpreter in the repository, with the workbench's log in a throw-away place."""
+    full_env = {**os.environ, "MPLBACKEND": "Agg", **(env or {})}
+    return subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env=full_env, capture_output=True, text=True,
+                          check=True)
+
+
+def child_json(*args: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="wb-bench-child-") as tmp:
+        out = python("-m", "benchmarks.overhead", *args, env={"WORKBENCH_DB": str(Path(tmp) / "runs.sqlite")})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# --- import time ---------------------------------------------------------------------------------
+def importtime_us(module: str = "workbench") -> int:
+    """Cumulative microseconds ``python -X importtime`` reports for ``module``."""
+    err = python("-X", "importtime", "-c", f"import {module}").stderr
+    for line in err.splitlines():
+        parts = [p.strip() for p in line.removeprefix("import time:").split("|")]
+        if len(parts) == 3 and parts[2] == module:
+            return int(parts[1])
+    raise RuntimeError(f"-X importtime printed no line for {module}")
+
+
+def interpreter_wall(code: str) -> float:
+    with stopwatch() as t:
+        python("-c", code)
+    return t[0]
+
+
+def import_section(s: Settings) -> Section:
+    section = Section("5. Overhead")
+    cumulative = [importtime_us() for _ in range(s.import_runs)]
+    bare, with_wb = [], []
+    for i in range(s.import_runs):
+        pair = [lambda: bare.append(interpreter_wall("pass")),
+                lambda: with_wb.append(interpreter_wall("import workbench"))]
+        for fn in pair if i % 2 == 0 else pair[::-1]:
+            fn()
+    loaded = json.loads(python("-c", "import json, sys, workbench; "
+                                     f"print(json.dumps([m for m in {list(HEAVY)!r} if m in sys.modules]))").stdout)
+    extra = [w - b for w, b in zip(with_wb, bare)]
+    section.add("`import workbench` (python -X importtime, cumulative)", f"{median(cumulative) / 1000:.1f} ms",
+                note=spread([c / 1000 for c in cumulative], unit=" ms"))
+    section.add("fresh interpreter: `import workbench` vs `pass`", f"{median(with_wb) * 1000:.0f} ms",
+                f"{median(bare) * 1000:.0f} ms", note=f"difference {median(extra) * 1000:.0f} ms (paired median)")
+    section.add("heavy packages loaded by `import workbench`", ", ".join(loaded) or "none", target="none",
+                met=not loaded, note="checked: " + ", ".join(HEAVY))
+    return section
+
+
+# --- the Playground widget ---------------------------------------------------------------------------
+def child_playground(repeats: int) -> dict[str, Any]:
+    """In a fresh interpreter: the first Playground (imports ipywidgets), then ``repeats`` more."""
+    start = time.perf_counter()
+    import workbench as wb
+
+    wb.Playground("Tell me about {topic}", model="local:smollm2", topic="owls", max_tokens=64)
+    first = time.perf_counter() - start
+    later = []
+    for _ in range(repeats):
+        with stopwatch() as t:
+            wb.Playground("Tell me about {topic}", model="local:smollm2", topic="owls", max_tokens=64)
+        later.append(t[0])
+    return {"first_s": first, "later_s": later}
+
+
+def playground_rows(section: Section, s: Settings) -> None:
+    runs = [child_json("playground", str(5 if s.quick else 20)) for _ in range(1 if s.quick else 3)]
+    first = [r["first_s"] for r in runs]
+    later = [x for r in runs for x in r["later_s"]]
+    section.add("construct wb.Playground, first in a fresh kernel (imports ipywidgets)", f"{median(first) * 1000:.0f} ms",
+                note=f"{len(first)} interpreters")
+    section.add("construct wb.Playground, later ones", f"{median(later) * 1000:.1f} ms", note=f"{len(later)} widgets")
+
+
+# --- per-call overhead -----------------------------------------------------------------------------
+def per_call_rows(section: Section, s: Settings) -> None:
+    """Runner vs plain AsyncOpenAI at 0 ms latency, concurrent and one call at a time."""
+    import workbench as wb
+    from workbench._portal import run_sync
+
+    from .throughput import BaselineLoop, FakeServers, expected_answers, plain_openai, questions
+
+    n, n_seq = s.overhead_calls, max(20, s.overhead_calls // 10)
+    with tempfile.TemporaryDirectory(prefix="wb-bench-calls-") as tmp, FakeServers(latency=0.0) as servers:
+        loop = BaselineLoop()
+        batch = plain_openai(servers.process.openai_base_url)
+        runner = wb.Runner(log=Path(tmp) / "runs.sqlite", concurrency=s.concurrency, progress=False)
+        prompt = wb.Prompt(user="{q}")
+        requests = [runner.prepare("openai:gpt-4o-mini", prompt, {"q": q}, wb.Params(temperature=0))
+                    for q in questions(n)]
+        loop.run(batch(s.concurrency, s.concurrency))  # warm up both sides
+        run_sync(runner.run(requests[: s.concurrency], cache=False))
+        plain, bench, plain_seq, bench_seq = [], [], [], []
+        for r in range(s.runs):
+            def plain_side() -> None:
+                with stopwatch() as t:
+                    assert loop.run(batch(n, s.concurrency)) == expected_answers(n)
+                plain.append(t[0] / n)
+                with stopwatch() as t:
+                    loop.run(batch(n_seq, 1))
+                plain_seq.append(t[0] / n_seq)
+
+            def bench_side() -> None:
+                with stopwatch() as t:
+                    got = run_sync(runner.run(requests, cache=False))
+                assert [g.text for g in got] == expected_answers(n)
+                bench.append(t[0] / n)
+                with stopwatch() as t:
+                    run_sync(_sequential(runner, requests[:n_seq]))
+                bench_seq.append(t[0] / n_seq)
+
+            for fn in (plain_side, bench_side) if r % 2 == 0 else (bench_side, plain_side):
+                fn()
+        loop.close()
+    extra = [b - p for b, p in zip(bench, plain)]
+    extra_seq = [b - p for b, p in zip(bench_seq, plain_seq)]
+    section.add(f"per call, {n:,} calls at concurrency {s.concurrency}, 0 ms latency: runner.run vs plain AsyncOpenAI",
+                f"{median(bench) * 1000:.2f} ms", f"{median(plain) * 1000:.2f} ms",
+                f"{median(paired_ratios(bench, plain)):.2f}", note=f"runner adds {median(extra) * 1000:.2f} ms a call")
+    section.add(f"per call, one at a time ({n_seq} calls): runner.call vs plain",
+                f"{median(bench_seq) * 1000:.2f} ms", f"{median(plain_seq) * 1000:.2f} ms",
+                f"{median(paired_ratios(bench_seq, plain_seq)):.2f}",
+                note=f"runner adds {median(extra_seq) * 1000:.2f} ms a call")
+
+
+async def _sequential(runner: Any, requests: Sequence[Any]) -> None:
+    for request in requests:
+        await runner.call(request, cache=False)
+
+
+def instant_rows(section: Section, s: Settings) -> None:
+    """The runner's own cost: an in-process provider that answers at once, with and without the runner."""
+    import workbench as wb
+    from workbench._portal import run_sync
+
+    from workbench.providers import resolve
+
+    from ._instant import register
+
+    register()
+    provider, _ = resolve("instant:echo")
+    n = s.overhead_calls
+    with tempfile.TemporaryDirectory(prefix="wb-bench-instant-") as tmp:
+        runner = wb.Runner(log=Path(tmp) / "runs.sqlite", concurrency=s.concurrency, progress=False)
+        requests = [runner.prepare("instant:echo", wb.Prompt(user="{q}"), {"q": f"q{i}"}) for i in range(n)]
+
+        async def direct() -> None:
+            semaphore = asyncio.Semaphore(s.concurrency)
+
+            async def one(r: Any) -> None:
+                async with semaphore:
+                    await provider.complete("echo", r.messages, r.params)
+
+            await asyncio.gather(*(one(r) for r in requests))
+
+        run_sync(runner.run(requests[:50], cache=False))
+        with_runner, without = [], []
+        for _ in range(s.runs):
+            with stopwatch() as t:
+                run_sync(runner.run(requests, cache=False))
+            with_runner.append(t[0] / n)
+            with stopwatch() as t:
+                run_sync(direct())
+            without.append(t[0] / n)
+    own = [a - b for a, b in zip(with_runner, without)]
+    section.add("runner's own cost per call (instant in-process provider, log on disk)",
+                f"{median(own) * 1000:.3f} ms", note=f"{median(with_runner) * 1000:.3f} ms with the runner, "
+                f"{median(without) * 1000:.3f} ms calling the provider under a semaphore")
+
+
+# --- memory of a results frame and its plots --------------------------------------------------------------
+def child_memory(rows: int) -> dict[str, Any]:
+    """In a fresh interpreter: run a ``rows``-call experiment over the instant provider, then plot it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from ._instant import register
+
+    register()
+    plots = _plots()
+    exp = _memory_experiment(rows, pd)
+    exp_tiny = _memory_experiment(40, pd)
+    tiny = exp_tiny.run(progress=False, verbose=False)
+    for plot in plots.values():  # load fonts and caches once, as any first plot in a kernel does
+        plot(tiny)
+    gc.collect()
+    rss0 = rss_bytes()
+    with stopwatch() as t:
+        frame = exp.run(progress=False, verbose=False)
+    gc.collect()
+    rss1 = rss_bytes()
+    times = {}
+    for name, plot in plots.items():
+        with stopwatch() as pt:
+            plot(frame)
+        times[name] = pt[0]
+    gc.collect()
+    tracemalloc.start()
+    figures = [plot(frame) for plot in plots.values()]
+    current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    gc.collect()
+    rss2 = rss_bytes()
+    return {"rows": len(frame), "columns": len(frame.columns), "run_s": t[0],
+            "frame_bytes": int(frame.memory_usage(deep=True).sum()), "rss_frame": _delta(rss1, rss0),
+            "rss_plots": _delta(rss2, rss1), "plots_current": current, "plots_peak": peak, "plot_s": times,
+            "figures": len(figures), "plots": list(plots), "errors": int(frame["error"].notna().sum())}
+
+
+def _delta(after: int | None, before: int | None) -> int | None:
+    return None if after is None or before is None else after - before
+
+
+def _plots() -> dict[str, Any]:
+    """The ``wb.plots`` functions that need only a scorer (``agreement`` also needs human ratings)."""
+    import workbench as wb
+
+    return {name: getattr(wb.plots, name) for name in ("scores", "sweep", "heatmap", "distribution", "pareto")}
+
+
+def _memory_experiment(rows: int, pd: Any) -> Any:
+    """2 variants x 5 temperatures x cases x 5 repeats = ``rows`` calls, scored by exact match."""
+    import workbench as wb
+
+    cases = max(1, rows // 50)
+    table = pd.DataFrame({"text": [f"review number {i}: it was fine" for i in range(cases)],
+                          "expected": ["positive" if i % 2 else "negative" for i in range(cases)]})
+    prompts = {"plain": wb.Prompt(user="Label this review: {text}"),
+               "terse": wb.Prompt(system="Answer with one word.", user="Review: {text}\nLabel:")}
+    return wb.Experiment(prompts, models="instant:echo", params={"temperature": [0.0, 0.5, 1.0, 1.5, 2.0]},
+                         cases=table, scorers=[wb.scorers.exact_match()], repeats=5, name=f"memory-{rows}",
+                         runner=wb.Runner(concurrency=64, progress=False))
+
+
+def memory_rows(section: Section, s: Settings) -> None:
+    m = child_json("memory", str(s.memory_rows))
+    plot_total = sum(m["plot_s"].values())
+    section.add(f"results DataFrame, {m['rows']:,} rows × {m['columns']} columns (pandas deep size)",
+                f"{m['frame_bytes'] / MB:.1f} MB", note=f"RSS grew {_mb(m['rss_frame'])} while the experiment "
+                f"ran ({m['run_s']:.1f} s over the instant provider) and built it")
+    section.add(f"its {m['figures']} plots ({', '.join(m['plots'])}): memory",
+                f"{m['plots_current'] / MB:.1f} MB held", note=f"tracemalloc peak {m['plots_peak'] / MB:.1f} MB; "
+                f"RSS grew {_mb(m['rss_plots'])}")
+    section.add("its plots: time", f"{plot_total:.2f} s",
+                note=", ".join(f"{k} {v * 1000:.0f} ms" for k, v in m["plot_s"].items()))
+
+
+def _mb(value: int | None) -> str:
+    return "n/a" if value is None else f"{value / MB:.1f} MB"
+
+
+def run(settings: Settings) -> list[Section]:
+    section = import_section(settings)
+    playground_rows(section, settings)
+    per_call_rows(section, settings)
+    instant_rows(section, settings)
+    memory_rows(section, settings)
+    return [section]
+
+
+def main(argv: Sequence[str]) -> None:
+    """Child entry point: ``playground <repeats>`` or ``memory <rows>``; prints one JSON line."""
+    kind, number = argv[0], int(argv[1])
+    result = child_playground(number) if kind == "playground" else child_memory(number)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
