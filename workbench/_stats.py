@@ -95,7 +95,7 @@ def pick_scorer(results: pd.DataFrame, scorer: str | None) -> str:
 
 
 def _hint(value: Any, options: Sequence[Any]) -> str:
-    close = difflib.get_close_matches(str(value), [str(o) for o in options], n=1)
+    close = difflib.get_close_matches(str(value), [str(o) for o in options], n=1, cutoff=0.5)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -412,7 +412,9 @@ def compare(results: pd.DataFrame, a: Any, b: Any, scorer: str | None = None, *,
     sd = float(np.std(d, ddof=1)) if len(d) > 1 else math.nan
     diff = float(d.mean())
     effect = abs(diff) if diff != 0 else min_effect
-    needed = None if p < alpha else cases_needed(effect, sd if not math.isnan(sd) else 0.0, alpha=alpha, power=power)
+    all_tied = wins + losses == 0  # no spread to plan with: nothing to detect
+    needed = None if p < alpha or all_tied else cases_needed(effect, 0.0 if math.isnan(sd) else sd, alpha=alpha,
+                                                             power=power)
     repeats = int(data.groupby(design_columns(data) + ["case_id"]).size().max())
     result = dict(a=a, b=b, by=column, scorer=scorer, n=len(d), mean_a=float(paired["a"].mean()),
                   mean_b=float(paired["b"].mean()), diff=diff, ci_low=low, ci_high=high, p_value=p, wins=wins,
@@ -442,7 +444,7 @@ def _verdict(r: dict[str, Any], effect: float, *, observed: bool) -> str:
     head = f"The data cannot tell {a} and {b} apart on {r['scorer']} ({figures})."
     needed = r["cases_needed"]
     if needed is None:
-        return head + " There is no difference to detect."
+        return head + " They scored the same on every case: there is no difference to detect."
     what = f"a true difference of {effect:.3f}" if observed else f"a difference of {effect:.3f} (none was observed)"
     if needed > 100_000:
         return head + f" Detecting {what} would take more than 100,000 cases: treat them as equivalent."

@@ -1,0 +1,160 @@
+"""Plots rendered to PNG, with the right number of bars, lines and labels (read from the Figure's artists)."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+import numpy as np
+import pytest
+from matplotlib.collections import PolyCollection
+from matplotlib.image import AxesImage
+from matplotlib.patches import Rectangle
+
+import workbench as wb
+from workbench.plots import OKABE_ITO, _pareto_front
+
+from .results_factory import make_results
+
+matplotlib.use("Agg")
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    data = buffer.getvalue()
+    assert data.startswith(b"\x89PNG") and len(data) > 5_000
+    return data
+
+
+def _bars(ax) -> list[Rectangle]:
+    return [p for p in ax.patches if isinstance(p, Rectangle)]
+
+
+@pytest.fixture
+def grid():
+    """2 variants x 2 models x temperature (0, 0.7) x 3 cases x 2 repeats."""
+    rng = np.random.default_rng(0)
+    scores = {}
+    for variant, base in (("terse", 0.3), ("few-shot", 0.8)):
+        for model in ("local:a", "local:b"):
+            for t in (0.0, 0.7):
+                scores[(variant, model, t)] = [[float(rng.random() < base - t / 4) for _ in range(2)] for _ in range(3)]
+    return make_results(scores, params=["temperature"], latency={"terse": 0.2, "few-shot": 0.5})
+
+
+def test_scores_bars_error_bars_and_labels(grid):
+    fig = wb.plots.scores(grid.query("temperature == 0"))
+    ax = fig.axes[0]
+    bars = _bars(ax)
+    assert len(bars) == 4  # 2 variants x 2 models
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["terse", "few-shot"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["local:a", "local:b"]
+    assert ax.get_ylabel() == "mean quality" and "quality by variant" in ax.get_title() and "3 cases" in ax.get_title()
+    from matplotlib.container import BarContainer
+
+    bar_groups = [c for c in ax.containers if isinstance(c, BarContainer)]
+    assert len(bar_groups) == 2 and all(c.errorbar is not None for c in bar_groups)  # CI whiskers on every bar
+    # each bar's height is that configuration's mean over cases (repeats averaged first)
+    sub = grid.query("temperature == 0 and variant == 'terse' and model == 'local:a'")
+    assert bars[0].get_height() == pytest.approx(sub.groupby("case_id")["quality"].mean().mean())
+    assert matplotlib.colors.to_hex(bars[0].get_facecolor()).upper() == OKABE_ITO[0].upper()
+    _png(fig)
+
+
+def test_scores_hue_includes_varying_parameters(grid):
+    ax = wb.plots.scores(grid).axes[0]
+    assert len(_bars(ax)) == 2 * 4  # hue = model x temperature
+    assert "local:a · temperature=0.7" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_scores_draws_into_a_given_axes(grid):
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2)
+    assert wb.plots.scores(grid, ax=right) is fig
+    assert len(_bars(right)) == 8 and not _bars(left)
+    plt.close(fig)
+
+
+def test_sweep_lines_and_bands(grid):
+    fig = wb.plots.sweep(grid.query("variant == 'few-shot'"))
+    ax = fig.axes[0]
+    lines = [line for line in ax.get_lines() if line.get_label() in ("local:a", "local:b")]
+    assert len(lines) == 2 and list(lines[0].get_xdata()) == [0.0, 0.7]
+    assert sum(isinstance(c, PolyCollection) for c in ax.collections) == 2  # one CI band per line
+    assert ax.get_xlabel() == "temperature" and "quality vs temperature" in ax.get_title()
+    _png(fig)
+
+
+def test_sweep_without_a_swept_parameter_says_how_to_fix():
+    flat = make_results({("v1", "m"): [[1.0]]})
+    with pytest.raises(wb.WorkbenchError, match="params="):
+        wb.plots.sweep(flat)
+
+
+def test_heatmap_rows_columns_and_values(grid):
+    data = grid.query("model == 'local:a' and temperature == 0")
+    fig = wb.plots.heatmap(data)
+    ax = fig.axes[0]
+    image = [a for a in ax.get_children() if isinstance(a, AxesImage)][0]
+    values = image.get_array()
+    assert values.shape == (2, 3)  # variants x cases
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["terse", "few-shot"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2"]
+    expected = data[data.variant == "few-shot"].groupby("case_id")["quality"].mean().to_numpy()
+    assert np.allclose(values[1], expected)
+    assert "mean of 2 repeats" in ax.get_title() and len(ax.texts) == 6
+    _png(fig)
+
+
+def test_distribution_one_bar_per_level_and_group(grid):
+    fig = wb.plots.distribution(grid)
+    ax = fig.axes[0]
+    assert len(_bars(ax)) == 2 * 2  # two levels (0, 1) x two variants
+    counts = sorted(round(b.get_height()) for b in _bars(ax))
+    terse = grid[grid.variant == "terse"]["quality"]
+    assert int((terse == 1).sum()) in counts and int((terse == 0).sum()) in counts
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["terse", "few-shot"]
+    assert f"{len(grid)} scored calls" in ax.get_title()
+    _png(fig)
+
+
+def test_pareto_front_marks_the_undominated_points():
+    assert _pareto_front([(1, 0.5), (2, 0.9), (3, 0.8), (0.5, 0.2), (2, 0.4)]) == [3, 0, 1]
+    results = make_results({("cheap", "m"): [[0.4]] * 3, ("mid", "m"): [[0.7]] * 3, ("waste", "m"): [[0.6]] * 3,
+                            ("best", "m"): [[0.9]] * 3},
+                           cost={"cheap": 0.001, "mid": 0.002, "waste": 0.003, "best": 0.004})
+    fig = wb.plots.pareto(results)
+    ax = fig.axes[0]
+    dominated, front = ax.collections[0], ax.collections[1]
+    assert len(front.get_offsets()) == 3 and len(dominated.get_offsets()) == 1
+    assert tuple(dominated.get_offsets()[0]) == pytest.approx((0.003, 0.6))
+    assert ax.get_xlabel() == "mean cost per call (USD)"
+    assert {t.get_text() for t in ax.texts} == {"cheap", "mid", "waste", "best"}
+    _png(fig)
+
+
+def test_pareto_uses_latency_when_nothing_costs_money(grid):
+    ax = wb.plots.pareto(grid).axes[0]
+    assert ax.get_xlabel() == "mean latency per call (s)" and len(ax.texts) == 8
+
+
+def test_agreement_confusion_table_and_kappa():
+    results = make_results({("v1", "m"): [[1], [1], [0], [0], [1], [0]]})
+    results["rating"] = [1, 1, -1, 1, -1, -1]
+    fig = wb.plots.agreement(results, "quality")
+    ax = fig.axes[0]
+    assert sorted(t.get_text() for t in ax.texts) == ["1", "1", "2", "2"]
+    kappa = wb.agreement(results, "quality").kappa
+    assert f"kappa {kappa:.2f}" in ax.get_title() and ax.get_ylabel() == "human rating"
+    _png(fig)
+
+
+def test_plots_leave_no_open_pyplot_figures(grid):
+    import matplotlib.pyplot as plt
+
+    before = len(plt.get_fignums())
+    for make in (wb.plots.scores, wb.plots.sweep, wb.plots.heatmap, wb.plots.distribution, wb.plots.pareto):
+        make(grid)
+    assert len(plt.get_fignums()) == before
