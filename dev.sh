@@ -22,7 +22,11 @@ setup() {  # $1: the pip extra to install
     if [ ! -f "$stamp" ]; then
         "$VENV/bin/python" -m pip install --quiet --upgrade pip
         echo "Installing prompt-workbench[$1] into $VENV (the first time compiles llama-cpp-python: ~7 min)..."
-        "$VENV/bin/python" -m pip install --quiet --progress-bar off -e ".[$1]"
+        if ! "$VENV/bin/python" -m pip install --progress-bar off -e ".[$1]" >"$VENV/install.log" 2>&1; then
+            tail -n 40 "$VENV/install.log" >&2
+            echo "Install failed; the whole log is in $VENV/install.log" >&2
+            exit 1
+        fi
         touch "$stamp"
     fi
 }
