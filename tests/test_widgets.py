@@ -412,3 +412,17 @@ def test_mimebundle_has_readable_text_and_html(fake_model, runner):
                    wb.Sweep("A {x}", fake_model, runner=runner)):
         b = widget._repr_mimebundle_()
         assert "A {x}" in b["text/plain"] and "A {x}" in b["text/html"]
+
+
+def test_sweep_with_the_experiment_scorers(fake_model, runner):
+    wb.set_key("FAKEAPI_KEY", PLANTED_KEY)
+    sw = wb.Sweep("About {topic}", fake_model, parameter="max_tokens", values=[1, 4], repeats=1, runner=runner,
+                  topic="owls", expected="Echo: About owls",
+                  scorers=[wb.scorers.contains("owls"), wb.scorers.exact_match()])
+    assert sw.measure.options == ("length (characters)", "words", "contains", "exact_match")
+    sw.run_button.click()
+    assert sw.state.wait(30)
+    sw.measure.value = "contains"
+    assert [r["mean"] for r in sw.state.summary()] == [0.0, 1.0]
+    sw.measure.value = "exact_match"
+    assert [r["mean"] for r in sw.state.summary()] == [0.0, 1.0] and not sw.state.measure_errors

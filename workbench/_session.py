@@ -1205,18 +1205,20 @@ class SweepState(_RunningState):
 
     The measure is ``"length (characters)"`` by default, ``"words"``, or any
     scorer given in ``scorers`` (a callable ``scorer(output, case)`` returning
-    a number or a Score with ``.value``; ``case`` holds the variables).
+    a number or a Score with ``.value``, e.g. from :mod:`workbench.scorers`;
+    ``case`` holds the variables and ``expected``, if given).
     """
 
     def __init__(self, prompt: Prompt | str | None = None, model: str | None = None, *,
                  parameter: str = "temperature", values: Sequence[float] | str | None = None,
                  repeats: int = 3, measure: str | Callable[..., Any] | None = None,
                  scorers: Sequence[Callable[..., Any]] | Mapping[str, Callable[..., Any]] = (),
-                 variables: Mapping[str, Any] | None = None, runner: Runner | None = None,
+                 expected: Any = None, variables: Mapping[str, Any] | None = None, runner: Runner | None = None,
                  log: RunLog | str | None = None, **kwargs: Any) -> None:
         p = as_prompt(prompt or "", template=True)
         param_kwargs, var_kwargs = _split_kwargs(kwargs, p)
         self._init_run(runner, log)
+        self.expected: Any = expected
         self.system: str = p.system or ""
         self.user: str = p.user
         self.examples: tuple[tuple[str, str], ...] = p.examples
@@ -1317,7 +1319,7 @@ class SweepState(_RunningState):
     # --- running ---------------------------------------------------------
     def _prepare_run(self) -> list[Request]:
         planned = self.prepare()
-        self.points = [SweepPoint(v, r, Answer(label=f"{self.parameter}={v} #{r + 1}", model=self.model))
+        self.points = [SweepPoint(v, r, Answer(label=f"repeat {r + 1}", model=self.model))
                        for v, r, _ in planned]
         return [req for _, _, req in planned]
 
@@ -1361,9 +1363,16 @@ class SweepState(_RunningState):
         if answer.status != "done":
             return
         try:
-            point.measure = score_value(self.scorers[self.measure](answer.text, dict(self.variables)))
+            point.measure = score_value(self.scorers[self.measure](answer.text, self.case()))
         except Exception as exc:  # noqa: BLE001 - a scorer bug is reported, not raised mid-run
             point.measure_error = f"{self.measure}: {friendly_error(exc)}"
+
+    def case(self) -> dict[str, Any]:
+        """What scorers receive as ``case``: the variables, plus ``expected`` when one was given."""
+        case: dict[str, Any] = dict(self.variables)
+        if self.expected is not None:
+            case["expected"] = self.expected
+        return case
 
     @property
     def measure_errors(self) -> list[str]:
@@ -1415,13 +1424,17 @@ class SweepState(_RunningState):
         fig = Figure(figsize=(6.4, 3.4), dpi=100, layout="constrained")
         ax = fig.add_subplot()
         rows = [r for r in self.summary() if r["n"]]
-        for point in self.points:
-            if point.measure is not None and not math.isnan(point.measure):
-                ax.plot([point.value], [point.measure], "o", color="#0072B2", alpha=0.35, markersize=6)
+        xs, ys = self._jittered_points()
         if rows:
             ax.plot([r["value"] for r in rows], [r["mean"] for r in rows], "-", color="#D55E00", linewidth=2,
-                    marker="D", markersize=6, label="mean")
-            ax.legend(loc="best", frameon=False)
+                    marker="D", markersize=5, label="mean", zorder=2)
+        if xs:
+            ax.plot(xs, ys, "o", markerfacecolor="none", markeredgecolor="#0072B2", markersize=7,
+                    markeredgewidth=1.5, label="each answer", zorder=3)
+        if rows or xs:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=9)
+            if min(ys) >= 0:
+                ax.set_ylim(bottom=0, top=max(ys) * 1.1 if max(ys) > 0 else 1)
         else:
             ax.text(0.5, 0.5, "no answers yet", ha="center", va="center", transform=ax.transAxes, color="#888")
         ax.set_xlabel(self.parameter)
@@ -1433,6 +1446,20 @@ class SweepState(_RunningState):
         ax.grid(True, alpha=0.3)
         ax.spines[["top", "right"]].set_visible(False)
         return fig
+
+    def _jittered_points(self) -> tuple[list[float], list[float]]:
+        """Every answer's measure, nudged sideways when several share a value so none hides another."""
+        values = [float(v) for v in self.sweep_values] or [0.0]
+        span = (max(values) - min(values)) or 1.0
+        xs: list[float] = []
+        ys: list[float] = []
+        for _, points in self.groups():
+            scored = [p for p in points if p.measure is not None and not math.isnan(p.measure)]
+            for i, point in enumerate(scored):
+                offset = (i - (len(scored) - 1) / 2) * span * 0.012
+                xs.append(float(point.value) + offset)
+                ys.append(float(point.measure))  # type: ignore[arg-type]
+        return xs, ys
 
     def png(self) -> bytes:
         """:meth:`figure` as PNG bytes (what the widget's Image shows)."""

@@ -33,7 +33,7 @@ CSS = """
 .wb-root .widget-html.wb-section { min-height: 0; height: auto; margin-top: 8px; margin-bottom: 0; }
 .wb-root .widget-html.wb-section .widget-html-content { line-height: 1.2; height: auto; }
 .wb-root .wb-param-stop > .widget-text { width: 100%; }
-.wb-root .wb-param-stop input.jupyter-widget-taginput { width: 100%; min-width: 0; box-sizing: border-box; }
+.wb-root .wb-param-stop input.jupyter-widget-taginput { width: calc(100% - 4px); min-width: 0; box-sizing: border-box; }
 .wb-root .wb-hint, .wb-root .wb-placeholder { color: var(--jp-ui-font-color3, #999); font-size: 12px; }
 .wb-root .wb-answer-text {
   white-space: pre-wrap; word-wrap: break-word; line-height: 1.5; font-size: 13.5px;

@@ -39,9 +39,10 @@ class Sweep(StateWidget):
     """Run one prompt at several values of one parameter, with repeats, and plot a measure.
 
     ``wb.Sweep(prompt, "local:smollm2", parameter="temperature", values=[0, 0.5, 1, 1.5],
-    repeats=3, max_tokens=64, scorers=[...])``. The measure is the answer's
-    length by default, its word count, or any scorer (``scorer(output, case)``
-    returning a number or a Score). Answers are grouped by value; the plot
+    repeats=3, max_tokens=64, scorers=[wb.scorers.word_count(max=20)])``. The
+    measure is the answer's length by default, its word count, or any scorer
+    (``scorer(output, case)`` returning a number or a Score; ``case`` holds the
+    variables and ``expected``). Answers are grouped by value; the plot
     shows every answer as a dot and the mean as a line. :attr:`state` is a
     :class:`~workbench._session.SweepState` (``state.to_frame()``, ``state.figure()``).
     """
@@ -50,11 +51,11 @@ class Sweep(StateWidget):
                  parameter: str = "temperature", values: Sequence[float] | str | None = None, repeats: int = 3,
                  measure: str | Callable[..., Any] | None = None,
                  scorers: Sequence[Callable[..., Any]] | Mapping[str, Callable[..., Any]] = (),
-                 variables: Mapping[str, Any] | None = None, runner: Runner | None = None,
+                 expected: Any = None, variables: Mapping[str, Any] | None = None, runner: Runner | None = None,
                  log: RunLog | str | None = None, state: SweepState | None = None, **params: Any) -> None:
         self.state = state or SweepState(prompt, model, parameter=parameter, values=values, repeats=repeats,
-                                         measure=measure, scorers=scorers, variables=variables, runner=runner,
-                                         log=log, **params)
+                                         measure=measure, scorers=scorers, expected=expected, variables=variables,
+                                         runner=runner, log=log, **params)
         s = self.state
         safe = guard(self._report)
 

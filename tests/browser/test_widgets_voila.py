@@ -1,0 +1,62 @@
+"""A demo-style notebook served with Voila: Compare two prompts, then Sweep temperature and plot.
+
+This is how a live demo runs (``voila notebooks/demos/<demo>.ipynb``): no
+code visible, only the widgets. The test fills the shared variable, runs the
+Compare (both columns stream and show their figures), runs a small Sweep on
+the offline model and checks that the answers are grouped by value and the
+matplotlib plot is shown as an image.
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page
+
+from . import lab
+from .servers import VoilaServer
+from .test_widgets_lab import _click, _click_and_time_first_token, _snap, _wait_done
+
+DEMO_CELLS = [
+    "import workbench as wb",
+    (
+        "wb.Compare({'plain': wb.Prompt(user='Describe {product} in one sentence.'),\n"
+        "            'pitch': wb.Prompt(system='You write upbeat marketing copy.',\n"
+        "                               user='Write a one-line slogan for {product}.')},\n"
+        "           models='local:smollm2', max_tokens=24, seed=2)"
+    ),
+    (
+        "wb.Sweep(wb.Prompt(user='Name a fruit and say why you like it.'), 'local:smollm2',\n"
+        "         parameter='temperature', values=[0, 1.2], repeats=2, max_tokens=12)"
+    ),
+]
+
+
+@pytest.mark.browser
+def test_demo_notebook_in_voila(page: Page, voila_server: VoilaServer) -> None:
+    voila_server.write_notebook("demo_widgets.ipynb", DEMO_CELLS)
+    lab.open_voila(page, voila_server, "demo_widgets.ipynb")
+    try:
+        cmp, sweep = ".wb-compare", ".wb-sweep"
+        assert page.locator(f"{cmp} .wb-variant").count() == 2
+        assert page.locator("text=import workbench").count() == 0  # Voila hides the code
+        lab.fill_textarea(page, f"{cmp} .wb-var-product", "a solar-powered kettle")
+        first, every = _click_and_time_first_token(page, cmp, f"{cmp} .wb-variant .wb-answer")
+        print(f"\nCompare in Voila: first token {first:.2f} s, in both columns {every:.2f} s")
+        figures = _wait_done(page, cmp, count=2)
+        assert all("tokens in" in f and "latency" in f for f in figures), figures
+
+        _click(page, f"{sweep} button.wb-run")
+        page.locator(f"{sweep} .wb-plot").wait_for(state="visible", timeout=lab.WAIT_TIMEOUT_MS * 3)
+        lab.wait_for_text(page, f"{sweep} .wb-run-status", "4/4 answers", timeout_ms=lab.WAIT_TIMEOUT_MS * 3)
+        headers = page.locator(f"{sweep} .wb-group-header").all_inner_texts()
+        assert [h.split(" · ")[0] for h in headers] == ["temperature = 0", "temperature = 1.2"], headers
+        assert all("mean length (characters)" in h and "(n=2)" in h for h in headers), headers
+        assert page.locator(f"{sweep} .wb-group").nth(0).locator(".wb-answer").count() == 2
+        natural = page.locator(f"{sweep} .wb-plot").evaluate("img => img.naturalWidth")
+        assert natural >= 300, "the sweep plot did not load as an image"
+        assert page.locator(".wb-error:visible").count() == 0
+        lab.assert_widgets_rendered(page)
+        _snap(page, cmp, "voila_demo-compare")
+        _snap(page, sweep, "voila_demo-sweep")
+    finally:
+        lab.shutdown_voila_kernel(page)
