@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import threading
 import time
 
 import pytest
@@ -104,7 +105,10 @@ def test_throttle_schedules_a_trailing_flush_on_a_running_loop():
         throttle.poke()  # too soon: scheduled
         await asyncio.sleep(0.1)
 
-    asyncio.run(main())
+    # in a thread of its own: Playwright's sync API may already run a loop in this one
+    worker = threading.Thread(target=lambda: asyncio.run(main()))
+    worker.start()
+    worker.join(10)
     assert len(flushed) == 2
 
 

@@ -196,3 +196,46 @@ def test_compare_in_jupyterlab(page: Page, lab_server: LabServer, jupyter_env: J
     variants = sorted(json.loads(c["tags_json"])["variant"] for c in calls)
     assert variants == ["terse", "warm"]
     assert all("a rainbow" in json.loads(c["request_json"])["messages"][-1]["content"] for c in calls)
+
+
+KEY_CELLS = [
+    "import workbench as wb",
+    "pg = wb.Playground('Summarise: {text}', 'mistral:mistral-small-latest', text='A long e-mail.')\npg",
+]
+
+#: Looks like a key to the redaction patterns and is unmistakable in a file.
+BROWSER_KEY = "sk-browsertest-0123456789abcdefghijklmnop"
+
+
+@pytest.mark.browser
+def test_key_prompt_and_errors_in_jupyterlab(page: Page, lab_server: LabServer) -> None:
+    """Missing key: one readable message, a password field; the key typed there is never saved."""
+    console: list[str] = []
+    page.on("console", lambda msg: console.append(msg.text))
+    lab_server.write_notebook("keys_lab.ipynb", KEY_CELLS)
+    lab.run_notebook(page, lab_server, "keys_lab.ipynb")
+    pg = ".wb-playground"
+    key_box = page.locator(f"{pg} .wb-key")
+    assert key_box.is_visible() and "MISTRAL_API_KEY" in key_box.inner_text()
+
+    _click(page, f"{pg} button.wb-run")
+    lab.wait_for_text(page, f"{pg} .wb-error", "No API key for 'mistral'")
+    error = page.locator(f"{pg} .wb-messages .wb-error").inner_text()
+    assert "Fix:" in error and "Traceback" not in error
+    _snap(page, pg, "keys_lab-missing-key")
+
+    field = page.locator(f"{pg} .wb-key-input input")
+    field.fill(BROWSER_KEY)
+    field.press("Enter")
+    lab.wait_for_text(page, f"{pg} .wb-info", "Key for MISTRAL_API_KEY set for this session")
+    key_box.wait_for(state="hidden")
+    assert page.locator(f"{pg} .wb-messages .wb-error:visible").count() == 0
+    assert field.input_value() == ""
+    _snap(page, pg, "keys_lab-widget")
+
+    lab.wait_kernel_idle(page)
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    lab.wait_kernel_idle(page)
+    saved = (lab_server.root_dir / "keys_lab.ipynb").read_text()
+    assert "Summarise: {text}" in saved and BROWSER_KEY not in saved
+    assert not any("Traceback" in line or BROWSER_KEY in line for line in console), console
