@@ -326,6 +326,7 @@ class Comparison:
     alpha: float
     verdict: str
     repeats: int = 1
+    n_cases: int = 0  # distinct cases among the pairs (fewer than n when models or settings vary)
     dropped: int = 0
     power: float = 0.8
     method: str = "paired sign-flip permutation test"
@@ -342,7 +343,7 @@ class Comparison:
     def __repr__(self) -> str:
         level = f"{1 - self.alpha:.0%}"
         lines = [
-            f"Comparison of {self.a} vs {self.b} ({self.by}) on {self.scorer}: {self.n} paired cases"
+            f"Comparison of {self.a} vs {self.b} ({self.by}) on {self.scorer}: {_pairs(self.n, self.n_cases)}"
             + (f", {self.repeats} repeats each averaged" if self.repeats > 1 else ""),
             f"  mean {self.a}: {self.mean_a:.3f}   mean {self.b}: {self.mean_b:.3f}",
             f"  difference ({self.b} - {self.a}): {self.diff:+.3f}, {level} CI {self.ci_low:+.3f} to {self.ci_high:+.3f}",
@@ -416,10 +417,11 @@ def compare(results: pd.DataFrame, a: Any, b: Any, scorer: str | None = None, *,
     needed = None if p < alpha or all_tied else cases_needed(effect, 0.0 if math.isnan(sd) else sd, alpha=alpha,
                                                              power=power)
     repeats = int(data.groupby(design_columns(data) + ["case_id"]).size().max())
+    n_cases = int(paired.index.get_level_values("case_id").nunique())
     result = dict(a=a, b=b, by=column, scorer=scorer, n=len(d), mean_a=float(paired["a"].mean()),
                   mean_b=float(paired["b"].mean()), diff=diff, ci_low=low, ci_high=high, p_value=p, wins=wins,
                   losses=losses, ties=len(d) - wins - losses, sign_test_p=sign_test(wins, losses), sd_diff=sd,
-                  cases_needed=needed, alpha=alpha, power=power, repeats=repeats, dropped=dropped, filters=dict(filters))
+                  cases_needed=needed, alpha=alpha, power=power, repeats=repeats, n_cases=n_cases, dropped=dropped, filters=dict(filters))
     return Comparison(verdict=_verdict(result, effect, observed=diff != 0), **result)
 
 
@@ -433,10 +435,15 @@ def _filtered(results: pd.DataFrame, filters: dict[str, Any]) -> pd.DataFrame:
     return data
 
 
+def _pairs(n: int, cases: int) -> str:
+    """"20 paired cases", or "40 pairs (20 cases x models/settings)" when cases repeat across configurations."""
+    return f"{n} paired cases" if cases in (0, n) else f"{n} pairs ({cases} cases x models/settings)"
+
+
 def _verdict(r: dict[str, Any], effect: float, *, observed: bool) -> str:
     a, b, n, alpha = r["a"], r["b"], r["n"], r["alpha"]
     figures = (f"{r['mean_b']:.3f} vs {r['mean_a']:.3f}, difference {r['diff']:+.3f} "
-               f"({1 - alpha:.0%} CI {r['ci_low']:+.3f} to {r['ci_high']:+.3f}), p = {r['p_value']:.2g}, {n} paired cases")
+               f"({1 - alpha:.0%} CI {r['ci_low']:+.3f} to {r['ci_high']:+.3f}), p = {r['p_value']:.2g}, {_pairs(n, r['n_cases'])}")
     if r["p_value"] < alpha:
         better, worse = (b, a) if r["diff"] > 0 else (a, b)
         return (f"{better} scores higher than {worse} on {r['scorer']} ({figures}). "

@@ -232,8 +232,13 @@ def pareto(results: pd.DataFrame, scorer: str | None = None, *, x: str = "auto",
     ax.scatter(xs[others], ys[others], color="#999999", label="dominated", zorder=2)
     ax.scatter(xs[front], ys[front], color=OKABE_ITO[5], marker="D", s=50, label="Pareto front", zorder=3)
     ax.step(xs[front], ys[front], where="post", color=OKABE_ITO[5], linewidth=1.2, zorder=1)
+    middle = (np.nanmin(xs) + np.nanmax(xs)) / 2 if len(xs) else 0
     for i, ((px, py), text) in enumerate(zip(points, labels)):  # alternate offsets so close points stay readable
-        ax.annotate(text, (px, py), textcoords="offset points", xytext=(5, 5 if i % 2 == 0 else -11), fontsize="x-small")
+        right = px > middle  # labels point inwards, so none runs off the figure
+        label = ax.annotate(text, (px, py), textcoords="offset points", xytext=(-5 if right else 5, 5 if i % 2 == 0 else -11),
+                            ha="right" if right else "left", fontsize="x-small")
+        label.set_in_layout(False)  # long labels must not squeeze the axes
+    ax.margins(x=0.15, y=0.12)
     words = {"cost_usd": "mean cost per call (USD)", "latency_s": "mean latency per call (s)"}
     ax.set_xlabel(words.get(x, x))
     ax.set_ylabel(f"mean {scorer}")
