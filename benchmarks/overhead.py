@@ -126,22 +126,21 @@ def per_call_rows(section: Section, s: Settings) -> None:
 
     n, n_seq = s.overhead_calls, max(20, s.overhead_calls // 10)
     with tempfile.TemporaryDirectory(prefix="wb-bench-calls-") as tmp, FakeServers(latency=0.0) as servers:
-        loop = BaselineLoop()
-        batch = plain_openai(servers.process.openai_base_url)
+        loop = BaselineLoop(plain_openai(servers.process.openai_base_url))
         runner = wb.Runner(log=Path(tmp) / "runs.sqlite", concurrency=s.concurrency, progress=False)
         prompt = wb.Prompt(user="{q}")
         requests = [runner.prepare("openai:gpt-4o-mini", prompt, {"q": q}, wb.Params(temperature=0))
                     for q in questions(n)]
-        loop.run(batch(s.concurrency, s.concurrency))  # warm up both sides
+        loop.batch(s.concurrency, s.concurrency)  # warm up both sides
         run_sync(runner.run(requests[: s.concurrency], cache=False))
         plain, bench, plain_seq, bench_seq = [], [], [], []
         for r in range(s.runs):
             def plain_side() -> None:
                 with stopwatch() as t:
-                    assert loop.run(batch(n, s.concurrency)) == expected_answers(n)
+                    assert loop.batch(n, s.concurrency) == expected_answers(n)
                 plain.append(t[0] / n)
                 with stopwatch() as t:
-                    loop.run(batch(n_seq, 1))
+                    loop.batch(n_seq, 1)
                 plain_seq.append(t[0] / n_seq)
 
             def bench_side() -> None:

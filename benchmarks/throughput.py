@@ -54,49 +54,64 @@ async def gather_limited(n: int, concurrency: int, call: Callable[[int], Awaitab
     return await asyncio.gather(*(one(i) for i in range(n)))
 
 
-def plain_openai(base_url: str) -> Callable[[int, int], Awaitable[list[str]]]:
-    """A plain ``AsyncOpenAI`` client; returns ``batch(n, concurrency)``."""
+class PlainClient:
+    """A plain SDK client and the semaphore loop around it; ``aclose`` before its event loop closes."""
+
+    def __init__(self, client: Any, call: Callable[[Any, str], Awaitable[str]]) -> None:
+        self.client = client
+        self.call = call
+        self.texts = questions(100_000)
+
+    def batch(self, n: int, concurrency: int) -> Awaitable[list[str]]:
+        return gather_limited(n, concurrency, lambda i: self.call(self.client, self.texts[i]))
+
+    async def aclose(self) -> None:
+        """Close the connection pool while its event loop still runs (both SDKs are async context managers)."""
+        await self.client.__aexit__(None, None, None)
+
+
+def plain_openai(base_url: str) -> PlainClient:
+    """``AsyncOpenAI`` as its documentation shows it, pointed at the fake server."""
     from openai import AsyncOpenAI
 
-    client = AsyncOpenAI(api_key=API_KEY, base_url=base_url)
-    texts = questions(100_000)
-
-    async def call(i: int) -> str:
-        r = await client.chat.completions.create(model=OPENAI_MODEL, messages=[{"role": "user", "content": texts[i]}],
+    async def call(client: Any, text: str) -> str:
+        r = await client.chat.completions.create(model=OPENAI_MODEL, messages=[{"role": "user", "content": text}],
                                                  **PARAMS)
         return r.choices[0].message.content or ""
 
-    return lambda n, concurrency: gather_limited(n, concurrency, call)
+    return PlainClient(AsyncOpenAI(api_key=API_KEY, base_url=base_url), call)
 
 
-def plain_mistral(server_url: str) -> Callable[[int, int], Awaitable[list[str]]]:
-    """A plain ``Mistral(...).chat.complete_async`` client; returns ``batch(n, concurrency)``."""
+def plain_mistral(server_url: str) -> PlainClient:
+    """``Mistral(...).chat.complete_async`` as its documentation shows it, pointed at the fake server."""
     try:
         from mistralai.client import Mistral  # mistralai >= 2
     except ImportError:
         from mistralai import Mistral  # type: ignore[no-redef,attr-defined]
 
-    client = Mistral(api_key=API_KEY, server_url=server_url)
-    texts = questions(100_000)
-
-    async def call(i: int) -> str:
-        r = await client.chat.complete_async(model=MISTRAL_MODEL, messages=[{"role": "user", "content": texts[i]}],
+    async def call(client: Any, text: str) -> str:
+        r = await client.chat.complete_async(model=MISTRAL_MODEL, messages=[{"role": "user", "content": text}],
                                              **PARAMS)
         return str(r.choices[0].message.content)
 
-    return lambda n, concurrency: gather_limited(n, concurrency, call)
+    return PlainClient(Mistral(api_key=API_KEY, server_url=server_url), call)
 
 
 class BaselineLoop:
     """One event loop in this thread for the plain loops, kept across rounds like the workbench's portal."""
 
-    def __init__(self) -> None:
+    def __init__(self, client: PlainClient) -> None:
         self.loop = asyncio.new_event_loop()
+        self.client = client
+
+    def batch(self, n: int, concurrency: int) -> list[str]:
+        return self.run(self.client.batch(n, concurrency))
 
     def run(self, coro: Awaitable[Any]) -> Any:
         return self.loop.run_until_complete(coro)
 
     def close(self) -> None:
+        self.run(self.client.aclose())
         self.loop.close()
 
 
@@ -132,13 +147,14 @@ class WorkbenchSide:
 
         self.cases = pd.DataFrame({"q": questions(self.settings.calls)})
 
-    def experiment(self, log: Path, name: str) -> tuple[Any, float]:
+    def experiment(self, log: Path, name: str, cases: Any = None) -> tuple[Any, float]:
+        """The benchmark's experiment (all the cases unless given) and the time its construction took."""
         import workbench as wb
 
         runner = wb.Runner(log=log, concurrency=self.settings.concurrency, progress=False)
         with stopwatch() as t:
-            exp = wb.Experiment(wb.Prompt(user="{q}"), models=self.model, params=PARAMS, cases=self.cases,
-                                name=name, runner=runner)
+            exp = wb.Experiment(wb.Prompt(user="{q}"), models=self.model, params=PARAMS,
+                                cases=self.cases if cases is None else cases, name=name, runner=runner)
         return exp, t[0]
 
     def fresh(self, tag: str) -> tuple[Any, Path, float]:
@@ -196,94 +212,92 @@ def _retries(log: Path) -> int:
 
 
 # --- benchmark 1 (OpenAI), 2 and 3 ----------------------------------------------------------------
-def openai_rounds(settings: Settings, servers: FakeServers, folder: Path) -> dict[str, list[float]]:
+Series = dict[str, list[float]]
+
+
+def plain_run(loop: BaselineLoop, s: Settings) -> float:
+    with stopwatch() as t:
+        answers = loop.batch(s.calls, s.concurrency)
+    assert answers == expected_answers(s.calls), "the plain loop got wrong answers"
+    return t[0]
+
+
+def workbench_runs(side: WorkbenchSide, r: int, series: Series) -> None:
+    """A fresh experiment; the same again (every cell in the log); the same cells under a new name (cache)."""
+    exp, log, build_s = side.fresh("throughput")
+    first = side.run(exp)
+    series["wb"].append(first.wall_s)
+    series["build"].append(build_s)
+    series["lost"].append(first.lost)
+    rerun = side.run(exp)
+    assert exp.last_run["reused"] == side.settings.calls and rerun.lost == 0, exp.last_run
+    series["resume"].append(rerun.wall_s)
+    renamed, _ = side.experiment(log, f"cache-{r}")
+    cached = side.run(renamed)
+    assert cached.results["cached"].all() and cached.lost == 0, "the runner's cache did not answer every cell"
+    series["cache"].append(cached.wall_s)
+
+
+def rate_limited_run(side: WorkbenchSide, servers: FakeServers, r: int, series: Series) -> None:
+    """A fresh experiment while the server answers ``fault_rate`` of requests with 429 + Retry-After."""
+    servers.faults(side.settings.fault_rate, seed=r)
+    try:
+        exp, log, _ = side.fresh("ratelimit")
+        run = side.run(exp)
+        series["faults"].append(servers.fault_count())
+    finally:
+        servers.faults(0.0, seed=r)
+    series["faulty"].append(run.wall_s)
+    series["faulty_lost"].append(run.lost)
+    series["retries"].append(_retries(log))
+
+
+def openai_rounds(settings: Settings, servers: FakeServers, folder: Path) -> Series:
     """Interleaved rounds; returns every measured series by name."""
-    loop = BaselineLoop()
-    batch = plain_openai(servers.process.openai_base_url)
+    loop = BaselineLoop(plain_openai(servers.process.openai_base_url))
     side = WorkbenchSide(f"openai:{OPENAI_MODEL}", settings, folder)
-    s = settings
-    series: dict[str, list[float]] = {k: [] for k in (
-        "plain", "wb", "build", "lost", "resume", "cache", "faulty", "faulty_lost", "faults", "retries")}
-    _warm_up(loop, batch, side, s)
+    series: Series = {k: [] for k in ("plain", "wb", "build", "lost", "resume", "cache", "faulty", "faulty_lost",
+                                      "faults", "retries")}
     try:
-        for r in range(s.runs):
-            def plain() -> None:
-                with stopwatch() as t:
-                    answers = loop.run(batch(s.calls, s.concurrency))
-                series["plain"].append(t[0])
-                assert answers == expected_answers(s.calls), "the plain loop got wrong answers"
-
-            first: list[WorkbenchRun] = []
-
-            def workbench() -> None:
-                exp, log, build_s = side.fresh("throughput")
-                first.append(side.run(exp))
-                series["wb"].append(first[0].wall_s)
-                series["build"].append(build_s)
-                series["lost"].append(first[0].lost)
-                rerun = side.run(exp)  # the same experiment: every cell is in the log
-                assert exp.last_run["reused"] == s.calls and rerun.lost == 0, exp.last_run
-                series["resume"].append(rerun.wall_s)
-                again, _ = side.experiment(log, f"cache-{r}")  # same cells, new name: the runner's cache answers
-                cached = side.run(again)
-                assert cached.results["cached"].all() and cached.lost == 0
-                series["cache"].append(cached.wall_s)
-
-            alternate(r, plain, workbench)
-            servers.faults(s.fault_rate, seed=r)
-            exp, log, _ = side.fresh("ratelimit")
-            faulty = side.run(exp)
-            series["faults"].append(servers.fault_count())
-            servers.faults(0.0, seed=r)
-            series["faulty"].append(faulty.wall_s)
-            series["faulty_lost"].append(faulty.lost)
-            series["retries"].append(_retries(log))
+        _warm_up(loop, side)
+        for r in range(settings.runs):
+            alternate(r, lambda: series["plain"].append(plain_run(loop, settings)),
+                      lambda: workbench_runs(side, r, series))  # noqa: B023 - called at once, in this iteration
+            rate_limited_run(side, servers, r, series)
     finally:
         loop.close()
     return series
 
 
-def mistral_rounds(settings: Settings, servers: FakeServers, folder: Path) -> dict[str, list[float]]:
-    loop = BaselineLoop()
-    batch = plain_mistral(servers.process.mistral_base_url)
+def mistral_rounds(settings: Settings, servers: FakeServers, folder: Path) -> Series:
+    loop = BaselineLoop(plain_mistral(servers.process.mistral_base_url))
     side = WorkbenchSide(f"mistral:{MISTRAL_MODEL}", settings, folder)
-    s = settings
-    series: dict[str, list[float]] = {"plain": [], "wb": [], "lost": []}
-    _warm_up(loop, batch, side, s)
+    series: Series = {"plain": [], "wb": [], "lost": []}
+
+    def workbench() -> None:
+        run = side.run(side.fresh("mistral")[0])
+        series["wb"].append(run.wall_s)
+        series["lost"].append(run.lost)
+
     try:
-        for r in range(s.runs):
-            def plain() -> None:
-                with stopwatch() as t:
-                    answers = loop.run(batch(s.calls, s.concurrency))
-                series["plain"].append(t[0])
-                assert answers == expected_answers(s.calls), "the plain Mistral loop got wrong answers"
-
-            def workbench() -> None:
-                run = side.run(side.fresh("mistral")[0])
-                series["wb"].append(run.wall_s)
-                series["lost"].append(run.lost)
-
-            alternate(r, plain, workbench)
+        _warm_up(loop, side)
+        for r in range(settings.runs):
+            alternate(r, lambda: series["plain"].append(plain_run(loop, settings)), workbench)
     finally:
         loop.close()
     return series
 
 
-def _warm_up(loop: BaselineLoop, batch: Callable[[int, int], Awaitable[list[str]]], side: WorkbenchSide,
-             s: Settings) -> None:
+def _warm_up(loop: BaselineLoop, side: WorkbenchSide) -> None:
     """Import the SDKs, create the clients and open connections on both sides before timing anything."""
-    loop.run(batch(s.concurrency, s.concurrency))
-    import pandas as pd
-    import workbench as wb
-
-    runner = wb.Runner(log=side.folder / "warm-up.sqlite", concurrency=s.concurrency, progress=False)
-    cases = pd.DataFrame({"q": questions(s.concurrency)})
-    wb.Experiment(wb.Prompt(user="{q}"), models=side.model, cases=cases, name="warm-up",
-                  runner=runner).run(progress=False, verbose=False)
+    n = side.settings.concurrency
+    loop.batch(n, n)
+    exp, _ = side.experiment(side.folder / f"warm-up-{side.model}.sqlite", "warm-up", side.cases.head(n))
+    exp.run(progress=False, verbose=False)
 
 
 # --- reporting ---------------------------------------------------------------------------------
-def _throughput_rows(section: Section, series: dict[str, list[float]], s: Settings, sdk: str) -> None:
+def _throughput_rows(section: Section, series: Series, s: Settings, sdk: str) -> None:
     ideal = s.ideal_s
     wb_eff = [ideal / w for w in series["wb"]]
     plain_eff = [ideal / w for w in series["plain"]]
@@ -301,7 +315,7 @@ def _throughput_rows(section: Section, series: dict[str, list[float]], s: Settin
     section.add("answers lost or wrong", f"{lost} of {s.calls * len(series['lost']):,}", target="0", met=lost == 0)
 
 
-def report_openai(series: dict[str, list[float]], s: Settings) -> list[Section]:
+def report_openai(series: Series, s: Settings) -> list[Section]:
     one = Section("1. Throughput: OpenAI SDK")
     _throughput_rows(one, series, s, "AsyncOpenAI")
     one.add(f"building the {s.calls:,}-cell wb.Experiment (validation, rendering)", f"{median(series['build']):.3f} s",
@@ -329,7 +343,7 @@ def report_openai(series: dict[str, list[float]], s: Settings) -> list[Section]:
     return [one, two, three]
 
 
-def report_mistral(series: dict[str, list[float]], s: Settings) -> Section:
+def report_mistral(series: Series, s: Settings) -> Section:
     section = Section("1. Throughput: Mistral SDK")
     _throughput_rows(section, series, s, "Mistral complete_async")
     section.notes.append(
@@ -348,4 +362,5 @@ def run(settings: Settings) -> list[Section]:
     return sections
 
 
-__all__: Sequence[str] = ["run", "gather_limited", "plain_openai", "plain_mistral", "BaselineLoop", "FakeServers"]
+__all__: Sequence[str] = ["run", "gather_limited", "plain_openai", "plain_mistral", "PlainClient", "BaselineLoop",
+                          "FakeServers"]
