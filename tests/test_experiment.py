@@ -282,3 +282,16 @@ def test_bad_scorers_and_parameters(fake, runner, log):
              wb.ParamsError, "repeats=0")
     _refused(fake, log, lambda: wb.Experiment(V1, models=["openai:gpt-4o-mni"], cases=CASES, runner=runner),
              wb.ModelNotFoundError, "gpt-4o-mini")
+
+
+def test_a_scorer_may_call_a_model_synchronously_and_list_params_group(fake, runner):
+    def echoed_twice(output):
+        return wb.complete(MODEL, output, runner=runner, max_tokens=20).text.startswith("Echo: Echo:")
+
+    exp = wb.Experiment(V1, models=MODEL, params={"stop": ["\n\n"], "max_tokens": 20}, cases=CASES,
+                        scorers=[wb.scorers.custom(echoed_twice)], runner=runner)
+    results = exp.run(progress=False, verbose=False)
+    assert (results["echoed_twice"] == 1).all() and fake.stats["requests"] == 6
+    assert results["stop"].iloc[0] == ("\n\n",) and _chat_requests(fake)[0]["stop"] == ["\n\n"]
+    summary = wb.summarize(results)
+    assert len(summary) == 1 and summary["mean"].iloc[0] == 1.0

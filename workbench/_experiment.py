@@ -289,6 +289,7 @@ class Experiment:
         self._check_judges()
         self.cells = self._build_cells()
         self.last_run: dict[str, int] = {}
+        self._judge_stats: dict[str, int] = {}
 
     # --- structure ----------------------------------------------------------------
     def config(self) -> dict[str, Any]:
@@ -398,18 +399,21 @@ class Experiment:
     def run(self, *, progress: bool = True, verbose: bool = True) -> pd.DataFrame:
         """Run what is missing, score everything and return the tidy results (one row per call).
 
-        Safe inside a running Jupyter kernel (the work runs in the workbench's
-        event-loop thread); the progress bar is made here, in the caller's thread.
+        Safe inside a running Jupyter kernel: the calls run in the workbench's
+        event-loop thread, while the progress bar, the printing and the plain
+        scorers run here, in the caller's thread (so a scorer may itself call
+        ``wb.complete``).
         """
         plan = self.check_budget()
         if verbose:
             print(repr(plan))
         bar = _make_bar(plan.to_run + plan.judge_calls) if progress else None
         try:
-            return run_sync(self._arun(plan, bar, verbose))
+            responses, judged, todo = run_sync(self._calls(bar))
         finally:
             if bar is not None:
                 bar.close()
+        return self._finish(responses, judged, todo, verbose)
 
     async def arun(self, *, progress: bool = True, verbose: bool = True) -> pd.DataFrame:
         """Async twin of :meth:`run`, for code already inside an event loop."""
@@ -418,12 +422,14 @@ class Experiment:
             print(repr(plan))
         bar = _make_bar(plan.to_run + plan.judge_calls) if progress else None
         try:
-            return await self._arun(plan, bar, verbose)
+            responses, judged, todo = await self._calls(bar)
         finally:
             if bar is not None:
                 bar.close()
+        return self._finish(responses, judged, todo, verbose)
 
-    async def _arun(self, plan: ExperimentPlan, bar: Any, verbose: bool) -> pd.DataFrame:
+    async def _calls(self, bar: Any) -> tuple[dict[str, Response], dict[tuple[str, str], Score | None], list[Cell]]:
+        """Call the cells the log lacks, then the judges; returns answers by cell key and judge scores."""
         log = self.runner.run_log
         if log is not None:
             log.save_experiment(self.experiment_id, self.name, self.config())
@@ -434,10 +440,15 @@ class Experiment:
             got = await self.runner.run([c.request for c in todo], cache=self.cache, progress=bar or False,
                                         experiment_id=self.experiment_id, cell_keys=[c.key for c in todo])
             responses.update({c.key: r for c, r in zip(todo, got)})
-        scores = self._score_plain(responses)
-        judge_stats = await self._score_judges(responses, logged, scores, bar)
+        judged: dict[tuple[str, str], Score | None] = {}
+        self._judge_stats = await self._score_judges(responses, logged, judged, bar)
+        return responses, judged, todo
+
+    def _finish(self, responses: dict[str, Response], judged: dict[tuple[str, str], Score | None],
+                todo: list[Cell], verbose: bool) -> pd.DataFrame:
+        scores = {**self._score_plain(responses), **judged}
         self.last_run = {"calls": len(self.cells), "reused": len(self.cells) - len(todo), "ran": len(todo),
-                         "errors": sum(1 for r in responses.values() if not r.ok), **judge_stats}
+                         "errors": sum(1 for r in responses.values() if not r.ok), **self._judge_stats}
         if verbose:
             print(self._run_summary(responses, todo))
         return self._table(responses, scores)
@@ -515,7 +526,7 @@ class Experiment:
     def _row(self, cell: Cell, response: Response, scores: dict[tuple[str, str], Score | None],
              ratings: dict[int, float]) -> dict[str, Any]:
         row: dict[str, Any] = {"experiment_id": self.experiment_id, "variant": cell.variant, "model": cell.model}
-        row.update({name: cell.params.get(name) for name in self.param_names})
+        row.update({name: _hashable(cell.params.get(name)) for name in self.param_names})
         row.update({"case_id": cell.case_id, "repeat": cell.repeat})
         row.update({k: v for k, v in cell.case.items() if k != "expected"})
         if "expected" in self.cases.columns:
@@ -549,6 +560,11 @@ class Experiment:
 def _plain(value: Any) -> Any:
     """numpy scalars -> Python scalars (for JSON, hashing and tags)."""
     return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value
+
+
+def _hashable(value: Any) -> Any:
+    """Lists (a ``stop`` list) as tuples, so results can be grouped by every parameter column."""
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _cell_tokens(request: Request) -> tuple[int, int]:
