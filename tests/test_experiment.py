@@ -295,3 +295,12 @@ def test_a_scorer_may_call_a_model_synchronously_and_list_params_group(fake, run
     assert results["stop"].iloc[0] == ("\n\n",) and _chat_requests(fake)[0]["stop"] == ["\n\n"]
     summary = wb.summarize(results)
     assert len(summary) == 1 and summary["mean"].iloc[0] == 1.0
+
+
+def test_without_a_log_nothing_is_resumed_and_there_is_no_rating_column(fake):
+    runner = wb.Runner(log=False, progress=False)
+    exp = wb.Experiment(V1, models=MODEL, cases=CASES, runner=runner)
+    assert exp.plan().reused == 0
+    results = exp.run(progress=False, verbose=False)
+    exp.run(progress=False, verbose=False)
+    assert fake.stats["requests"] == 6 and "rating" not in results.columns and results["call_id"].isna().all()
