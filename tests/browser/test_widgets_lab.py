@@ -170,7 +170,7 @@ def test_playground_in_jupyterlab(page: Page, lab_server: LabServer, jupyter_env
     _click(page, f"{pg} button.wb-save-version")
     lab.wait_for_text(page, f"{pg} .wb-diff-view", "Answer in one line.")
     assert page.locator(f"{pg} .wb-diff-add").count() >= 1 and page.locator(f"{pg} .wb-diff-del").count() >= 1
-    _snap(page, pg, "playground_lab-versions")
+    _snap(page, f"{pg} .wb-versions-panel", "playground_lab-versions")
 
 
 @pytest.mark.browser

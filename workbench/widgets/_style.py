@@ -74,5 +74,7 @@ CSS = """
   gap: 4px; min-width: 0; }
 .wb-root .wb-group-header { font-size: 12.5px; }
 .wb-root .wb-diff-view { max-height: 360px; overflow-y: auto; }
+.wb-root .wb-diff-view .widget-html-content, .wb-root .wb-group-header .widget-html-content,
+.wb-root .wb-answer-header .widget-html-content { line-height: 1.4; }
 .wb-root .widget-button.mod-primary { font-weight: 600; }
 """

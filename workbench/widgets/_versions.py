@@ -34,7 +34,8 @@ class VersionsPanel(w.VBox):
         self.save.tooltip = "Store the prompt, its parameters and model in the run log under this name."
         self.list = w.Select(options=[], rows=5, layout=w.Layout(width="auto"))
         self.list.add_class("wb-versions")
-        self.load = w.Button(description="Load into editor", icon="upload", layout=w.Layout(width="auto"))
+        self.load = w.Button(description="Load into editor", icon="upload",
+                              layout=w.Layout(width="auto", align_self="flex-start"))
         self.load.add_class("wb-load-version")
         self.a = w.Dropdown(options=[], description="from", layout=w.Layout(width="50%"),
                             style={"description_width": "40px"})
