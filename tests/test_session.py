@@ -434,3 +434,30 @@ def test_the_state_module_does_not_import_ipywidgets():
     code = "import workbench._session, sys; print('ipywidgets' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_stop_cancels_every_call_of_a_compare_and_a_sweep(fake_model, quick_runner, fake):
+    wb.set_key("FAKEAPI_KEY", PLANTED_KEY)
+    fake.responder = lambda body: " ".join(f"w{i}" for i in range(400))
+    fake.chunk_delay = 0.01
+    c = S.CompareState(["A {x}", "B {x}"], fake_model, runner=quick_runner, x="1", max_tokens=400)
+    c.start()
+    assert _wait_for(lambda: all(len(a.text) > 5 for a in c.answers))
+    assert c.stop() and c.wait(10)
+    assert [a.status for a in c.answers] == ["stopped", "stopped"]
+    fake.latency = 5.0  # the sweep does not stream: hold its answers back
+    sw = S.SweepState("A {x}", fake_model, values=[0, 1], repeats=2, runner=quick_runner, x="1", max_tokens=400)
+    sw.start()
+    time.sleep(0.3)
+    assert sw.stop() and sw.wait(10) and not sw.running
+    assert all(p.answer.status == "stopped" for p in sw.points)
+    assert set(quick_runner.run_log.calls()["error_type"]) == {"CancelledRunError"}
+
+
+def _wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
