@@ -85,6 +85,7 @@ def test_compare_significant_difference_with_verdict():
     assert result.verdict.startswith("v2 scores higher than v1") and "unlikely to be chance" in result.verdict
     text = repr(result)
     assert "difference (v2 - v1): +0.800" in text and "v2 better on 16 cases" in text
+    assert "p < 0.0001 (paired sign-flip permutation test, exact over all 2^16 sign patterns)" in text
 
 
 def test_compare_cannot_tell_apart_and_says_how_many_cases():

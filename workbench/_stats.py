@@ -347,7 +347,7 @@ class Comparison:
             + (f", {self.repeats} repeats each averaged" if self.repeats > 1 else ""),
             f"  mean {self.a}: {self.mean_a:.3f}   mean {self.b}: {self.mean_b:.3f}",
             f"  difference ({self.b} - {self.a}): {self.diff:+.3f}, {level} CI {self.ci_low:+.3f} to {self.ci_high:+.3f}",
-            f"  p = {self.p_value:.3g} ({self.method}); {self.b} better on {self.wins} cases, worse on "
+            f"  {_p_text(self.p_value, 3)} ({self.method}); {self.b} better on {self.wins} cases, worse on "
             f"{self.losses}, tied on {self.ties} (sign test p = {self.sign_test_p:.3g})",
             f"  Verdict: {self.verdict}",
         ]
@@ -409,6 +409,9 @@ def compare(results: pd.DataFrame, a: Any, b: Any, scorer: str | None = None, *,
     d = (paired["b"] - paired["a"]).to_numpy()
     low, high = bootstrap_ci(d, level=1 - alpha, n_boot=n_boot, seed=seed)
     p = sign_flip_test(d, seed=seed)
+    informative = int((d != 0).sum())
+    method = ("paired sign-flip permutation test, " + (f"exact over all 2^{informative} sign patterns"
+              if informative <= EXACT_LIMIT else "20,000 random sign patterns"))
     wins, losses = int((d > 0).sum()), int((d < 0).sum())
     sd = float(np.std(d, ddof=1)) if len(d) > 1 else math.nan
     diff = float(d.mean())
@@ -421,7 +424,8 @@ def compare(results: pd.DataFrame, a: Any, b: Any, scorer: str | None = None, *,
     result = dict(a=a, b=b, by=column, scorer=scorer, n=len(d), mean_a=float(paired["a"].mean()),
                   mean_b=float(paired["b"].mean()), diff=diff, ci_low=low, ci_high=high, p_value=p, wins=wins,
                   losses=losses, ties=len(d) - wins - losses, sign_test_p=sign_test(wins, losses), sd_diff=sd,
-                  cases_needed=needed, alpha=alpha, power=power, repeats=repeats, n_cases=n_cases, dropped=dropped, filters=dict(filters))
+                  cases_needed=needed, alpha=alpha, power=power, repeats=repeats, n_cases=n_cases, dropped=dropped,
+                  method=method, filters=dict(filters))
     return Comparison(verdict=_verdict(result, effect, observed=diff != 0), **result)
 
 
@@ -435,6 +439,11 @@ def _filtered(results: pd.DataFrame, filters: dict[str, Any]) -> pd.DataFrame:
     return data
 
 
+def _p_text(p: float, digits: int = 2) -> str:
+    """``p = 0.031``, or ``p < 0.0001`` when no random sign pattern was as extreme (the Monte Carlo floor)."""
+    return "p < 0.0001" if p < 1e-4 else f"p = {p:.{digits}g}"
+
+
 def _pairs(n: int, cases: int) -> str:
     """"20 paired cases", or "40 pairs (20 cases x models/settings)" when cases repeat across configurations."""
     return f"{n} paired cases" if cases in (0, n) else f"{n} pairs ({cases} cases x models/settings)"
@@ -443,7 +452,7 @@ def _pairs(n: int, cases: int) -> str:
 def _verdict(r: dict[str, Any], effect: float, *, observed: bool) -> str:
     a, b, n, alpha = r["a"], r["b"], r["n"], r["alpha"]
     figures = (f"{r['mean_b']:.3f} vs {r['mean_a']:.3f}, difference {r['diff']:+.3f} "
-               f"({1 - alpha:.0%} CI {r['ci_low']:+.3f} to {r['ci_high']:+.3f}), p = {r['p_value']:.2g}, {_pairs(n, r['n_cases'])}")
+               f"({1 - alpha:.0%} CI {r['ci_low']:+.3f} to {r['ci_high']:+.3f}), {_p_text(r['p_value'])}, {_pairs(n, r['n_cases'])}")
     if r["p_value"] < alpha:
         better, worse = (b, a) if r["diff"] > 0 else (a, b)
         return (f"{better} scores higher than {worse} on {r['scorer']} ({figures}). "
