@@ -134,7 +134,7 @@ def test_resume_after_sigkill_against_a_slow_server(tmp_path, fresh_providers, m
 
 @pytest.mark.local_model
 def test_resume_after_sigkill_on_the_local_model(tmp_path):
-    before = _kill_mid_run(tmp_path, LOCAL, 16, 4, {})
-    assert 4 <= len(before) < 16
-    _, new = _resume(tmp_path, LOCAL, 16, before)
-    assert len(new) == 16 - len(before)
+    before = _kill_mid_run(tmp_path, LOCAL, 12, 3, {})
+    assert 3 <= len(before) < 12
+    _, new = _resume(tmp_path, LOCAL, 12, before)
+    assert len(new) == 12 - len(before)
