@@ -63,6 +63,24 @@ def test_mistral_sends_random_seed_and_parameters(mistral_fake, runner):
     assert r.text == "Echo: bonjour" and r.finish_reason == "stop"
 
 
+def test_mistral_sends_system_few_shot_and_user_messages_unchanged(mistral_fake, runner):
+    # the provider hands the SDK its typed message objects (cheaper to validate); the wire must not change
+    p = wb.Prompt(system="Be terse.", user="{q}", examples=[("2+2?", "4")])
+    r = wb.complete("mistral:mistral-small-latest", p, q="3+3?", runner=runner, cache=False)
+    sent = [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "2+2?"},
+            {"role": "assistant", "content": "4"}, {"role": "user", "content": "3+3?"}]
+    wire = _last_body(mistral_fake)["messages"]
+    assert [{k: m[k] for k in ("role", "content")} for m in wire] == sent
+    assert all(set(m) <= {"role", "content", "prefix"} and not m.get("prefix") for m in wire)
+    assert r.request["messages"] == sent  # the log keeps plain messages
+    chunks = list(wb.stream("mistral:mistral-small-latest", p, q="3+3?", runner=runner, cache=False))
+    assert "".join(chunks) == "Echo: 3+3?" and _last_body(mistral_fake)["messages"] == wire
+    from workbench.providers._mistral import sdk_messages
+
+    assert not any(isinstance(m, dict) for m in sdk_messages(sent))  # the cheap path is taken
+    assert sdk_messages([{"role": "tool", "content": "x"}]) == [{"role": "tool", "content": "x"}]  # else dicts
+
+
 def test_compatible_endpoint_uses_max_tokens(server, runner, fresh_providers):
     wb.add_endpoint("ollama", base_url=server.openai_base_url, models=["llama3.2"], key_env="FAKE_OLLAMA_KEY")
     wb.set_key("FAKE_OLLAMA_KEY", "test-key")

@@ -6,6 +6,7 @@ As with OpenAI, the SDK retries nothing (no ``retry_config``): the runner does.
 from __future__ import annotations
 
 import asyncio
+import functools
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -40,6 +41,31 @@ def _mistral_client_class() -> Any:
         return import_sdk("mistralai.client", "mistral").Mistral  # mistralai >= 2
     except Exception:  # noqa: BLE001 - fall back to the 1.x layout
         return import_sdk("mistralai", "mistral").Mistral
+
+
+@functools.cache
+def _message_classes() -> dict[str, Any]:
+    """The SDK's message classes by role ({} if this SDK version has none by these names)."""
+    try:
+        models = import_sdk("mistralai.client.models", "mistral")  # mistralai >= 2
+    except Exception:  # noqa: BLE001 - fall back to the 1.x layout
+        models = import_sdk("mistralai.models", "mistral")
+    names = {"system": "SystemMessage", "user": "UserMessage", "assistant": "AssistantMessage"}
+    classes = {role: getattr(models, name, None) for role, name in names.items()}
+    return classes if all(classes.values()) else {}
+
+
+def sdk_messages(messages: list[dict[str, str]]) -> list[Any]:
+    """The SDK's own message objects for plain role/content messages (else the dicts unchanged).
+
+    Given dicts, mistralai validates them by building a pydantic model at run
+    time on every call, about a quarter of its CPU cost per call; given its
+    message objects it skips that step. The wire body is the same either way.
+    """
+    classes = _message_classes()
+    if not classes or any(set(m) != {"role", "content"} or m["role"] not in classes for m in messages):
+        return messages
+    return [classes[m["role"]](content=m["content"]) for m in messages]
 
 
 class MistralProvider(Provider):
@@ -86,7 +112,8 @@ class MistralProvider(Provider):
                        *, timeout: float | None = None) -> Completion:
         body = self._request(model, messages, params)
         try:
-            result = await self._client().chat.complete_async(**body, timeout_ms=self._timeout_ms(timeout))
+            result = await self._client().chat.complete_async(**{**body, "messages": sdk_messages(body["messages"])},
+                                                              timeout_ms=self._timeout_ms(timeout))
         except Exception as exc:
             raise self._translate(exc, streaming=False) from exc
         if result is None or not result.choices:
@@ -104,7 +131,8 @@ class MistralProvider(Provider):
         reasons: list[str | None] = [None] * n
         usage = Usage()
         try:
-            events = await self._client().chat.stream_async(**body, timeout_ms=self._timeout_ms(timeout))
+            events = await self._client().chat.stream_async(**{**body, "messages": sdk_messages(body["messages"])},
+                                                            timeout_ms=self._timeout_ms(timeout))
             async for event in events:
                 chunk = event.data
                 if chunk.usage:
