@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._common import REPO_ROOT, Section, Settings, median, paired_ratios, rss_bytes, spread, stopwatch
+from ._common import REPO_ROOT, Section, Settings, alternate, median, paired_ratios, rss_bytes, spread, stopwatch
 
 HEAVY = ("openai", "mistralai", "httpx2", "llama_cpp", "pandas", "numpy", "matplotlib", "ipywidgets", "tenacity",
          "pydantic", "sqlite3")
@@ -117,53 +117,79 @@ def playground_rows(section: Section, s: Settings) -> None:
 
 
 # --- per-call overhead -----------------------------------------------------------------------------
+def per_call(fn: Any, n: int) -> tuple[float, float]:
+    """Wall time and CPU time (every thread of this process) of ``fn()``, per call."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return (time.perf_counter() - wall) / n, (time.process_time() - cpu) / n
+
+
 def per_call_rows(section: Section, s: Settings) -> None:
-    """Runner vs plain AsyncOpenAI at 0 ms latency, concurrent and one call at a time."""
+    """Runner vs the plain SDK loops at 0 ms latency: the client's own cost per call is all there is."""
+    from .throughput import FakeServers, plain_mistral, plain_openai
+
+    with tempfile.TemporaryDirectory(prefix="wb-bench-calls-") as tmp, FakeServers(latency=0.0) as servers:
+        compare_per_call(section, s, "AsyncOpenAI", "openai:gpt-4o-mini", plain_openai(servers.process.openai_base_url),
+                         s.overhead_calls, Path(tmp) / "openai.sqlite", sequential=True)
+        compare_per_call(section, s, "Mistral complete_async", "mistral:mistral-small-latest",
+                         plain_mistral(servers.process.mistral_base_url), max(s.overhead_calls // 4, s.concurrency),
+                         Path(tmp) / "mistral.sqlite", sequential=False)
+
+
+def compare_per_call(section: Section, s: Settings, sdk: str, model: str, client: Any, n: int, log: Path, *,
+                     sequential: bool) -> None:
+    """``n`` calls at full concurrency (and, if asked, a tenth of them one at a time), interleaved rounds."""
     import workbench as wb
     from workbench._portal import run_sync
 
-    from .throughput import BaselineLoop, FakeServers, expected_answers, plain_openai, questions
+    from .throughput import BaselineLoop, expected_answers, questions
 
-    n, n_seq = s.overhead_calls, max(20, s.overhead_calls // 10)
-    with tempfile.TemporaryDirectory(prefix="wb-bench-calls-") as tmp, FakeServers(latency=0.0) as servers:
-        loop = BaselineLoop(plain_openai(servers.process.openai_base_url))
-        runner = wb.Runner(log=Path(tmp) / "runs.sqlite", concurrency=s.concurrency, progress=False)
-        prompt = wb.Prompt(user="{q}")
-        requests = [runner.prepare("openai:gpt-4o-mini", prompt, {"q": q}, wb.Params(temperature=0))
-                    for q in questions(n)]
+    loop = BaselineLoop(client)
+    runner = wb.Runner(log=log, concurrency=s.concurrency, progress=False)
+    requests = [runner.prepare(model, wb.Prompt(user="{q}"), {"q": q}, wb.Params(temperature=0)) for q in questions(n)]
+    n_seq = max(20, n // 10)
+    series: dict[str, list[float]] = {k: [] for k in ("plain", "wb", "plain_cpu", "wb_cpu", "plain_seq", "wb_seq")}
+
+    def plain_side() -> None:
+        wall, cpu = per_call(lambda: _check(loop.batch(n, s.concurrency), expected_answers(n)), n)
+        series["plain"].append(wall)
+        series["plain_cpu"].append(cpu)
+        if sequential:
+            series["plain_seq"].append(per_call(lambda: loop.batch(n_seq, 1), n_seq)[0])
+
+    def bench_side() -> None:
+        wall, cpu = per_call(lambda: _check([r.text for r in run_sync(runner.run(requests, cache=False))],
+                                            expected_answers(n)), n)
+        series["wb"].append(wall)
+        series["wb_cpu"].append(cpu)
+        if sequential:
+            series["wb_seq"].append(per_call(lambda: run_sync(_sequential(runner, requests[:n_seq])), n_seq)[0])
+
+    try:
         loop.batch(s.concurrency, s.concurrency)  # warm up both sides
         run_sync(runner.run(requests[: s.concurrency], cache=False))
-        plain, bench, plain_seq, bench_seq = [], [], [], []
         for r in range(s.runs):
-            def plain_side() -> None:
-                with stopwatch() as t:
-                    assert loop.batch(n, s.concurrency) == expected_answers(n)
-                plain.append(t[0] / n)
-                with stopwatch() as t:
-                    loop.batch(n_seq, 1)
-                plain_seq.append(t[0] / n_seq)
-
-            def bench_side() -> None:
-                with stopwatch() as t:
-                    got = run_sync(runner.run(requests, cache=False))
-                assert [g.text for g in got] == expected_answers(n)
-                bench.append(t[0] / n)
-                with stopwatch() as t:
-                    run_sync(_sequential(runner, requests[:n_seq]))
-                bench_seq.append(t[0] / n_seq)
-
-            for fn in (plain_side, bench_side) if r % 2 == 0 else (bench_side, plain_side):
-                fn()
+            alternate(r, plain_side, bench_side)
+    finally:
         loop.close()
-    extra = [b - p for b, p in zip(bench, plain)]
-    extra_seq = [b - p for b, p in zip(bench_seq, plain_seq)]
-    section.add(f"per call, {n:,} calls at concurrency {s.concurrency}, 0 ms latency: runner.run vs plain AsyncOpenAI",
-                f"{median(bench) * 1000:.2f} ms", f"{median(plain) * 1000:.2f} ms",
-                f"{median(paired_ratios(bench, plain)):.2f}", note=f"runner adds {median(extra) * 1000:.2f} ms a call")
-    section.add(f"per call, one at a time ({n_seq} calls): runner.call vs plain",
-                f"{median(bench_seq) * 1000:.2f} ms", f"{median(plain_seq) * 1000:.2f} ms",
-                f"{median(paired_ratios(bench_seq, plain_seq)):.2f}",
-                note=f"runner adds {median(extra_seq) * 1000:.2f} ms a call")
+    _per_call_row(section, f"{sdk}: wall time per call, {n:,} calls at concurrency {s.concurrency}, 0 ms latency",
+                  series["wb"], series["plain"])
+    _per_call_row(section, f"{sdk}: CPU time per call (all threads), same runs", series["wb_cpu"], series["plain_cpu"])
+    if sequential:
+        _per_call_row(section, f"{sdk}: wall time per call, one call at a time ({n_seq} calls)", series["wb_seq"],
+                      series["plain_seq"])
+
+
+def _check(got: list[str], expected: list[str]) -> None:
+    assert got == expected, "wrong answers"
+
+
+def _per_call_row(section: Section, measure: str, bench: list[float], plain: list[float]) -> None:
+    extra = median([b - p for b, p in zip(bench, plain)]) * 1000
+    section.add(measure, f"{median(bench) * 1000:.2f} ms", f"{median(plain) * 1000:.2f} ms",
+                f"{median(paired_ratios(bench, plain)):.2f}",
+                note=f"ratio = workbench / plain; the workbench {'adds' if extra >= 0 else 'saves'} "
+                     f"{abs(extra):.2f} ms a call")
 
 
 async def _sequential(runner: Any, requests: Sequence[Any]) -> None:
