@@ -14,7 +14,7 @@ KINDS = ["429:0.05", "429-no-retry-after", "500", "502", "503", "timeout", "rese
 
 @pytest.fixture
 def fake(monkeypatch, fresh_providers):
-    with FakeServer(hang_seconds=3.0) as server:
+    with FakeServer(hang_seconds=30.0) as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.openai_base_url)
         wb.set_key("OPENAI_API_KEY", "test-key")
         yield server
@@ -22,7 +22,7 @@ def fake(monkeypatch, fresh_providers):
 
 def test_500_calls_with_15_percent_faults_lose_nothing(fake, log, capsys):
     fake.fault_rate(0.15, kinds=KINDS, seed=7)
-    runner = wb.Runner(log=log, concurrency=32, timeout=0.5, max_retries=5, max_wait=0.05, progress=False)
+    runner = wb.Runner(log=log, concurrency=32, timeout=2.0, max_retries=5, max_wait=0.05, progress=False)
     cases = pd.DataFrame({"q": [f"question {i}" for i in range(100)]})
     exp = wb.Experiment(wb.Prompt(user="{q}"), models="openai:gpt-4o-mini", cases=cases, repeats=5,
                         name="faults", runner=runner)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._errors import BudgetExceededError, CasesError, ParamsError, PromptError, ScorerError
+from ._keys import redact_obj
 from ._params import PARAM_NAMES, Params
 from ._portal import run_sync
 from ._pricing import price_of
@@ -528,9 +529,9 @@ class Experiment:
         row: dict[str, Any] = {"experiment_id": self.experiment_id, "variant": cell.variant, "model": cell.model}
         row.update({name: _hashable(cell.params.get(name)) for name in self.param_names})
         row.update({"case_id": cell.case_id, "repeat": cell.repeat})
-        row.update({k: v for k, v in cell.case.items() if k != "expected"})
+        row.update({k: redact_obj(v) for k, v in cell.case.items() if k != "expected"})  # a key pasted in a case
         if "expected" in self.cases.columns:
-            row["expected"] = cell.case.get("expected")
+            row["expected"] = redact_obj(cell.case.get("expected"))
         row["output"] = response.text if response.ok else (response.text or None)
         for scorer in self.scorers:
             score = scores.get((cell.key, scorer.name))

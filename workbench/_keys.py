@@ -13,8 +13,9 @@ import os
 import re
 import threading
 from pathlib import Path
+from typing import Any
 
-__all__ = ["get_key", "set_key", "has_key", "redact", "looks_like_key", "find_keys_in_text"]
+__all__ = ["get_key", "set_key", "has_key", "redact", "redact_obj", "looks_like_key", "find_keys_in_text"]
 
 _lock = threading.Lock()
 _session_keys: dict[str, str] = {}
@@ -106,6 +107,17 @@ def redact(text: str) -> str:
     for pattern in _KEY_PATTERNS:
         text = pattern.sub(_MASK, text)
     return text
+
+
+def redact_obj(obj: Any) -> Any:
+    """``redact`` applied to every string inside nested dicts, lists and tuples."""
+    if isinstance(obj, str):
+        return redact(obj)
+    if isinstance(obj, dict):
+        return {k: redact_obj(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(redact_obj(v) for v in obj)
+    return obj
 
 
 def find_keys_in_text(text: str) -> list[str]:

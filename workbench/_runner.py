@@ -23,7 +23,7 @@ from typing import Any, Literal
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from ._errors import AuthenticationError, CancelledRunError, ProviderError, ProviderTimeoutError, WorkbenchError
-from ._keys import redact
+from ._keys import redact, redact_obj
 from ._log import RunLog
 from ._params import Params
 from ._pricing import estimate_cost
@@ -197,17 +197,18 @@ class Runner:
 
     def _response(self, request: Request, attempt: _Attempt, attempts: int, created: str) -> Response:
         c = attempt.completion
+        choices = [redact(text) for text in c.choices]  # a key pasted into a prompt may be echoed back
         return Response(
-            text=c.choices[0] if c.choices else "",
+            text=choices[0] if choices else "",
             model=request.model,
             provider=request.provider,
             finish_reason=c.finish_reason,
-            choices=list(c.choices),
+            choices=choices,
             usage=c.usage,
             latency_s=attempt.ended - attempt.started,
             ttft_s=None if attempt.first_token is None else attempt.first_token - attempt.started,
             cost_usd=estimate_cost(request.model, c.usage),
-            request=c.request,
+            request=redact_obj(c.request),
             prompt_hash=request.prompt_hash,
             attempts=attempts,
             created_at=created,
@@ -275,10 +276,10 @@ class Runner:
 
 def _error_response(request: Request, exc: WorkbenchError, attempts: int, created: str | None) -> Response:
     return Response(
-        text=getattr(exc, "partial_text", None) or "",
+        text=redact(getattr(exc, "partial_text", None) or ""),
         model=request.model,
         provider=request.provider,
-        request={"model": request.model, "messages": list(request.messages), **request.params.set()},
+        request=redact_obj({"model": request.model, "messages": list(request.messages), **request.params.set()}),
         prompt_hash=request.prompt_hash,
         error=redact(str(exc)),
         error_type=type(exc).__name__,
