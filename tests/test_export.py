@@ -30,7 +30,10 @@ def leaky(monkeypatch, fresh_providers, runner):
                             scorers=[wb.scorers.exact_match(), wb.scorers.contains("echo")], repeats=2,
                             name="leaky", runner=runner)
         results = exp.run(progress=False, verbose=False)
-        assert results["output"].str.contains(PLANTED).any()  # the key really is in the table
+        # the runner already redacts answers; plant the key in the table too, so the exports' own redaction is tested
+        results.loc[0, "output"] = f"leaked {PLANTED}"
+        results.loc[1, "exact_match_explanation"] = f"compared with {PLANTED}"
+        assert PLANTED in results.attrs["prompts"]["leaky"]["system"]
         yield exp, results
 
 
@@ -43,7 +46,7 @@ def test_csv_and_json_round_trip_without_the_key(leaky, tmp_path):
     back = pd.read_csv(csv_path)
     assert len(back) == len(results) and list(back.columns) == list(results.columns)
     rows = json.loads(json_path.read_text(encoding="utf-8"))
-    assert len(rows) == len(results) and rows[0]["variant"] == "plain" and "***" in rows[0]["output"]
+    assert len(rows) == len(results) and rows[0]["variant"] == "plain" and rows[0]["output"] == "leaked ***"
 
 
 def test_html_report_is_self_contained_with_plots_summary_and_verdicts(leaky, tmp_path):
