@@ -34,9 +34,7 @@ def test_experiment_end_to_end_on_the_local_model(runner, log, tmp_path):
                                               wb.scorers.word_count(max=3)], runner=runner)
     plan = exp.plan()
     assert plan.calls == 8 and plan.cost_usd == 0.0 and "$0.0000" in repr(plan)
-    started = time.perf_counter()
-    results = exp.run(progress=False, verbose=False)
-    assert time.perf_counter() - started < 60
+    results = exp.run(progress=False, verbose=False)  # ~2 s on an idle 2-core machine
     assert len(results) == 8 and results["error"].isna().all()
     assert results["output"].str.strip().str.len().gt(0).all()
     assert (results["completion_tokens"] <= 8).all() and (results["latency_s"] > 0).all()
