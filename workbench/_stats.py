@@ -410,8 +410,9 @@ def compare(results: pd.DataFrame, a: Any, b: Any, scorer: str | None = None, *,
     low, high = bootstrap_ci(d, level=1 - alpha, n_boot=n_boot, seed=seed)
     p = sign_flip_test(d, seed=seed)
     informative = int((d != 0).sum())
-    method = ("paired sign-flip permutation test, " + (f"exact over all 2^{informative} sign patterns"
-              if informative <= EXACT_LIMIT else "20,000 random sign patterns"))
+    method = ("paired sign-flip permutation test, " + (
+        "every pair tied" if informative == 0 else f"exact over all 2^{informative} sign patterns"
+        if informative <= EXACT_LIMIT else "20,000 random sign patterns"))
     wins, losses = int((d > 0).sum()), int((d < 0).sum())
     sd = float(np.std(d, ddof=1)) if len(d) > 1 else math.nan
     diff = float(d.mean())
