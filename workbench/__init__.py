@@ -74,6 +74,8 @@ _EXPORTS: dict[str, str] = {
     "StreamInterruptedError": "._errors",
     "MalformedResponseError": "._errors",
     "CancelledRunError": "._errors",
+    # graded exercises of the course notebooks (issue 5): a submodule, wb.exercises.check(...)
+    "exercises": ".exercises",
     # experiments, scorers, statistics, plots, export (issue 4)
     "Experiment": "._experiment", "ExperimentPlan": "._experiment", "scorers": ".scorers", "plots": ".plots", "compare": "._stats", "Comparison": "._stats", "summarize": "._stats", "pass_at_k": "._stats", "repeat_variance": "._stats", "agreement": "._stats", "results_to_csv": "._export", "results_to_json": "._export", "report_html": "._export", "to_promptfoo": "._export",
 }
