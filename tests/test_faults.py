@@ -47,7 +47,10 @@ def test_500_calls_with_15_percent_faults_lose_nothing(fake, log, capsys):
     # retryable faults were retried until they succeeded; each 400 ends its call at once (never retried)
     assert set(rows.loc[rows["status"] == "error", "error_type"]) <= {"BadRequestError"}
     assert len(errors) == stats["faults"].get("400", 0)
-    assert figures["retries"] == stats["faults_total"] - len(errors)
+    # every retryable fault cost exactly one more request; the client may also retry a pooled connection
+    # that the server closed after a fault, which never reaches the server, hence ">=" for retries
+    assert stats["requests"] == 500 + stats["faults_total"] - len(errors)
+    assert figures["retries"] >= stats["faults_total"] - len(errors)
     assert rows["attempts"].max() <= 6
     assert log.integrity_check() == "ok"
 
