@@ -1,0 +1,318 @@
+"""The course's graded exercises: the grader's logic on a scripted provider, and every exercise on SmolLM2.
+
+The local-model tests are the calibration of the course: for each exercise the
+naive starter prompt (what the notebook starts from) must fail and the hidden
+reference solution must pass, on the offline model, as the notebooks claim.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncIterator, Sequence
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+import workbench as wb
+from workbench import exercises as E
+from workbench._params import Params
+from workbench._types import Completion, Delta, Usage
+from workbench.providers import register_provider
+from workbench.providers._base import Provider
+
+# --- a scripted provider: answers computed from the last user message and the seed ----------
+
+
+class Scripted(Provider):
+    name = "scripted"
+    default_concurrency = 4
+
+    def __init__(self, answer) -> None:
+        self.answer = answer  # (user_text, seed, index) -> text
+        self.calls: list[dict[str, Any]] = []
+
+    def accepts_any_model(self) -> bool:
+        return True
+
+    def map_params(self, params: Params) -> dict[str, Any]:
+        return params.set()
+
+    async def complete(self, model: str, messages: Sequence[dict[str, str]], params: Params,
+                       *, timeout: float | None = None) -> Completion:
+        self.calls.append({"messages": list(messages), **params.set()})
+        seed = params.seed or 0
+        choices = [self.answer(messages[-1]["content"], seed, i) for i in range(params.n)]
+        return Completion(choices, "stop", Usage(len(str(messages)) // 4, 3), {"model": model, **params.set()})
+
+    async def stream(self, model: str, messages: Sequence[dict[str, str]], params: Params,
+                     *, timeout: float | None = None) -> AsyncIterator[Delta | Completion]:
+        final = await self.complete(model, messages, params)
+        yield Delta(final.choices[0])
+        yield final
+
+
+@pytest.fixture
+def scripted(fresh_providers):
+    """Install a scripted provider; ``scripted.answer = fn`` sets how it answers."""
+    holder = Scripted(lambda text, seed, i: "")
+    register_provider("scripted", lambda: holder)
+    return holder
+
+
+NUMBERS = E.Exercise(
+    id="99-number",
+    title="Digits only",
+    notebook="99",
+    task="Answer with the number in `{text}`.",
+    variables=("text",),
+    cases=(E.ExerciseCase({"text": "I want 3 pears"}, "3", id="pears"),
+           E.ExerciseCase({"text": "Send 12 boxes"}, "12", id="boxes")),
+    checks=(E.answer_equals(),),
+    params={"temperature": 0.7, "max_tokens": 8},
+    runs=2,
+    threshold=0.75,
+    starter=wb.Prompt(user="How many? {text}"),
+    solution=wb.Prompt(system="Digits only.", user="Text: {text}"),
+    solution_params={"temperature": 0},
+    hints=("first", "second"),
+)
+
+
+def _digits(text: str) -> str:
+    return re.search(r"\d+", text).group(0)
+
+
+# --- the registry ------------------------------------------------------------------------
+
+def test_every_course_notebook_has_at_least_two_wellformed_exercises():
+    by_notebook: dict[str, list[str]] = {}
+    for exercise_id in E.ids():
+        ex = E.get(exercise_id)
+        by_notebook.setdefault(ex.notebook, []).append(ex.id)
+        assert ex.id.startswith(ex.notebook + "-")
+        assert len(ex.hints) >= 2 and ex.task and ex.how and ex.explanation
+        for prompt in (ex.starter, ex.solution):
+            assert prompt.variables == set(ex.variables), ex.id
+        for params in (ex.solution_params, ex.starter_params):
+            Params.build({**ex.params, **params})  # valid values
+            assert not (set(params) & ex.fixed - {"n"}), f"{ex.id} solution changes a fixed parameter"
+        assert ex.starter.hash != ex.solution.hash or ex.starter_params != ex.solution_params
+    assert sorted(by_notebook) == [f"0{i}" for i in range(1, 9)]
+    assert all(len(v) >= 2 for v in by_notebook.values()), by_notebook
+    assert list(E.catalog().index) == E.ids()
+
+
+def test_unknown_id_suggests_the_closest():
+    with pytest.raises(E.ExerciseError, match=r"Did you mean '01-extract-name'"):
+        E.get("01-extract-nam")
+    with pytest.raises(E.ExerciseError, match="no exercise"):
+        E.check("nope", "x {text}")
+
+
+def test_malformed_exercise_is_refused_with_every_problem():
+    with pytest.raises(E.ExerciseError, match="id must look like.*no checks.*threshold"):
+        E.Exercise(id="bad id", title="t", notebook="01", task="t", variables=("text",),
+                   cases=(E.ExerciseCase({"text": "x"}),), checks=(), threshold=2, solution=wb.Prompt(user="{text}"),
+                   starter=wb.Prompt(user="{text}"))
+    with pytest.raises(E.ExerciseError, match="has variables"):
+        E.Exercise(id="99-x", title="t", notebook="99", task="t", variables=("text",),
+                   cases=(E.ExerciseCase({"other": "x"}),), checks=(E.answer_equals(),),
+                   solution=wb.Prompt(user="{text}"), starter=wb.Prompt(user="{text}"))
+
+
+def test_hints_come_one_at_a_time_then_stay_on_the_last():
+    first = E.hint("03-list-items")
+    second = E.hint("03-list-items")
+    assert (first.number, second.number) == (1, 2) and first.text != second.text
+    assert E.hint("03-list-items", 1).text == first.text
+    last = E.hint("03-list-items", len(E.get("03-list-items").hints))
+    assert "next:" not in repr(last) and "next:" in repr(first)
+    assert "<b>Hint 1/" in first._repr_html_()
+    with pytest.raises(E.ExerciseError, match="hints 1 to"):
+        E.hint("03-list-items", 99)
+
+
+def test_solution_code_rebuilds_the_reference_exactly():
+    for exercise_id in E.ids():
+        sol = E.solution(exercise_id)
+        captured = {}
+        fake_wb = SimpleNamespace(Prompt=wb.Prompt, exercises=SimpleNamespace(
+            check=lambda i, p, model=None, **kw: captured.update(id=i, prompt=p, model=model, params=kw)))
+        exec(sol.code(), {"wb": fake_wb, "MODEL": "local:smollm2"})  # noqa: S102 - our own generated code
+        assert captured["id"] == exercise_id and captured["model"] == "local:smollm2"
+        assert captured["prompt"] == E.get(exercise_id).solution
+        assert {k: (list(v) if isinstance(v, tuple) else v) for k, v in captured["params"].items()} == \
+            {k: (list(v) if isinstance(v, tuple) else v) for k, v in sol.params.items()}
+        assert "Why it works" in repr(sol) and "<pre>" in sol._repr_html_()
+
+
+def test_exercise_displays_its_task_and_cases():
+    ex = E.get("01-quantity")
+    text, page = repr(ex), ex._repr_html_()
+    assert "Exercise 01-quantity" in text and "{text}" in text and "I ordered 3 chairs" in text
+    assert "<table>" in page and "pass at 80%" in page and "<code>{text}</code>" in page
+
+
+# --- grading on the scripted provider -----------------------------------------------------
+
+def test_check_grades_every_case_and_run_with_reproducible_seeds(scripted, runner):
+    scripted.answer = lambda text, seed, i: _digits(text) if seed == 0 else f"It is {_digits(text)}."
+    result = E.check(NUMBERS, wb.Prompt(user="Q: {text}"), "scripted:m", runner=runner)
+    assert [c["seed"] for c in scripted.calls if c["messages"][-1]["content"] == "Q: I want 3 pears"] \
+        in ([0, E.SEED_STEP], [E.SEED_STEP, 0])
+    assert len(result.attempts) == 4 and result.pass_rate == 0.5 and not result.passed
+    assert result.case_rates() == {"pears": 0.5, "boxes": 0.5}
+    assert [a.run for a in result.failures] == [1, 1]
+    assert "contains '3' but also other words" in result.failures[0].explanation
+    text = repr(result)
+    assert text.startswith("NOT YET: 99-number") and "2/4 answers passed = 50%" in text
+    assert "pears: contains '3'" in text and "wb.exercises.hint('99-number')" in text
+    html = result._repr_html_()
+    assert "NOT YET" in html and "pears" in html and "It is 3." in html
+    frame = result.to_frame()
+    assert list(frame["passed"]) == [True, False, True, False] and set(frame["case"]) == {"pears", "boxes"}
+
+    scripted.calls.clear()
+    again = E.check(NUMBERS, wb.Prompt(user="Q: {text}"), "scripted:m", runner=runner)
+    assert not scripted.calls and all(a.response.cached for a in again.attempts)  # answered from the log
+    assert again.pass_rate == result.pass_rate
+    rows = runner.run_log.calls()
+    assert len(rows) == 8
+
+
+def test_check_passes_at_the_threshold_and_says_so(scripted, runner):
+    scripted.answer = lambda text, seed, i: _digits(text)
+    result = E.check(NUMBERS, "Q: {text}", "scripted:m", runner=runner, temperature=0)
+    assert result.passed and result.pass_rate == 1.0 and result.params["temperature"] == 0
+    assert repr(result).startswith("PASSED: 99-number") and "PASSED" in result._repr_html_()
+    assert scripted.calls[0]["max_tokens"] == 8  # the exercise's default, kept
+
+
+def test_prompt_and_parameter_mistakes_are_reported_before_any_call(scripted, runner):
+    with pytest.raises(wb.PromptError, match=r"does not use \{text\}"):
+        E.check(NUMBERS, "How many?", "scripted:m", runner=runner)
+    with pytest.raises(wb.PromptError, match=r"uses \{txt\}.*only fills \{text\}"):
+        E.check(NUMBERS, "{text} {txt}", "scripted:m", runner=runner)
+    with pytest.raises(wb.ParamsError, match="temprature.*Did you mean 'temperature'"):
+        E.check(NUMBERS, "{text}", "scripted:m", runner=runner, temprature=0)
+    with pytest.raises(wb.ParamsError, match="temperature"):
+        E.check(NUMBERS, "{text}", "scripted:m", runner=runner, temperature=5)
+    with pytest.raises(wb.ParamsError, match="grades one answer per call"):
+        E.check(NUMBERS, "{text}", "scripted:m", runner=runner, n=3)
+    with pytest.raises(wb.ParamsError, match="fixes temperature=0"):
+        E.check("07-short-prompt", "{text}", "scripted:m", runner=runner, temperature=1)
+    with pytest.raises(wb.ParamsError, match="runs=0"):
+        E.check(NUMBERS, "{text}", "scripted:m", runner=runner, runs=0)
+    assert scripted.calls == []
+
+
+def test_agree_mode_fails_answers_that_differ_between_runs(scripted, runner):
+    ex = E.get("02-same-answer")
+    scripted.answer = lambda text, seed, i: f"slogan {seed}"
+    varied = E.check(ex, ex.starter, "scripted:m", runner=runner)
+    assert varied.pass_rate == 0 and "gave 3 different answers" in varied.failures[0].explanation
+    fixed = E.check(ex, ex.starter, "scripted:m", runner=runner, seed=42)
+    assert fixed.passed and {a.output for a in fixed.attempts} == {"slogan 42"}
+
+
+def test_vote_mode_keeps_the_majority_of_the_samples(scripted, runner):
+    ex = E.get("05-majority-vote")
+
+    def answer(text: str, seed: int, index: int) -> str:
+        right = _digits(text)
+        return [f"{right} items", "9", right, "0", f"about {right}"][index % 5]
+
+    scripted.answer = answer
+    one = E.check(ex, ex.starter, "scripted:m", runner=runner, stop=["\n"])  # n=1: the first sample only
+    assert one.passed  # "3 items" votes for 3
+    scripted.answer = lambda text, seed, index: ["9", _digits(text), "0", _digits(text), "7"][index % 5]
+    single = E.check(ex, ex.starter, "scripted:m", runner=runner, stop=["\n"], cache=False)
+    voted = E.check(ex, ex.starter, "scripted:m", runner=runner, stop=["\n"], n=5, cache=False)
+    assert single.pass_rate == 0 and voted.pass_rate == 1.0
+    assert voted.attempts[0].votes[0][1] == 2 and "majority of 5 samples" in voted.attempts[0].explanation
+    with pytest.raises(wb.ParamsError, match="fixes temperature"):
+        E.check(ex, ex.starter, "scripted:m", runner=runner, temperature=0)
+
+
+def test_errors_from_the_model_count_as_failures_with_the_reason(scripted, runner):
+    def answer(text: str, seed: int, index: int) -> str:
+        raise wb.ServerError("upstream exploded")
+
+    scripted.answer = answer
+    result = E.check(NUMBERS, "{text}", "scripted:m", runner=runner)
+    assert result.pass_rate == 0 and len(result.errors) == 4
+    assert "the call failed: ServerError" in result.failures[0].explanation
+    assert "call(s) failed with an error" in repr(result)
+
+
+def test_a_playground_state_supplies_prompt_parameters_and_model(scripted, runner):
+    scripted.answer = lambda text, seed, i: _digits(text)
+    state = SimpleNamespace(prompt=lambda: wb.Prompt(user="Q: {text}"), params={"temperature": 0},
+                            model="scripted:pg")
+    result = E.check(NUMBERS, SimpleNamespace(state=state), runner=runner)
+    assert result.model == "scripted:pg" and result.params["temperature"] == 0 and result.passed
+
+
+def test_a_real_playground_can_be_graded(scripted, runner):
+    pytest.importorskip("ipywidgets")
+    scripted.answer = lambda text, seed, i: _digits(text)
+    pg = wb.Playground(wb.Prompt(user="Q: {text}"), model="scripted:pg", temperature=0, log=":memory:")
+    result = E.check(NUMBERS, pg, runner=runner)
+    assert result.passed and result.model == "scripted:pg" and result.prompt.user == "Q: {text}"
+
+
+def test_first_number_and_normalise_answer():
+    assert E.first_number("about 12 boxes, not 3") == "12" and E.first_number("none") == ""
+    assert E.first_number("It costs 49.90.") == "49.90"
+    assert E.normalise_answer("  Positive. ") == "positive"
+
+
+# --- the calibration, on the real offline model -----------------------------------------------
+
+# Measured with tools and this file on SmolLM2-135M-Instruct (Q4_1, llama.cpp): pass rate of the
+# notebook's starter prompt and of the reference solution. The assertions below only require
+# starter < pass mark <= solution, so small CPU-dependent differences do not break them.
+MEASURED = {
+    # id:                 (starter, solution, pass mark)
+    "01-extract-name": (0.00, 1.00, 0.80),
+    "01-quantity": (0.00, 1.00, 0.80),
+    "02-clean-stop": (0.40, 1.00, 0.80),
+    "02-same-answer": (0.00, 1.00, 1.00),
+    "03-json-contact": (0.00, 0.88, 0.75),
+    "03-list-items": (0.00, 1.00, 0.75),
+    "04-amount": (0.00, 1.00, 0.80),
+    "04-order-id": (0.00, 1.00, 0.80),
+    "05-majority-vote": (0.67, 1.00, 0.90),
+    "05-say-unknown": (0.38, 0.88, 0.75),
+    "06-injection": (0.08, 1.00, 0.75),
+    "06-rephrase": (0.00, 1.00, 0.80),
+    "07-short-prompt": (0.00, 1.00, 0.75),
+    "07-token-budget": (0.00, 1.00, 0.75),
+    "08-reply": (0.00, 1.00, 0.75),
+    "08-triage-json": (0.00, 1.00, 0.75),
+}
+
+
+def test_the_measured_table_covers_every_exercise():
+    assert sorted(MEASURED) == E.ids()
+    assert all(MEASURED[i][2] == E.get(i).threshold for i in MEASURED)
+
+
+@pytest.mark.local_model
+@pytest.mark.parametrize("exercise_id", sorted(MEASURED))
+def test_starter_fails_and_solution_passes_on_the_local_model(exercise_id, tmp_path):
+    runner = wb.Runner(log=tmp_path / "calibration.sqlite", progress=False)
+    ex = E.get(exercise_id)
+    started = time.perf_counter()
+    starter = E.starter(exercise_id)
+    naive = E.check(exercise_id, starter.prompt, "local:smollm2", runner=runner, **starter.params)
+    solution = E.solution(exercise_id)
+    reference = E.check(exercise_id, solution.prompt, "local:smollm2", runner=runner, **solution.params)
+    print(f"\n{exercise_id}: starter {naive.pass_rate:.2f}, solution {reference.pass_rate:.2f} "
+          f"(pass mark {ex.threshold:.2f}; {time.perf_counter() - started:.1f} s)")
+    assert not any(a.response.cached for a in naive.attempts + reference.attempts)
+    assert not naive.errors and not reference.errors
+    assert not naive.passed, f"the naive starter passes {exercise_id}:\n{naive!r}"
+    assert reference.passed, f"the reference solution fails {exercise_id}:\n{reference!r}"
