@@ -27,6 +27,16 @@ def openai_fake(server, monkeypatch, fresh_providers):
     return server
 
 
+@pytest.fixture(params=["openai:gpt-4o-mini", "mistral:mistral-small-latest"])
+def model(request, server, monkeypatch, fresh_providers) -> str:
+    """Each test using it runs once per SDK, both pointed at the fake server."""
+    monkeypatch.setenv("OPENAI_BASE_URL", server.openai_base_url)
+    monkeypatch.setenv("MISTRAL_SERVER_URL", server.mistral_base_url)
+    wb.set_key("OPENAI_API_KEY", "test-key")
+    wb.set_key("MISTRAL_API_KEY", "test-key")
+    return request.param
+
+
 @pytest.fixture
 def mistral_fake(server, monkeypatch, fresh_providers):
     monkeypatch.setenv("MISTRAL_SERVER_URL", server.mistral_base_url)
@@ -98,12 +108,7 @@ def test_endpoint_without_model_list_accepts_any_model(server, runner, fresh_pro
 
 
 # --- responses ---------------------------------------------------------------------
-@pytest.mark.parametrize("model", ["openai:gpt-4o-mini", "mistral:mistral-small-latest"])
-def test_response_carries_usage_latency_cost_and_request(model, server, monkeypatch, runner, fresh_providers):
-    monkeypatch.setenv("OPENAI_BASE_URL", server.openai_base_url)
-    monkeypatch.setenv("MISTRAL_SERVER_URL", server.mistral_base_url)
-    wb.set_key("OPENAI_API_KEY", "test-key")
-    wb.set_key("MISTRAL_API_KEY", "test-key")
+def test_response_carries_usage_latency_cost_and_request(model, server, runner):
     server.latency = 0.05
     r = wb.complete(model, wb.Prompt(system="be brief", user="three words here"), runner=runner)
     assert r.usage.prompt_tokens == 5 and r.usage.completion_tokens == 4  # words, as the fake counts them
@@ -119,12 +124,7 @@ def test_unknown_price_is_none_not_zero(openai_fake, runner):
     assert wb.complete("openai:gpt-99", "x", runner=runner).cost_usd is None
 
 
-@pytest.mark.parametrize("model", ["openai:gpt-4o-mini", "mistral:mistral-small-latest"])
-def test_streaming_deltas_usage_and_time_to_first_token(model, server, monkeypatch, runner, fresh_providers):
-    monkeypatch.setenv("OPENAI_BASE_URL", server.openai_base_url)
-    monkeypatch.setenv("MISTRAL_SERVER_URL", server.mistral_base_url)
-    wb.set_key("OPENAI_API_KEY", "test-key")
-    wb.set_key("MISTRAL_API_KEY", "test-key")
+def test_streaming_deltas_usage_and_time_to_first_token(model, server, runner):
     server.chunk_delay = 0.02
     chunks = list(wb.stream(model, "one two three four", runner=runner))
     assert chunks == ["Echo:", " one", " two", " three", " four"]
@@ -168,13 +168,8 @@ def test_429_waits_as_long_as_retry_after_says(openai_fake, runner):
     assert r.ok and r.attempts == 2 and time.perf_counter() - started >= 0.4
 
 
-@pytest.mark.parametrize("model", ["openai:gpt-4o-mini", "mistral:mistral-small-latest"])
 @pytest.mark.parametrize("fault", ["500", "502", "503", "429-no-retry-after", "reset", "malformed", "empty"])
-def test_transient_failures_are_retried_until_an_answer(model, fault, server, monkeypatch, runner, fresh_providers):
-    monkeypatch.setenv("OPENAI_BASE_URL", server.openai_base_url)
-    monkeypatch.setenv("MISTRAL_SERVER_URL", server.mistral_base_url)
-    wb.set_key("OPENAI_API_KEY", "test-key")
-    wb.set_key("MISTRAL_API_KEY", "test-key")
+def test_transient_failures_are_retried_until_an_answer(model, fault, server, runner):
     runner.max_wait = 0.05
     server.script([fault, fault])
     r = wb.complete(model, "still here", runner=runner)
@@ -200,12 +195,7 @@ def test_timeout_is_retried_then_reported(openai_fake, runner):
     assert time.perf_counter() - started < 3
 
 
-@pytest.mark.parametrize("model", ["openai:gpt-4o-mini", "mistral:mistral-small-latest"])
-def test_a_cut_stream_is_retried_and_never_logged_as_complete(model, server, monkeypatch, runner, fresh_providers):
-    monkeypatch.setenv("OPENAI_BASE_URL", server.openai_base_url)
-    monkeypatch.setenv("MISTRAL_SERVER_URL", server.mistral_base_url)
-    wb.set_key("OPENAI_API_KEY", "test-key")
-    wb.set_key("MISTRAL_API_KEY", "test-key")
+def test_a_cut_stream_is_retried_and_never_logged_as_complete(model, server, runner):
     runner.max_wait = 0.01
     server.script(["cut:3"])
     seen = []

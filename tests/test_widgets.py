@@ -18,7 +18,6 @@ import ipywidgets as w
 import pytest
 
 import workbench as wb
-from workbench import _session as S
 
 from .fakeserver import FakeServer
 from .test_session import PLANTED_KEY

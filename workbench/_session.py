@@ -41,7 +41,7 @@ from ._errors import (
 from ._keys import redact, set_key
 from ._log import RunLog, Version
 from ._params import PARAM_NAMES, Params, param_bounds
-from ._portal import run_sync, submit
+from ._portal import submit
 from ._prompt import Prompt, as_prompt
 from ._runner import Runner, get_runner
 from ._types import Delta, Request, Response, split_model

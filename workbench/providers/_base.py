@@ -8,9 +8,11 @@ function (``map_params``) and lists the parameters it cannot honour.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import weakref
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from .._errors import MissingDependencyError, MissingKeyError, UnsupportedParamError
@@ -95,8 +97,20 @@ class Provider(ABC):
                *, timeout: float | None = None) -> AsyncIterator[Delta | Completion]:
         """Yield text deltas as they arrive, then one final :class:`Completion`."""
 
+    def loop_client(self, key: str, make: Callable[[], Any]) -> Any:
+        """The SDK client for this event loop and key, made by ``make`` on first use.
+
+        An async client's connection pool belongs to the loop that created it, so
+        each loop (the portal, or a test's ``asyncio.run``) gets its own; a changed
+        key replaces the old client.
+        """
+        clients = self.__dict__.setdefault("_loop_clients", weakref.WeakKeyDictionary())
+        per_loop = clients.setdefault(asyncio.get_running_loop(), {})
+        if key not in per_loop:
+            per_loop.clear()
+            per_loop[key] = make()
+        return per_loop[key]
+
     async def warm_up(self, model: str) -> None:  # noqa: B027 - optional hook
         """Load what the first call needs (a local model), so latency measures the call alone."""
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook
-        """Release connections (called by ``wb.reset_providers``)."""

@@ -5,9 +5,7 @@ As with OpenAI, the SDK retries nothing (no ``retry_config``): the runner does.
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -77,7 +75,6 @@ class MistralProvider(Provider):
 
     def __init__(self, server_url: str | None = None) -> None:
         self.server_url = server_url
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = weakref.WeakKeyDictionary()
 
     def known_models(self) -> list[str]:
         return list(MISTRAL_MODELS)
@@ -87,13 +84,7 @@ class MistralProvider(Provider):
 
     def _client(self) -> Any:
         key = self.api_key() or ""
-        per_loop = self._clients.setdefault(asyncio.get_running_loop(), {})
-        client = per_loop.get(key)
-        if client is None:
-            client = _mistral_client_class()(api_key=key, server_url=self.server_url)
-            per_loop.clear()
-            per_loop[key] = client
-        return client
+        return self.loop_client(key, lambda: _mistral_client_class()(api_key=key, server_url=self.server_url))
 
     def _request(self, model: str, messages: Sequence[dict[str, str]], params: Params) -> dict[str, Any]:
         return {"model": model, "messages": [dict(m) for m in messages], **self.map_params(params)}
@@ -168,9 +159,6 @@ class MistralProvider(Provider):
         if mapped is not None:
             return mapped
         return MalformedResponseError(f"mistral call failed: {type(exc).__name__}: {exc}")
-
-    async def aclose(self) -> None:
-        self._clients = weakref.WeakKeyDictionary()
 
 
 def _content(content: Any) -> str:

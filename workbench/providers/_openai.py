@@ -8,8 +8,6 @@ key, because its connection pool belongs to the loop that created it.
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -41,7 +39,6 @@ class OpenAIProvider(Provider):
 
     def __init__(self, base_url: str | None = None) -> None:
         self.base_url = base_url
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = weakref.WeakKeyDictionary()
 
     def known_models(self) -> list[str]:
         return list(OPENAI_MODELS)
@@ -52,13 +49,8 @@ class OpenAIProvider(Provider):
     def _client(self, timeout: float | None) -> Any:
         openai = import_sdk("openai", "openai")
         key = self.api_key() or "not-needed"
-        per_loop = self._clients.setdefault(asyncio.get_running_loop(), {})
-        client = per_loop.get(key)
-        if client is None:
-            client = openai.AsyncOpenAI(api_key=key, base_url=self.base_url, max_retries=0, timeout=timeout or 600.0)
-            per_loop.clear()  # a changed key replaces the old client
-            per_loop[key] = client
-        return client
+        return self.loop_client(key, lambda: openai.AsyncOpenAI(api_key=key, base_url=self.base_url, max_retries=0,
+                                                                timeout=timeout or 600.0))
 
     def _request(self, model: str, messages: Sequence[dict[str, str]], params: Params, **extra: Any) -> dict[str, Any]:
         body: dict[str, Any] = {"model": model, "messages": [dict(m) for m in messages], **self.map_params(params), **extra}
@@ -140,15 +132,6 @@ class OpenAIProvider(Provider):
         if mapped is not None:
             return mapped
         return MalformedResponseError(f"{label} call failed: {type(exc).__name__}: {exc}")
-
-    async def aclose(self) -> None:
-        for per_loop in list(self._clients.values()):
-            for client in per_loop.values():
-                try:
-                    await client.close()
-                except Exception:  # noqa: BLE001 - closing a pool of another loop may fail; harmless
-                    pass
-        self._clients = weakref.WeakKeyDictionary()
 
 
 class CompatibleProvider(OpenAIProvider):
