@@ -573,6 +573,24 @@ class _RunningState(Observable):
     def runner(self) -> Runner:
         return self._runner
 
+    # the editing shared by every state: variables and parameters are plain dicts
+    variables: dict[str, str]
+    params: dict[str, Any]
+
+    def set_variable(self, name: str, value: str) -> None:
+        self.variables[name] = value
+        self.changed("variables")
+
+    def set_param(self, name: str, value: Any) -> None:
+        """Set one parameter (``None`` = unset, the provider's default); checked at run time."""
+        if name not in PARAM_NAMES:
+            Params.build(**{name: value})  # raises the friendly "Unknown parameter" error
+        if value is None or value == "" or value == ():
+            self.params.pop(name, None)
+        else:
+            self.params[name] = value
+        self.changed("params")
+
     @property
     def log(self) -> RunLog | None:
         return self._log
@@ -755,20 +773,6 @@ class PlaygroundState(_RunningState):
     @property
     def variable_names(self) -> list[str]:
         return variables_in(self.system, self.user, self.examples)
-
-    def set_variable(self, name: str, value: str) -> None:
-        self.variables[name] = value
-        self.changed("variables")
-
-    def set_param(self, name: str, value: Any) -> None:
-        """Set one parameter (``None`` = unset, the provider's default); checked at run time."""
-        if name not in PARAM_NAMES:
-            Params.build(**{name: value})  # raises the friendly "Unknown parameter" error
-        if value is None or value == "" or value == ():
-            self.params.pop(name, None)
-        else:
-            self.params[name] = value
-        self.changed("params")
 
     def prompt(self) -> Prompt:
         """The prompt as typed (raises :class:`PromptError` on a malformed placeholder)."""
@@ -954,19 +958,6 @@ class CompareState(_RunningState):
         for v in self.variants:
             names += [n for n in variables_in(v.system, v.user, v.examples) if n not in names]
         return names
-
-    def set_variable(self, name: str, value: str) -> None:
-        self.variables[name] = value
-        self.changed("variables")
-
-    def set_param(self, name: str, value: Any) -> None:
-        if name not in PARAM_NAMES:
-            Params.build(**{name: value})
-        if value is None or value == "" or value == ():
-            self.params.pop(name, None)
-        else:
-            self.params[name] = value
-        self.changed("params")
 
     def update_variant(self, index: int, **changes: Any) -> Variant:
         """Change a variant's ``label``, ``system``, ``user``, ``model`` or ``params``."""
@@ -1245,19 +1236,6 @@ class SweepState(_RunningState):
     @property
     def variable_names(self) -> list[str]:
         return variables_in(self.system, self.user, self.examples)
-
-    def set_variable(self, name: str, value: str) -> None:
-        self.variables[name] = value
-        self.changed("variables")
-
-    def set_param(self, name: str, value: Any) -> None:
-        if name not in PARAM_NAMES:
-            Params.build(**{name: value})
-        if value is None or value == "" or value == ():
-            self.params.pop(name, None)
-        else:
-            self.params[name] = value
-        self.changed("params")
 
     def set_parameter(self, name: str, values: str | Iterable[Any] | None = None) -> None:
         """Sweep ``name`` instead, over ``values`` (default: a typical range for it)."""
