@@ -104,12 +104,12 @@ class Exercise:
 
     ``checks`` all have to pass for an answer to pass; each returns a
     :class:`~workbench.scorers.Score` (or a bool, or ``(bool, explanation)``)
-    and the first failing explanation is the feedback. ``mode`` says how the
+    and the failing explanations are the feedback. ``mode`` says how the
     runs of a case are judged: ``"each"`` (every answer on its own),
     ``"agree"`` (each answer must also be identical to the case's other runs),
-    ``"vote"`` (the answer of a run is the majority of its ``n`` samples:
-    self-consistency). ``params`` are the defaults the learner may override,
-    except the names in ``fixed``.
+    ``"vote"`` (the answer of a run is the majority of its ``n`` samples, each
+    sample voting for ``vote_key(sample)``: self-consistency). ``params`` are
+    the defaults the learner may override, except the names in ``fixed``.
     """
 
     id: str
@@ -566,13 +566,14 @@ def _is_pass(score: Score) -> bool:
 
 
 def _grade_text(ex: Exercise, case: ExerciseCase, output: str, response: Response) -> tuple[bool, str]:
-    reasons = []
+    """Every check runs; the explanation lists what failed (or, if nothing did, what passed)."""
+    passed, failed = [], []
     for fn in ex.checks:
         score = _as_score(fn(output, case, response))
-        if not _is_pass(score):
-            return False, score.explanation
-        reasons.append(score.explanation)
-    return True, "; ".join(r for r in reasons if r and r != "ok") or "ok"
+        (passed if _is_pass(score) else failed).append(score.explanation)
+    if failed:
+        return False, "; ".join(failed)
+    return True, "; ".join(r for r in passed if r and r != "ok") or "ok"
 
 
 def _grade(ex: Exercise, case: ExerciseCase, run: int, response: Response) -> Attempt:
@@ -605,8 +606,7 @@ def _require_agreement(attempts: list[Attempt]) -> list[Attempt]:
             for a in group:
                 if a.passed:
                     a.passed = False
-                    a.explanation = (f"the {len(group)} runs gave {len(distinct)} different answers; "
-                                     "this one was right but not reproducible")
+                    a.explanation = f"the {len(group)} runs gave {len(distinct)} different answers: not reproducible"
                 else:
                     a.explanation += f" (and the runs gave {len(distinct)} different answers)"
     return attempts
