@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import json
@@ -61,8 +62,9 @@ class Request:
     def model_name(self) -> str:
         return split_model(self.model)[1]
 
-    @property
+    @functools.cached_property
     def cache_key(self) -> str:
+        """SHA-256 of what is sent; computed once (the cache lookup and the log row both need it)."""
         payload = json.dumps(
             {"model": self.model, "messages": list(self.messages), "params": self.params.set(), "repeat": self.repeat},
             sort_keys=True,
