@@ -24,7 +24,7 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("prompt-workbench", "openai", "mistralai", "httpx2", "llama-cpp-python", "pandas", "numpy",
-            "matplotlib", "ipywidgets", "tenacity", "pydantic")
+            "matplotlib", "ipywidgets", "pydantic")
 
 
 @dataclass(frozen=True)

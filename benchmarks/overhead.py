@@ -34,7 +34,7 @@ from typing import Any
 
 from ._common import REPO_ROOT, Section, Settings, alternate, median, paired_ratios, rss_bytes, spread, stopwatch
 
-HEAVY = ("openai", "mistralai", "httpx2", "llama_cpp", "pandas", "numpy", "matplotlib", "ipywidgets", "tenacity",
+HEAVY = ("openai", "mistralai", "httpx2", "llama_cpp", "pandas", "numpy", "matplotlib", "ipywidgets",
          "pydantic", "sqlite3")
 MB = 1024 * 1024
 
