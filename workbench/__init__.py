@@ -44,6 +44,8 @@ _EXPORTS: dict[str, str] = {
     "KeyInNotebookWarning": "._hygiene",
     "set_price": "._pricing",
     "PRICES_AS_OF": "._pricing",
+    "price_of": "._pricing",
+    "estimate_cost": "._pricing",
     # the run log
     "RunLog": "._log",
     "Version": "._log",
@@ -103,7 +105,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     from ._keys import set_key  # noqa: F401
     from ._log import RunLog, Version  # noqa: F401
     from ._params import Params  # noqa: F401
-    from ._pricing import PRICES_AS_OF, set_price  # noqa: F401
+    from ._pricing import PRICES_AS_OF, estimate_cost, price_of, set_price  # noqa: F401
     from ._prompt import Prompt  # noqa: F401
     from ._runner import Runner, configure, get_runner  # noqa: F401
     from .widgets import Compare, Playground, Sweep  # noqa: F401
