@@ -122,7 +122,8 @@ def test_malformed_exercise_is_refused_with_every_problem():
                    solution=wb.Prompt(user="{text}"), starter=wb.Prompt(user="{text}"))
 
 
-def test_hints_come_one_at_a_time_then_stay_on_the_last():
+def test_hints_come_one_at_a_time_then_stay_on_the_last(monkeypatch):
+    monkeypatch.setattr(E, "_hints_shown", {})  # a fresh session: no hint shown yet
     first = E.hint("03-list-items")
     second = E.hint("03-list-items")
     assert (first.number, second.number) == (1, 2) and first.text != second.text
