@@ -320,13 +320,15 @@ register(Exercise(
                   ("Text: David Brown flew home to Dublin.", '{{"name": "David Brown", "city": "Dublin"}}')),
         user="Text: {text}",
     ),
-    solution_params={"stop": ["\n"]},
+    solution_params={"temperature": 0, "stop": ["\n"]},
     hints=(
         "The starter already describes the format (zero-shot). Read the feedback: what does the model do instead?",
         "Few-shot: add examples=[(input, output), ...] turns whose outputs are exactly the JSON you want.",
-        "Two examples on one line each, plus stop=['\\n'] so nothing follows the object. Double the braces in the examples.",
+        "Two examples on one line each, plus temperature=0 and stop=['\\n'] so nothing follows the object. "
+        "Double the braces in the examples.",
     ),
-    explanation="Two worked examples (few-shot) pin the format far better than a description of it; the stop "
+    explanation="Two worked examples (few-shot) pin the format far better than a description of it (they pass "
+                "even at temperature 0.7 most of the time); temperature 0 removes the rest of the noise and the stop "
                 "sequence ends the answer after the one-line object.",
 ))
 
