@@ -426,8 +426,9 @@ class CheckResult:
 
     def _repr_html_(self) -> str:
         colour = "#1a7f37" if self.passed else "#b35900"
-        bar = (f"<div style='background:#eee;width:240px;height:10px;display:inline-block;vertical-align:middle'>"
-               f"<div style='background:{colour};width:{self.pass_rate * 240:.0f}px;height:10px'></div></div>")
+        bar = (f"<span style='background:#eee;width:240px;height:10px;display:inline-block;vertical-align:middle'>"
+               f"<span style='background:{colour};width:{self.pass_rate * 240:.0f}px;height:10px;display:block'>"
+               "</span></span>")
         rows = []
         for case_id, rate in self.case_rates().items():
             attempts = [a for a in self.attempts if (a.case.id or a.case.label()) == case_id]
@@ -436,7 +437,7 @@ class CheckResult:
             mark = "✔" if first_bad is None else "✘"
             note = f" <i>({html.escape(shown.case.note)})</i>" if shown.case.note else ""
             rows.append(
-                f"<tr><td>{mark} {html.escape(case_id)}{note}</td><td>{rate:.0%}</td>"
+                f"<tr><td style='white-space:nowrap'>{mark} {html.escape(case_id)}{note}</td><td>{rate:.0%}</td>"
                 f"<td><code>{html.escape(_short(shown.output, 80))}</code></td>"
                 f"<td>{html.escape(shown.explanation)}</td></tr>"
             )
