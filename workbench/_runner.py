@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ._errors import AuthenticationError, CancelledRunError, ProviderError, ProviderTimeoutError, WorkbenchError
 from ._keys import redact, redact_obj
@@ -31,6 +32,7 @@ from .providers import Provider, resolve
 
 __all__ = ["Runner", "get_runner", "configure", "CacheMode"]
 
+T = TypeVar("T")
 CacheMode = Literal["auto", True, False]
 OnDelta = Callable[[Delta], Any]
 
@@ -177,7 +179,7 @@ class Runner:
             return final
 
         try:
-            completion = await asyncio.wait_for(run(), self.timeout)
+            completion = await _within(run(), self.timeout)
         except asyncio.TimeoutError:
             raise ProviderTimeoutError(
                 f"{request.model} gave no complete answer within {self.timeout:g} s. The runner retries; "
@@ -269,6 +271,20 @@ class Runner:
             if bar is not None and progress is not bar:
                 bar.close()
         return [r for r in results if r is not None]
+
+
+async def _within(coro: Coroutine[Any, Any, T], seconds: float) -> T:
+    """Await ``coro`` for at most ``seconds`` (``asyncio.TimeoutError`` after that).
+
+    ``asyncio.timeout`` (Python >= 3.11) runs it in the current task;
+    ``wait_for`` wraps it in a new one, whose first step waits behind every
+    callback already queued: with many answers arriving together, that delayed
+    each next request by a full turn of the event loop.
+    """
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await coro
+    return await asyncio.wait_for(coro, seconds)
 
 
 def _error_response(request: Request, exc: WorkbenchError, attempts: int, created: str | None) -> Response:
