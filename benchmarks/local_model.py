@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._common import Section, Settings, alternate, joined, median, paired_ratios, spread
+from ._common import Section, Settings, joined, median, paired_ratios, spread
 
 PROMPTS = [
     "Explain in a few sentences why the sky is blue.",
@@ -114,9 +114,9 @@ def run(settings: Settings) -> list[Section]:
         rounds = max(1, settings.runs - 2) if not settings.quick else 1
         for r in range(rounds):
             for i, prompt in enumerate(prompts):
-                seed = 1000 * r + i
-                alternate(r + i, lambda: raw_runs.append(raw.generate(prompt, seed, settings.local_max_tokens)),
-                          lambda: wb_runs.append(bench.generate(prompt, seed, settings.local_max_tokens)))
+                both = [(raw, raw_runs), (bench, wb_runs)]
+                for side, runs in both if (r + i) % 2 == 0 else both[::-1]:  # alternate which side goes first
+                    runs.append(side.generate(prompt, 1000 * r + i, settings.local_max_tokens))
     raw.close()
     return [_report(wb_runs, raw_runs, settings, n_ctx, n_threads)]
 

@@ -22,7 +22,6 @@ import asyncio
 import gc
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._common import REPO_ROOT, Section, Settings, alternate, median, paired_ratios, rss_bytes, spread, stopwatch
+from ._common import (
+    REPO_ROOT,
+    Section,
+    Settings,
+    alternate,
+    median,
+    paired_ratios,
+    rss_bytes,
+    spread,
+    stopwatch,
+)
 
 HEAVY = ("openai", "mistralai", "httpx2", "llama_cpp", "pandas", "numpy", "matplotlib", "ipywidgets",
          "pydantic", "sqlite3")
@@ -142,10 +151,10 @@ def compare_per_call(section: Section, s: Settings, sdk: str, model: str, client
     import workbench as wb
     from workbench._portal import run_sync
 
-    from .throughput import BaselineLoop, expected_answers, questions
+    from .throughput import STALL_TIMEOUT_S, BaselineLoop, expected_answers, questions
 
     loop = BaselineLoop(client)
-    runner = wb.Runner(log=log, concurrency=s.concurrency, progress=False)
+    runner = wb.Runner(log=log, concurrency=s.concurrency, timeout=STALL_TIMEOUT_S, progress=False)
     requests = [runner.prepare(model, wb.Prompt(user="{q}"), {"q": q}, wb.Params(temperature=0)) for q in questions(n)]
     n_seq = max(20, n // 10)
     series: dict[str, list[float]] = {k: [] for k in ("plain", "wb", "plain_cpu", "wb_cpu", "plain_seq", "wb_seq")}
@@ -201,7 +210,6 @@ def instant_rows(section: Section, s: Settings) -> None:
     """The runner's own cost: an in-process provider that answers at once, with and without the runner."""
     import workbench as wb
     from workbench._portal import run_sync
-
     from workbench.providers import resolve
 
     from ._instant import register
@@ -338,10 +346,10 @@ def _mb(value: int | None) -> str:
 
 def run(settings: Settings) -> list[Section]:
     section = import_section(settings)
-    playground_rows(section, settings)
-    per_call_rows(section, settings)
-    instant_rows(section, settings)
-    memory_rows(section, settings)
+    for part in (playground_rows, per_call_rows, instant_rows, memory_rows):
+        with stopwatch() as t:
+            part(section, settings)
+        print(f"  {part.__name__} took {t[0]:.1f} s", file=sys.stderr, flush=True)
     return [section]
 
 
