@@ -73,7 +73,10 @@ class LocalProvider(Provider):
         self._models: dict[str, _Model] = {"smollm2": _Model(None, 4096)}
         self._lock = threading.Lock()
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-local")
-        self.n_threads = n_threads or int(os.environ.get("WORKBENCH_THREADS", 0)) or os.cpu_count() or 1
+        # Generation threads: one per physical core (llama.cpp's own default, cpu_count // 2). A 135M model
+        # gains nothing from more on 2 cores (~130 tokens/s either way), and oversubscribed threads
+        # spin-wait: beside a busy kernel or browser, 2 threads ran 5x slower than 1.
+        self.n_threads = n_threads or int(os.environ.get("WORKBENCH_THREADS", 0)) or max(1, (os.cpu_count() or 2) // 2)
 
     def register(self, name: str, path: str | os.PathLike[str], *, n_ctx: int = 4096) -> None:
         file = Path(path).expanduser()
