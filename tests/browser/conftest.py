@@ -187,14 +187,18 @@ def voila_server(
 # --------------------------------------------------------------------------- #
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright_instance() -> Iterator[Playwright]:
-    """The Playwright driver process, shared by the session."""
+    """The Playwright driver process, shared by the browser tests.
+
+    Package scope, not session: Playwright's sync API keeps an event loop running in the main
+    thread while it is open, which would make every later ``asyncio.run`` in the suite fail.
+    """
     with sync_playwright() as playwright:
         yield playwright
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright_instance: Playwright) -> Iterator[Browser]:
     """Headless Debian Chromium; fails (never skips) when it is not installed.
 
