@@ -577,6 +577,18 @@ class _RunningState(Observable):
     variables: dict[str, str]
     params: dict[str, Any]
 
+    def prepare(self) -> Any:
+        """The validated request(s) a run would send; raises on bad input. Each state defines it."""
+        raise NotImplementedError
+
+    def validate(self) -> str | None:
+        """The message :meth:`start` would show, or ``None`` when a run can start."""
+        try:
+            self.prepare()  # each state's own: the requests a run would send
+        except Exception as exc:  # noqa: BLE001
+            return friendly_error(exc)
+        return None
+
     def set_variable(self, name: str, value: str) -> None:
         self.variables[name] = value
         self.changed("variables")
@@ -807,14 +819,6 @@ class PlaygroundState(_RunningState):
         values = _check_filled(prompt.variable_order, self.variables)
         return self._runner.prepare(self.model, prompt, values, self.build_params(), tags={"source": "playground"})
 
-    def validate(self) -> str | None:
-        """The message :meth:`start` would show, or ``None`` when a run can start."""
-        try:
-            self.prepare()
-        except Exception as exc:  # noqa: BLE001
-            return friendly_error(exc)
-        return None
-
     # --- running ---------------------------------------------------------
     def _prepare_run(self) -> Request:
         request = self.prepare()
@@ -1026,13 +1030,6 @@ class CompareState(_RunningState):
             except WorkbenchError as exc:
                 raise type(exc)(f"Variant {v.label}: {exc}") from None
         return requests
-
-    def validate(self) -> str | None:
-        try:
-            self.prepare()
-        except Exception as exc:  # noqa: BLE001
-            return friendly_error(exc)
-        return None
 
     def _prepare_run(self) -> list[Request]:
         requests = self.prepare()
@@ -1286,13 +1283,6 @@ class SweepState(_RunningState):
                 out.append((value, repeat, self._runner.prepare(self.model, prompt, filled, params,
                                                                 repeat=repeat, tags=tags)))
         return out
-
-    def validate(self) -> str | None:
-        try:
-            self.prepare()
-        except Exception as exc:  # noqa: BLE001
-            return friendly_error(exc)
-        return None
 
     # --- running ---------------------------------------------------------
     def _prepare_run(self) -> list[Request]:
