@@ -5,8 +5,12 @@ from __future__ import annotations
 import pytest
 
 import workbench as wb
+from tests.fakeserver import FakeServer
 from workbench import _keys, _runner
 from workbench.providers import reset_providers
+
+#: The key the keyed fake server wants; tests look for it wherever it must not appear.
+PLANTED_KEY = "sk-wbtest-PLANTED-0123456789abcdefXYZ"
 
 
 @pytest.fixture(autouse=True)
@@ -46,3 +50,17 @@ def fresh_providers():
     providers._extra_models.clear()
     providers._extra_models.update(extra)
     reset_providers()
+
+
+@pytest.fixture
+def keyed_fake():
+    """A fake OpenAI-compatible server that streams word by word and wants PLANTED_KEY."""
+    with FakeServer(api_key=PLANTED_KEY, chunk_delay=0.002) as server:
+        yield server
+
+
+@pytest.fixture
+def fake_model(keyed_fake, fresh_providers):
+    """``fakeapi:fake-model``: an endpoint needing the key in ``FAKEAPI_KEY`` (not set)."""
+    wb.add_endpoint("fakeapi", keyed_fake.openai_base_url, models=["fake-model"], key_env="FAKEAPI_KEY")
+    return "fakeapi:fake-model"

@@ -18,9 +18,8 @@ import workbench as wb
 from workbench import _session as S
 from workbench._types import Delta
 
-from .fakeserver import FakeServer
+from .conftest import PLANTED_KEY
 
-PLANTED_KEY = "sk-wbtest-PLANTED-0123456789abcdefXYZ"
 
 
 # --------------------------------------------------------------------------- #
@@ -28,22 +27,6 @@ PLANTED_KEY = "sk-wbtest-PLANTED-0123456789abcdefXYZ"
 # --------------------------------------------------------------------------- #
 
 
-@pytest.fixture
-def fake():
-    """A fake OpenAI-compatible server that streams word by word and wants PLANTED_KEY."""
-    with FakeServer(api_key=PLANTED_KEY, chunk_delay=0.002) as server:
-        yield server
-
-
-@pytest.fixture
-def fake_model(fake, fresh_providers):
-    """``fakeapi:fake-model``: an endpoint needing the key in ``FAKEAPI_KEY`` (not set)."""
-    from workbench import providers
-
-    wb.add_endpoint("fakeapi", fake.openai_base_url, models=["fake-model"], key_env="FAKEAPI_KEY")
-    yield "fakeapi:fake-model"
-    providers._factories.pop("fakeapi", None)
-    providers._instances.pop("fakeapi", None)
 
 
 @pytest.fixture
@@ -213,10 +196,10 @@ def test_n_samples_fill_one_text_each(runner):
     assert len(s.answer.texts) == 2 and all(t.strip() for t in s.answer.texts)
 
 
-def test_stop_cancels_and_logs_the_partial_answer(fake_model, quick_runner, fake):
+def test_stop_cancels_and_logs_the_partial_answer(fake_model, quick_runner, keyed_fake):
     wb.set_key("FAKEAPI_KEY", PLANTED_KEY)
-    fake.responder = lambda body: " ".join(f"word{i}" for i in range(400))
-    fake.chunk_delay = 0.01
+    keyed_fake.responder = lambda body: " ".join(f"word{i}" for i in range(400))
+    keyed_fake.chunk_delay = 0.01
     s = playground(quick_runner, model=fake_model, topic="owls", max_tokens=400)
     s.start()
     deadline = time.monotonic() + 10
@@ -227,7 +210,7 @@ def test_stop_cancels_and_logs_the_partial_answer(fake_model, quick_runner, fake
     assert s.answer.status == "stopped" and s.answer.error_type == "CancelledRunError"
     rows = quick_runner.run_log.calls()
     assert list(rows["error_type"]) == ["CancelledRunError"]
-    assert rows["text"][0].startswith("word0 word1") and len(rows["text"][0]) < len(fake.responder({}))
+    assert rows["text"][0].startswith("word0 word1") and len(rows["text"][0]) < len(keyed_fake.responder({}))
     assert not s.stop()  # nothing to stop any more
 
 
@@ -236,9 +219,9 @@ def test_stop_cancels_and_logs_the_partial_answer(fake_model, quick_runner, fake
     ("429", "RateLimitError", "429"),
     ("500", "ServerError", "500"),
 ])
-def test_provider_failures_show_under_the_answer(fake_model, quick_runner, fake, fault, error_type, words):
+def test_provider_failures_show_under_the_answer(fake_model, quick_runner, keyed_fake, fault, error_type, words):
     wb.set_key("FAKEAPI_KEY", PLANTED_KEY)
-    fake.script([fault])
+    keyed_fake.script([fault])
     s = playground(quick_runner, model=fake_model, topic="owls")
     s.run(timeout=30)
     a = s.answer
@@ -247,9 +230,9 @@ def test_provider_failures_show_under_the_answer(fake_model, quick_runner, fake,
     assert quick_runner.run_log.calls()["status"][0] == "error"
 
 
-def test_a_retried_stream_restarts_the_shown_text(fake_model, log, fake):
+def test_a_retried_stream_restarts_the_shown_text(fake_model, log, keyed_fake):
     wb.set_key("FAKEAPI_KEY", PLANTED_KEY)
-    fake.script(["cut:3"])  # the first stream breaks after 3 events; the runner retries
+    keyed_fake.script(["cut:3"])  # the first stream breaks after 3 events; the runner retries
     runner = wb.Runner(log=log, progress=False, max_retries=2, max_wait=0.1)
     s = playground(runner, model=fake_model, topic="owls")
     s.run(timeout=30)
@@ -436,16 +419,16 @@ def test_the_state_module_does_not_import_ipywidgets():
     assert out.stdout.strip() == "False"
 
 
-def test_stop_cancels_every_call_of_a_compare_and_a_sweep(fake_model, quick_runner, fake):
+def test_stop_cancels_every_call_of_a_compare_and_a_sweep(fake_model, quick_runner, keyed_fake):
     wb.set_key("FAKEAPI_KEY", PLANTED_KEY)
-    fake.responder = lambda body: " ".join(f"w{i}" for i in range(400))
-    fake.chunk_delay = 0.01
+    keyed_fake.responder = lambda body: " ".join(f"w{i}" for i in range(400))
+    keyed_fake.chunk_delay = 0.01
     c = S.CompareState(["A {x}", "B {x}"], fake_model, runner=quick_runner, x="1", max_tokens=400)
     c.start()
     assert _wait_for(lambda: all(len(a.text) > 5 for a in c.answers))
     assert c.stop() and c.wait(10)
     assert [a.status for a in c.answers] == ["stopped", "stopped"]
-    fake.latency = 5.0  # the sweep does not stream: hold its answers back
+    keyed_fake.latency = 5.0  # the sweep does not stream: hold its answers back
     sw = S.SweepState("A {x}", fake_model, values=[0, 1], repeats=2, runner=quick_runner, x="1", max_tokens=400)
     sw.start()
     time.sleep(0.3)

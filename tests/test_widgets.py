@@ -19,24 +19,9 @@ import pytest
 
 import workbench as wb
 
-from .fakeserver import FakeServer
-from .test_session import PLANTED_KEY
+from .conftest import PLANTED_KEY
 
 
-@pytest.fixture
-def fake():
-    with FakeServer(api_key=PLANTED_KEY, chunk_delay=0.002) as server:
-        yield server
-
-
-@pytest.fixture
-def fake_model(fake, fresh_providers):
-    from workbench import providers
-
-    wb.add_endpoint("fakeapi", fake.openai_base_url, models=["fake-model"], key_env="FAKEAPI_KEY")
-    yield "fakeapi:fake-model"
-    providers._factories.pop("fakeapi", None)
-    providers._instances.pop("fakeapi", None)
 
 
 def walk(widget):
@@ -187,10 +172,10 @@ def test_run_streams_into_the_answer_with_figures_and_rating(runner):
     assert runner.run_log.ratings()["rating"].isna().all() and pg.answer.up.button_style == ""
 
 
-def test_streaming_updates_are_throttled(fake_model, runner, fake):
+def test_streaming_updates_are_throttled(fake_model, runner, keyed_fake):
     wb.set_key("FAKEAPI_KEY", PLANTED_KEY)
-    fake.responder = lambda body: " ".join(f"w{i}" for i in range(300))
-    fake.chunk_delay = 0.001
+    keyed_fake.responder = lambda body: " ".join(f"w{i}" for i in range(300))
+    keyed_fake.chunk_delay = 0.001
     pg = wb.Playground("Go {x}", fake_model, runner=runner, x="1", max_tokens=300)
     updates = []
     pg.answer.samples.children[0].observe(lambda c: updates.append(c["new"]), names="value")
@@ -213,10 +198,10 @@ def test_n_greater_than_one_shows_samples_side_by_side(fake_model, runner):
     assert "repeat(auto-fit" in pg.answer.samples.layout.grid_template_columns
 
 
-def test_stop_button_stops_the_stream(fake_model, runner, fake):
+def test_stop_button_stops_the_stream(fake_model, runner, keyed_fake):
     wb.set_key("FAKEAPI_KEY", PLANTED_KEY)
-    fake.responder = lambda body: " ".join(f"w{i}" for i in range(500))
-    fake.chunk_delay = 0.01
+    keyed_fake.responder = lambda body: " ".join(f"w{i}" for i in range(500))
+    keyed_fake.chunk_delay = 0.01
     pg = wb.Playground("Go {x}", fake_model, runner=runner, x="1", max_tokens=500)
     pg.run_button.click()
     assert wait_until(lambda: len(pg.state.answer.text) > 10)
@@ -227,9 +212,9 @@ def test_stop_button_stops_the_stream(fake_model, runner, fake):
     assert runner.run_log.calls()["error_type"].tolist() == ["CancelledRunError"]
 
 
-def test_provider_failure_shows_one_message_under_the_answer(fake_model, log, fake):
+def test_provider_failure_shows_one_message_under_the_answer(fake_model, log, keyed_fake):
     wb.set_key("FAKEAPI_KEY", PLANTED_KEY)
-    fake.script(["429-no-retry-after"])
+    keyed_fake.script(["429-no-retry-after"])
     runner = wb.Runner(log=log, progress=False, max_retries=0)
     pg = wb.Playground("Go {x}", fake_model, runner=runner, x="1")
     pg.run_button.click()

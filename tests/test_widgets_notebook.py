@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from .test_session import PLANTED_KEY
+from .conftest import PLANTED_KEY
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
