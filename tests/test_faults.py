@@ -47,10 +47,12 @@ def test_500_calls_with_15_percent_faults_lose_nothing(fake, log, capsys):
     # retryable faults were retried until they succeeded; each 400 ends its call at once (never retried)
     assert set(rows.loc[rows["status"] == "error", "error_type"]) <= {"BadRequestError"}
     assert len(errors) == stats["faults"].get("400", 0)
-    # every retryable fault cost exactly one more request; the client may also retry a pooled connection
-    # that the server closed after a fault, which never reaches the server, hence ">=" for retries
-    assert stats["requests"] == 500 + stats["faults_total"] - len(errors)
-    assert figures["retries"] >= stats["faults_total"] - len(errors)
+    # every retryable fault was retried. A few more retries can come from the client side (a pooled
+    # connection the server closed after a fault, an answer slower than the 2 s timeout on a loaded
+    # machine), but no more than a handful: nothing is retried without a cause.
+    retryable = stats["faults_total"] - len(errors)
+    assert figures["retries"] >= retryable and stats["requests"] >= 500 + retryable
+    assert stats["requests"] <= 500 + retryable + 5
     assert rows["attempts"].max() <= 6
     assert log.integrity_check() == "ok"
 
