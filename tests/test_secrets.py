@@ -90,6 +90,24 @@ def _descendants(widget) -> list:
     return found
 
 
+@pytest.mark.parametrize("pieces", [["my key is ", KEY, " ok"], ["my key is wbt", "est-PLANTED-7f3a", "9c2e1d5b ok"],
+                                    ["my key is " + KEY[:-1], KEY[-1:]]])
+def test_a_key_split_across_streamed_pieces_is_never_shown(pieces):
+    from workbench._keys import StreamRedactor, _remember
+
+    _remember(KEY)
+    redactor = StreamRedactor()
+    shown = [redactor.feed(piece) for piece in pieces] + [redactor.flush()]
+    assert "".join(shown) == "".join(pieces).replace(KEY, "***")
+    assert not any(KEY[:8] in s for s in shown)
+
+
+def test_streamed_answers_never_show_a_key(keyed_server, tmp_path):
+    runner = wb.Runner(log=tmp_path / "runs.sqlite", progress=False)
+    chunks = list(wb.stream("openai:gpt-4o-mini", f"repeat {KEY} please", runner=runner))
+    assert "".join(chunks) == "Echo: repeat *** please" and not any(KEY[:8] in c for c in chunks)
+
+
 def test_async_path_and_errors_are_redacted_too(keyed_server, tmp_path):
     runner = wb.Runner(log=tmp_path / "runs.sqlite", progress=False)
     keyed_server.script(["400"])

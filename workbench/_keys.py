@@ -15,7 +15,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-__all__ = ["get_key", "set_key", "has_key", "redact", "redact_obj", "looks_like_key", "find_keys_in_text"]
+__all__ = ["get_key", "set_key", "has_key", "redact", "redact_obj", "StreamRedactor", "looks_like_key",
+           "find_keys_in_text"]
 
 _lock = threading.Lock()
 _session_keys: dict[str, str] = {}
@@ -118,6 +119,32 @@ def redact_obj(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return type(obj)(redact_obj(v) for v in obj)
     return obj
+
+
+_WORD_TAIL = re.compile(r"[A-Za-z0-9_\-\.]+$")
+
+
+class StreamRedactor:
+    """``redact`` for text that arrives in pieces, where a key may be split across them.
+
+    A key never contains a space, so the unfinished last word is held back until
+    the next piece shows where it ends (or ``flush`` at the end of the stream):
+    the reader sees text one word late, and never a key.
+    """
+
+    def __init__(self) -> None:
+        self._pending = ""
+
+    def feed(self, text: str) -> str:
+        text = self._pending + text
+        tail = _WORD_TAIL.search(text)
+        cut = tail.start() if tail else len(text)
+        self._pending = text[cut:]
+        return redact(text[:cut])
+
+    def flush(self) -> str:
+        text, self._pending = self._pending, ""
+        return redact(text)
 
 
 def find_keys_in_text(text: str) -> list[str]:

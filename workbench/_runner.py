@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from ._errors import AuthenticationError, CancelledRunError, ProviderError, ProviderTimeoutError, WorkbenchError
-from ._keys import redact, redact_obj
+from ._keys import StreamRedactor, redact, redact_obj
 from ._log import RunLog
 from ._params import Params
 from ._pricing import estimate_cost
@@ -166,16 +166,22 @@ class Runner:
             if on_delta is None:
                 return await provider.complete(name, request.messages, request.params, timeout=self.timeout)
             final = None
+            redactors: dict[int, StreamRedactor] = {}  # a key echoed back never reaches the viewer
             async for item in provider.stream(name, request.messages, request.params, timeout=self.timeout):
                 if isinstance(item, Delta):
                     if not first:
                         first.append(time.perf_counter())
                     if item.index == 0:
                         partial.append(item.text)
-                    on_delta(item)
+                    shown = redactors.setdefault(item.index, StreamRedactor()).feed(item.text)
+                    if shown:
+                        on_delta(Delta(shown, item.index))
                 else:
                     final = item
             assert final is not None, "a provider stream must end with a Completion"
+            for index, redactor in redactors.items():
+                if rest := redactor.flush():
+                    on_delta(Delta(rest, index))
             return final
 
         try:
