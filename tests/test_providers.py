@@ -167,6 +167,8 @@ def test_429_waits_as_long_as_retry_after_says(openai_fake, runner):
     started = time.perf_counter()
     r = wb.complete("openai:gpt-4o-mini", "x", runner=runner)
     assert r.ok and r.attempts == 2 and time.perf_counter() - started >= 0.4
+    assert r.retried == ["RateLimitError"] and "1 retry (RateLimitError)" in r.figures()
+    assert runner.run_log.calls().iloc[0]["retried_json"] == '["RateLimitError"]'
 
 
 @pytest.mark.parametrize("fault", ["500", "502", "503", "429-no-retry-after", "reset", "malformed", "empty"])
@@ -192,7 +194,7 @@ def test_timeout_is_retried_then_reported(openai_fake, runner):
     openai_fake.script(["timeout", "timeout"])
     started = time.perf_counter()
     r = wb.complete("openai:gpt-4o-mini", "x", runner=runner, raise_errors=False)
-    assert r.error_type == "ProviderTimeoutError" and r.attempts == 2
+    assert r.error_type == "ProviderTimeoutError" and r.attempts == 2 and r.retried == ["ProviderTimeoutError"]
     assert time.perf_counter() - started < 3
 
 

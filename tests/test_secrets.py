@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import workbench as wb
 from tests.fakeserver import FakeServer
@@ -100,6 +102,45 @@ def test_a_key_split_across_streamed_pieces_is_never_shown(pieces):
     shown = [redactor.feed(piece) for piece in pieces] + [redactor.flush()]
     assert "".join(shown) == "".join(pieces).replace(KEY, "***")
     assert not any(KEY[:8] in s for s in shown)
+
+
+SHAPED = "sk-proj-" + "Ab3" * 9  # shaped like an OpenAI key, never registered
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=30),
+       st.sampled_from(["Omar lives in Tunis. ", "key: ", "ask-me ", "s", "sk", "wbt", ""]))
+def test_at_no_point_of_a_stream_is_any_part_of_a_key_shown(sizes, lead):
+    """Whatever the split, what the reader has seen so far is always the start of the redacted answer."""
+    from workbench._keys import StreamRedactor, _remember, redact
+
+    _remember(KEY)
+    full = f"{lead}{KEY} then {SHAPED}, and again:{KEY}. done sk"
+    final = redact(full)
+    assert KEY not in final and SHAPED not in final
+    pieces, i = [], 0
+    for size in sizes * (len(full) // max(1, sum(sizes)) + 1):
+        if i >= len(full):
+            break
+        pieces.append(full[i:i + size])
+        i += size
+    redactor, seen = StreamRedactor(), ""
+    for piece in pieces:
+        seen += redactor.feed(piece)
+        assert final.startswith(seen), (pieces, seen)
+    assert seen + redactor.flush() == final
+
+
+def test_ordinary_text_streams_without_delay(monkeypatch):
+    """Only what could grow into a key is held back: a one-word answer still arrives in pieces."""
+    from workbench import _keys
+    from workbench._keys import StreamRedactor
+
+    monkeypatch.setattr(_keys, "_known_secrets", {KEY})  # other tests' keys would hold back other letters
+    redactor = StreamRedactor()
+    assert [redactor.feed(p) for p in ["Tun", "is", ", in Tun", "isia"]] == ["Tun", "is", ", in Tun", "isia"]
+    assert redactor.feed(" s") == " " and redactor.feed("o") == "so"  # "s" might have become "sk-..."
+    assert redactor.feed(" w") == " " and redactor.feed("ord") == "word"  # "w" might have begun the known key
 
 
 def test_streamed_answers_never_show_a_key(keyed_server, tmp_path):

@@ -122,23 +122,53 @@ def redact_obj(obj: Any) -> Any:
 
 
 _WORD_TAIL = re.compile(r"[A-Za-z0-9_\-\.]+$")
+_KEY_STARTS = ("sk-", "hf_", "gsk_")  # how the key shapes in _KEY_PATTERNS begin
+
+
+def _hold_from(text: str, secrets: list[str]) -> int:
+    """Where the part of ``text`` that could still grow into a key begins (``len(text)`` if none).
+
+    Two things can: a trailing word that starts like a key shape (``sk-…``, or
+    just ``s`` so far), and a trailing piece that is the start of a known key.
+    """
+    cut = len(text)
+    tail = _WORD_TAIL.search(text)
+    if tail:
+        for i in range(tail.start(), len(text)):
+            if i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_"):
+                continue  # the key shapes begin at a word boundary
+            rest = text[i:]
+            if any(rest.startswith(k) or k.startswith(rest) for k in _KEY_STARTS):
+                cut = i
+                break
+    for secret in secrets:
+        for i in range(max(0, len(text) - len(secret) + 1), cut):
+            if text[i] == secret[0] and secret.startswith(text[i:]):
+                cut = i
+                break
+    return cut
 
 
 class StreamRedactor:
     """``redact`` for text that arrives in pieces, where a key may be split across them.
 
-    A key never contains a space, so the unfinished last word is held back until
-    the next piece shows where it ends (or ``flush`` at the end of the stream):
-    the reader sees text one word late, and never a key.
+    Only what could still turn into a key is held back until the next piece
+    settles it (or ``flush`` at the end of the stream): a word that begins like
+    a key shape, or the start of a known key. Everything else is shown at once,
+    so streaming stays live and the reader never sees a key.
     """
 
     def __init__(self) -> None:
         self._pending = ""
 
     def feed(self, text: str) -> str:
+        with _lock:
+            secrets = sorted(_known_secrets, key=len, reverse=True)
         text = self._pending + text
-        tail = _WORD_TAIL.search(text)
-        cut = tail.start() if tail else len(text)
+        for secret in secrets:  # whole keys first, so one that ended in this piece is never cut in two
+            if secret in text:
+                text = text.replace(secret, _MASK)
+        cut = _hold_from(text, secrets)
         self._pending = text[cut:]
         return redact(text[:cut])
 

@@ -104,6 +104,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX calls_experiment ON calls (experiment_id, cell_key);
         """,
     ),
+    (
+        "005_retry_causes",
+        # why each failed attempt of a call failed: JSON list of error type names
+        "ALTER TABLE calls ADD COLUMN retried_json TEXT",
+    ),
 ]
 
 
@@ -258,6 +263,7 @@ class RunLog:
             "cost_usd": response.cost_usd,
             "cached": int(response.cached),
             "attempts": response.attempts,
+            "retried_json": _dumps(response.retried) if response.retried else None,
             "error_type": response.error_type,
             "error": redact(response.error) if response.error else None,
             "tags_json": _dumps(request.tags or {}),
@@ -279,6 +285,7 @@ class RunLog:
             return None
         response = row_to_response(row)
         response.cached = True
+        response.retried = []
         response.latency_s = 0.0
         response.ttft_s = None
         response.cost_usd = 0.0 if response.cost_usd is not None else None
@@ -397,6 +404,7 @@ def row_to_response(row: sqlite3.Row) -> Response:
         error=row["error"],
         error_type=row["error_type"],
         attempts=row["attempts"],
+        retried=json.loads(row["retried_json"] or "[]") if "retried_json" in keys else [],
         created_at=row["created_at"],
         tags=json.loads(row["tags_json"] or "{}") if "tags_json" in keys else {},
     )

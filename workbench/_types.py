@@ -122,6 +122,8 @@ class Response:
     error: str | None = None
     error_type: str | None = None
     attempts: int = 1
+    #: Why each earlier attempt failed (error type names, oldest first): a flaky run shows its causes.
+    retried: list[str] = field(default_factory=list)
     created_at: str | None = None
     tags: dict[str, Any] = field(default_factory=dict)
 
@@ -152,6 +154,9 @@ class Response:
         parts.append("cost " + ("unknown" if self.cost_usd is None else f"${self.cost_usd:.6f}"))
         if self.cached:
             parts.append("cached")
+        if self.retried:
+            parts.append(f"{len(self.retried)} {'retry' if len(self.retried) == 1 else 'retries'}"
+                         f" ({', '.join(dict.fromkeys(self.retried))})")
         if self.finish_reason and self.finish_reason != "stop":
             parts.append(f"finish: {self.finish_reason}")
         return " · ".join(parts)
