@@ -41,15 +41,18 @@ COMPARE_CELLS = [
 
 #: Click the Run button from inside the page and time-stamp, with the page's
 #: clock, the first moment any / every answer box shows newly streamed text
-#: (text that differs from what the box showed before the click).
+#: (text that differs from what the box showed before the click, or any text
+#: once the box was emptied for the run: a one-token answer may be the same again).
 _CLICK_AND_WATCH_JS = """([button, boxes]) => {
   const els = [...document.querySelectorAll(boxes)];
   const before = els.map((e) => e.innerText);
+  const cleared = els.map(() => false);  // the box was emptied for the new run (its new text may equal the old)
   const state = { start: performance.now(), any: null, all: null, seen: [] };
   window.__wbTiming = state;
   const check = () => {
+    els.forEach((e, i) => { if (e.innerText.trim() === '') cleared[i] = true; });
     const fresh = els.map((e, i) => !e.querySelector('.wb-placeholder') && e.innerText.trim() !== ''
-                                    && e.innerText !== before[i]);
+                                    && (cleared[i] || e.innerText !== before[i]));
     const now = performance.now();
     const first = els[0].innerText;
     if (fresh[0] && state.seen[state.seen.length - 1] !== first) state.seen.push(first);
