@@ -95,7 +95,10 @@ class Workbench:
         start = time.perf_counter()
         pieces = wb.stream("local:smollm2", prompt, seed=seed, temperature=TEMPERATURE, max_tokens=max_tokens,
                            cache=False, runner=self.runner)
-        return timed(pieces, start)
+        timing = timed(pieces, start)
+        # count tokens, not pieces: the key redactor may merge a few pieces into one (see StreamRedactor)
+        timing.tokens = int(self.runner.run_log.calls(limit=1)["completion_tokens"].iloc[0])
+        return timing
 
 
 def run(settings: Settings) -> list[Section]:
