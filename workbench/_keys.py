@@ -96,18 +96,30 @@ def set_key(env_var: str, value: str | None) -> None:
         _remember(value.strip())
 
 
+def _secrets() -> list[str]:
+    """The known keys, longest first (so a key containing another is masked whole)."""
+    with _lock:
+        return sorted(_known_secrets, key=len, reverse=True)
+
+
+def _mask_secrets(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, _MASK)
+    return text
+
+
+def _mask_shapes(text: str) -> str:
+    for pattern in _KEY_PATTERNS:
+        text = pattern.sub(_MASK, text)
+    return text
+
+
 def redact(text: str) -> str:
     """Blank out every known key, and anything shaped like a key, from ``text``."""
     if not text:
         return text
-    with _lock:
-        secrets = sorted(_known_secrets, key=len, reverse=True)
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, _MASK)
-    for pattern in _KEY_PATTERNS:
-        text = pattern.sub(_MASK, text)
-    return text
+    return _mask_shapes(_mask_secrets(text, _secrets()))
 
 
 def redact_obj(obj: Any) -> Any:
@@ -162,15 +174,12 @@ class StreamRedactor:
         self._pending = ""
 
     def feed(self, text: str) -> str:
-        with _lock:
-            secrets = sorted(_known_secrets, key=len, reverse=True)
-        text = self._pending + text
-        for secret in secrets:  # whole keys first, so one that ended in this piece is never cut in two
-            if secret in text:
-                text = text.replace(secret, _MASK)
+        secrets = _secrets()
+        # whole keys first, so one that ended in this piece is never cut in two
+        text = _mask_secrets(self._pending + text, secrets)
         cut = _hold_from(text, secrets)
         self._pending = text[cut:]
-        return redact(text[:cut])
+        return _mask_shapes(text[:cut])
 
     def flush(self) -> str:
         text, self._pending = self._pending, ""

@@ -158,9 +158,7 @@ class Runner:
         except Exception as exc:  # noqa: BLE001 - a provider bug must not sink the batch
             return _error_response(request, ProviderError(f"{type(exc).__name__}: {exc}"), attempts, created,
                                    retried)
-        response = self._response(request, result, attempts, created)
-        response.retried = retried
-        return response
+        return self._response(request, result, attempts, created, retried)
 
     async def _attempt(self, provider: Provider, name: str, request: Request, on_delta: OnDelta | None,
                        partial: list[str]) -> _Attempt:
@@ -205,7 +203,8 @@ class Runner:
             return min(exc.retry_after * (1 + random.uniform(0, 0.1)), self.max_wait)
         return random.uniform(0, min(0.5 * 2 ** (attempt - 1), 20.0, self.max_wait))
 
-    def _response(self, request: Request, attempt: _Attempt, attempts: int, created: str) -> Response:
+    def _response(self, request: Request, attempt: _Attempt, attempts: int, created: str,
+                  retried: list[str]) -> Response:
         c = attempt.completion
         choices = [redact(text) for text in c.choices]  # a key pasted into a prompt may be echoed back
         return Response(
@@ -221,6 +220,7 @@ class Runner:
             request=redact_obj(c.request),
             prompt_hash=request.prompt_hash,
             attempts=attempts,
+            retried=retried,
             created_at=created,
             tags=dict(request.tags),
         )
