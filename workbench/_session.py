@@ -589,6 +589,16 @@ class _RunningState(Observable):
             return friendly_error(exc)
         return None
 
+    def _use_key(self, env: str | None, value: str) -> bool:
+        """Keep ``value`` as the session key for ``env``; clear the error that asked for it."""
+        if env is None or not provide_key(env, value):
+            return False
+        if self.error and env in self.error:
+            self.error = None
+        self.info = f"Key for {env} set for this session (it is not saved)."
+        self.changed("key")
+        return True
+
     def set_variable(self, name: str, value: str) -> None:
         self.variables[name] = value
         self.changed("variables")
@@ -805,13 +815,7 @@ class PlaygroundState(_RunningState):
             from .providers import get_provider
 
             env = get_provider(split_model(self.model)[0]).key_env
-        if env is None or not provide_key(env, value):
-            return False
-        if self.error and env in self.error:
-            self.error = None
-        self.info = f"Key for {env} set for this session (it is not saved)."
-        self.changed("key")
-        return True
+        return self._use_key(env, value)
 
     def prepare(self) -> Request:
         """Validate everything offline (variables, parameters, model, key) and return the request."""
@@ -1008,14 +1012,7 @@ class CompareState(_RunningState):
         return out
 
     def provide_key(self, value: str, env_var: str | None = None) -> bool:
-        env = env_var or next(iter(self.missing_keys), None)
-        if env is None or not provide_key(env, value):
-            return False
-        if self.error and env in self.error:
-            self.error = None
-        self.info = f"Key for {env} set for this session (it is not saved)."
-        self.changed("key")
-        return True
+        return self._use_key(env_var or next(iter(self.missing_keys), None), value)
 
     def prepare(self) -> list[Request]:
         """One request per variant; the first invalid variant is named in the error."""
@@ -1253,14 +1250,7 @@ class SweepState(_RunningState):
         return missing_key(self.model)
 
     def provide_key(self, value: str) -> bool:
-        env = self.missing_key
-        if env is None or not provide_key(env, value):
-            return False
-        if self.error and env in self.error:
-            self.error = None
-        self.info = f"Key for {env} set for this session (it is not saved)."
-        self.changed("key")
-        return True
+        return self._use_key(self.missing_key, value)
 
     @property
     def calls(self) -> int:
