@@ -94,13 +94,7 @@ class Compare(StateWidget):
                        "<span class='wb-title-sub'>same inputs, several prompts or models</span>")
         self.add_button = w.Button(description="Add variant", icon="plus", layout=w.Layout(width="auto"))
         self.add_button.add_class("wb-add-variant")
-        self.run_button = w.Button(description="Run all", icon="play", button_style="primary",
-                                   layout=w.Layout(width="100px"), tooltip="Run every variant (answers stream in)")
-        self.run_button.add_class("wb-run")
-        self.stop_button = w.Button(description="Stop", icon="stop", disabled=True, layout=w.Layout(width="90px"))
-        self.stop_button.add_class("wb-stop")
-        self.status = w.HTML()
-        self.status.add_class("wb-run-status")
+        self._run_controls("Run all", "100px", "Run every variant (answers stream in)", safe)
         topbar = w.HBox([title, self.run_button, self.stop_button, self.add_button, self.status])
         topbar.add_class("wb-topbar")
 
@@ -123,8 +117,6 @@ class Compare(StateWidget):
         self.add_class("wb-root")
         self.add_class("wb-compare")
 
-        self.run_button.on_click(safe(lambda _: s.start()))
-        self.stop_button.on_click(safe(lambda _: s.stop()))
         self.add_button.on_click(safe(lambda _: s.add_variant()))
         s.observe(self._on_state)
         self.refresh()
@@ -192,18 +184,17 @@ class Compare(StateWidget):
 
     def _show_running(self) -> None:
         running = self.state.running
-        self.run_button.disabled = running
-        self.stop_button.disabled = not running
         self.add_button.disabled = running or len(self.state.variants) >= MAX_VARIANTS
         for view in self._views:
             view.remove.disabled = running or len(self.state.variants) <= 2
         done = [a for a in self.state.answers if a.status == "done"]
         if running:
-            self.status.value = "<span class='wb-status wb-status-running'>running…</span>"
+            status = "<span class='wb-status wb-status-running'>running…</span>"
         elif done:
-            self.status.value = f"<span class='wb-status'>{len(done)}/{len(self.state.answers)} answered</span>"
+            status = f"<span class='wb-status'>{len(done)}/{len(self.state.answers)} answered</span>"
         else:
-            self.status.value = ""
+            status = ""
+        self._show_run_controls(status)
 
     def variable_field(self, name: str) -> w.Text:
         return self.variables.field(name)

@@ -510,5 +510,24 @@ class StateWidget(w.VBox):
             pass
         return bundle
 
+    def _run_controls(self, label: str, width: str, tooltip: str | None, safe: Callable[..., Any]) -> None:
+        """The Run and Stop buttons and the run status every widget's top bar shows, bound to its state."""
+        self.run_button = w.Button(description=label, icon="play", button_style="primary",
+                                   layout=w.Layout(width=width), tooltip=tooltip)
+        self.run_button.add_class("wb-run")
+        self.stop_button = w.Button(description="Stop", icon="stop", disabled=True, layout=w.Layout(width="90px"),
+                                    tooltip="Stop the run; partial answers are logged as stopped calls")
+        self.stop_button.add_class("wb-stop")
+        self.status = w.HTML()
+        self.status.add_class("wb-run-status")
+        self.run_button.on_click(safe(lambda _: self.state.start()))
+        self.stop_button.on_click(safe(lambda _: self.state.stop()))
+
+    def _show_run_controls(self, status_html: str) -> None:
+        running = self.state.running
+        self.run_button.disabled = running
+        self.stop_button.disabled = not running
+        self.status.value = status_html
+
     def _report(self, message: str) -> None:
         self.state.error = message

@@ -57,14 +57,7 @@ class Playground(StateWidget):
 
         self.title = w.HTML("<span class='wb-title'>Playground</span>")
         self.model = ModelPicker(s.model, layout=w.Layout(width="300px"))
-        self.run_button = w.Button(description="Run", icon="play", button_style="primary",
-                                   layout=w.Layout(width="90px"), tooltip="Run the prompt (the answer streams below)")
-        self.run_button.add_class("wb-run")
-        self.stop_button = w.Button(description="Stop", icon="stop", disabled=True, layout=w.Layout(width="90px"),
-                                    tooltip="Stop the answer; the partial text is logged as a stopped call")
-        self.stop_button.add_class("wb-stop")
-        self.status = w.HTML()
-        self.status.add_class("wb-run-status")
+        self._run_controls("Run", "90px", "Run the prompt (the answer streams below)", safe)
         topbar = w.HBox([self.title, self.model, self.run_button, self.stop_button, self.status])
         topbar.add_class("wb-topbar")
 
@@ -96,8 +89,6 @@ class Playground(StateWidget):
         self.add_class("wb-root")
         self.add_class("wb-playground")
 
-        self.run_button.on_click(safe(lambda _: s.start()))
-        self.stop_button.on_click(safe(lambda _: s.stop()))
         self.model.observe(safe(lambda c: setattr(s, "model", c["new"])), names="value")
         self.system.observe(safe(lambda c: setattr(s, "system", c["new"])), names="value")
         self.user.observe(safe(lambda c: setattr(s, "user", c["new"])), names="value")
@@ -163,11 +154,8 @@ class Playground(StateWidget):
         self.key.show_for(self.state.missing_key)
 
     def _show_running(self) -> None:
-        running = self.state.running
-        self.run_button.disabled = running
-        self.stop_button.disabled = not running
         a = self.state.answer
-        if running:
+        if self.state.running:
             text = "<span class='wb-status wb-status-running'>running…</span>"
         elif a.status == "done" and a.response is not None:
             text = f"<span class='wb-status'>done in {a.response.latency_s:.2f} s</span>"
@@ -175,7 +163,7 @@ class Playground(StateWidget):
             text = f"<span class='wb-status wb-status-{a.status}'>{html.escape(a.status)}</span>"
         else:
             text = ""
-        self.status.value = text
+        self._show_run_controls(text)
 
     # --- for tests and code ------------------------------------------------
     def variable_field(self, name: str) -> w.Text:

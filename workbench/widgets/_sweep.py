@@ -61,13 +61,7 @@ class Sweep(StateWidget):
 
         title = w.HTML("<span class='wb-title'>Sweep</span>")
         self.model = ModelPicker(s.model, layout=w.Layout(width="300px"))
-        self.run_button = w.Button(description="Run sweep", icon="play", button_style="primary",
-                                   layout=w.Layout(width="120px"))
-        self.run_button.add_class("wb-run")
-        self.stop_button = w.Button(description="Stop", icon="stop", disabled=True, layout=w.Layout(width="90px"))
-        self.stop_button.add_class("wb-stop")
-        self.status = w.HTML()
-        self.status.add_class("wb-run-status")
+        self._run_controls("Run sweep", "120px", "Run every value and repeat, then plot", safe)
         topbar = w.HBox([title, self.model, self.run_button, self.stop_button, self.status])
         topbar.add_class("wb-topbar")
 
@@ -113,8 +107,6 @@ class Sweep(StateWidget):
         self.add_class("wb-root")
         self.add_class("wb-sweep")
 
-        self.run_button.on_click(safe(lambda _: s.start()))
-        self.stop_button.on_click(safe(lambda _: s.stop()))
         self.model.observe(safe(lambda c: setattr(s, "model", c["new"])), names="value")
         self.system.observe(safe(lambda c: setattr(s, "system", c["new"])), names="value")
         self.user.observe(safe(lambda c: setattr(s, "user", c["new"])), names="value")
@@ -205,18 +197,16 @@ class Sweep(StateWidget):
 
     def _show_running(self) -> None:
         s = self.state
-        running = s.running
-        self.run_button.disabled = running
-        self.stop_button.disabled = not running
         for control in (self.parameter, self.values, self.repeats):
-            control.disabled = running
+            control.disabled = s.running
         finished = sum(1 for p in s.points if p.answer.status in ("done", "error", "stopped"))
-        if running:
-            self.status.value = f"<span class='wb-status wb-status-running'>running… {finished}/{len(s.points)}</span>"
+        if s.running:
+            status = f"<span class='wb-status wb-status-running'>running… {finished}/{len(s.points)}</span>"
         elif s.points:
-            self.status.value = f"<span class='wb-status'>{finished}/{len(s.points)} answers</span>"
+            status = f"<span class='wb-status'>{finished}/{len(s.points)} answers</span>"
         else:
-            self.status.value = ""
+            status = ""
+        self._show_run_controls(status)
 
     def _show_points(self) -> None:
         """One column per value, its answers stacked under a header with the mean."""
