@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import pytest
 
 import workbench as wb
@@ -11,6 +14,16 @@ from workbench.providers import reset_providers
 
 #: The key the keyed fake server wants; tests look for it wherever it must not appear.
 PLANTED_KEY = "sk-wbtest-PLANTED-0123456789abcdefXYZ"
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
+    """Poll ``predicate`` every 10 ms; whether it came true within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
 
 
 @pytest.fixture(autouse=True)

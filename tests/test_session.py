@@ -18,7 +18,7 @@ import workbench as wb
 from workbench import _session as S
 from workbench._types import Delta
 
-from .conftest import PLANTED_KEY
+from .conftest import PLANTED_KEY, wait_until
 
 
 
@@ -202,9 +202,7 @@ def test_stop_cancels_and_logs_the_partial_answer(fake_model, quick_runner, keye
     keyed_fake.chunk_delay = 0.01
     s = playground(quick_runner, model=fake_model, topic="owls", max_tokens=400)
     s.start()
-    deadline = time.monotonic() + 10
-    while len(s.answer.text) < 20 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: len(s.answer.text) >= 20, timeout=10)
     assert s.stop()
     assert s.wait(10) and not s.running
     assert s.answer.status == "stopped" and s.answer.error_type == "CancelledRunError"
@@ -425,7 +423,7 @@ def test_stop_cancels_every_call_of_a_compare_and_a_sweep(fake_model, quick_runn
     keyed_fake.chunk_delay = 0.01
     c = S.CompareState(["A {x}", "B {x}"], fake_model, runner=quick_runner, x="1", max_tokens=400)
     c.start()
-    assert _wait_for(lambda: all(len(a.text) > 5 for a in c.answers))
+    assert wait_until(lambda: all(len(a.text) > 5 for a in c.answers), timeout=10)
     assert c.stop() and c.wait(10)
     assert [a.status for a in c.answers] == ["stopped", "stopped"]
     keyed_fake.latency = 5.0  # the sweep does not stream: hold its answers back
@@ -435,12 +433,3 @@ def test_stop_cancels_every_call_of_a_compare_and_a_sweep(fake_model, quick_runn
     assert sw.stop() and sw.wait(10) and not sw.running
     assert all(p.answer.status == "stopped" for p in sw.points)
     assert set(quick_runner.run_log.calls()["error_type"]) == {"CancelledRunError"}
-
-
-def _wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False

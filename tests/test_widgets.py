@@ -12,14 +12,13 @@ import html
 import json
 import subprocess
 import sys
-import time
 
 import ipywidgets as w
 import pytest
 
 import workbench as wb
 
-from .conftest import PLANTED_KEY
+from .conftest import PLANTED_KEY, wait_until
 
 
 
@@ -43,15 +42,6 @@ def text_of(html_widget) -> str:
     import re
 
     return html.unescape(re.sub(r"<[^>]+>", "", html_widget.value))
-
-
-def wait_until(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_import_workbench_stays_lazy_about_ipywidgets():
