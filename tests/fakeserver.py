@@ -568,7 +568,23 @@ def _seconds(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-class FakeServer:
+class _SDKAddresses:
+    """The base URLs each SDK expects, derived from the server's ``url`` (in and out of process alike)."""
+
+    url: str
+
+    @property
+    def openai_base_url(self) -> str:
+        """For ``OpenAI(base_url=...)``: the SDK appends ``/chat/completions``."""
+        return self.url + "/v1"
+
+    @property
+    def mistral_base_url(self) -> str:
+        """For ``Mistral(server_url=...)``: the SDK appends ``/v1/chat/completions``."""
+        return self.url
+
+
+class FakeServer(_SDKAddresses):
     """The fake API on 127.0.0.1, served by its own event loop in a daemon thread.
 
     Use as ``with FakeServer(latency=0.01) as server: ...``.  Settings are plain
@@ -674,16 +690,6 @@ class FakeServer:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
-
-    @property
-    def openai_base_url(self) -> str:
-        """For ``OpenAI(base_url=...)``: the SDK appends ``/chat/completions``."""
-        return self.url + "/v1"
-
-    @property
-    def mistral_base_url(self) -> str:
-        """For ``Mistral(server_url=...)``: the SDK appends ``/v1/chat/completions``."""
-        return self.url
 
     # ---- faults, records, counters
 
@@ -920,7 +926,7 @@ class FakeServer:
 # --------------------------------------------------------------------------- out of process
 
 
-class FakeServerProcess:
+class FakeServerProcess(_SDKAddresses):
     """The same fake in a child interpreter, so it does not share the client's GIL.
 
     Takes FakeServer's scalar options (latency, chunk_delay, api_key, provider,
@@ -966,14 +972,6 @@ class FakeServerProcess:
         lines = [line for line in out.splitlines() if line.startswith("{")]
         self.final_stats = json.loads(lines[-1])["stats"] if lines else None
         return self.final_stats
-
-    @property
-    def openai_base_url(self) -> str:
-        return self.url + "/v1"
-
-    @property
-    def mistral_base_url(self) -> str:
-        return self.url
 
     def _admin(self, method: str, action: str, payload: dict[str, Any] | None = None) -> Any:
         data = json.dumps(payload).encode() if payload is not None else None
