@@ -33,7 +33,8 @@ from ._pricing import price_of
 from ._prompt import Prompt, as_prompt
 from ._runner import CacheMode, Runner, get_runner
 from ._types import Request, Response
-from .scorers import LLMJudge, Score
+from ._scoring import Score, to_score
+from .scorers import LLMJudge
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -592,11 +593,7 @@ def _safe_score(scorer: Any, response: Response, case: Mapping[str, Any]) -> Sco
         result = scorer(response.text, case)
     except Exception as exc:  # noqa: BLE001 - one bad answer must not sink the table
         return Score(None, f"scorer {scorer.name!r} raised {type(exc).__name__}: {exc}")
-    if not isinstance(result, Score):
-        from .scorers import _coerce
-
-        result = _coerce(result, scorer.name)
-    return result
+    return to_score(result, scorer.name)
 
 
 def _make_bar(total: int) -> Any:

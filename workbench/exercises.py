@@ -41,7 +41,7 @@ from ._portal import run_sync
 from ._prompt import Prompt, as_prompt
 from ._runner import Runner, get_runner
 from ._types import Response
-from .scorers import Score
+from ._scoring import Score, to_score
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -549,29 +549,12 @@ def check(exercise_id: str | Exercise, prompt: Any, model: str | None = None, *,
 
 
 # --- grading ------------------------------------------------------------------------
-def _as_score(result: Any) -> Score:
-    if isinstance(result, Score):
-        return result
-    if isinstance(result, bool):
-        return Score(1.0 if result else 0.0, "ok" if result else "failed", result)
-    if isinstance(result, tuple) and len(result) == 2:
-        ok = bool(result[0])
-        return Score(1.0 if ok else 0.0, str(result[1]), ok)
-    raise ExerciseError(f"A check returned {type(result).__name__}; checks return a Score, a bool or (bool, why).")
-
-
-def _is_pass(score: Score) -> bool:
-    if score.passed is not None:
-        return bool(score.passed)
-    return score.value is not None and score.value >= 1.0
-
-
 def _grade_text(ex: Exercise, case: ExerciseCase, output: str, response: Response) -> tuple[bool, str]:
     """Every check runs; the explanation lists what failed (or, if nothing did, what passed)."""
     passed, failed = [], []
     for fn in ex.checks:
-        score = _as_score(fn(output, case, response))
-        (passed if _is_pass(score) else failed).append(score.explanation)
+        score = to_score(fn(output, case, response), getattr(fn, "__name__", "check"))
+        (passed if score.is_pass else failed).append(score.explanation)
     if failed:
         return False, "; ".join(failed)
     return True, "; ".join(r for r in passed if r and r != "ok") or "ok"

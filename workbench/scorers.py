@@ -33,6 +33,7 @@ from typing import Any
 
 from ._errors import ScorerError
 from ._prompt import Prompt, as_prompt
+from ._scoring import Case, Score, to_score
 
 __all__ = [
     "Score",
@@ -56,22 +57,6 @@ __all__ = [
     "llm_judge",
     "DEFAULT_JUDGE_PROMPT",
 ]
-
-Case = Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class Score:
-    """One scorer's verdict on one answer.
-
-    ``value`` is a float (usually in [0, 1], 1 = good) or ``None`` when the
-    answer could not be scored; ``explanation`` always says why.
-    """
-
-    value: float | None
-    explanation: str = ""
-    passed: bool | None = None
-
 
 @dataclass
 class Scorer:
@@ -484,27 +469,6 @@ def refusal(*, should_refuse: bool = False, name: str | None = None) -> Scorer:
 
 
 # --- any callable -------------------------------------------------------------
-def _coerce(result: Any, name: str) -> Score:
-    """Accept what a user function is likely to return: Score, bool, number, (value, why), None."""
-    if isinstance(result, Score):
-        return result
-    if isinstance(result, bool):
-        return _binary(result, "yes" if result else "no")
-    if result is None:
-        return Score(None, f"{name} returned None")
-    if isinstance(result, (int, float)):
-        value = float(result)
-        return Score(None if math.isnan(value) else value, f"{value:g}")
-    if isinstance(result, tuple) and len(result) in (2, 3):
-        value, why = result[0], str(result[1])
-        if isinstance(value, bool):
-            return Score(1.0 if value else 0.0, why, value)
-        passed = result[2] if len(result) == 3 else None
-        return Score(None if value is None else float(value), why, passed)
-    raise ScorerError(f"The scorer {name!r} returned {type(result).__name__}, not a score. "
-                      "Fix: return a wb.scorers.Score, a bool, a number or a (value, explanation) tuple.")
-
-
 def custom(fn: Callable[..., Any], *, name: str | None = None, needs_expected: bool = False) -> Scorer:
     """Wrap any Python function as a scorer: ``fn(output)`` or ``fn(output, case)``.
 
@@ -521,7 +485,7 @@ def custom(fn: Callable[..., Any], *, name: str | None = None, needs_expected: b
         takes_case = True
 
     def wrapped(output: str, case: Case) -> Score:
-        return _coerce(fn(output, case) if takes_case else fn(output), label)
+        return to_score(fn(output, case) if takes_case else fn(output), label)
 
     return Scorer(label, wrapped, needs_expected=needs_expected, description=getattr(fn, "__doc__", None) or "")
 
