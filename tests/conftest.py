@@ -9,8 +9,7 @@ import pytest
 
 import workbench as wb
 from tests.fakeserver import FakeServer
-from workbench import _keys, _runner
-from workbench.providers import reset_providers
+from workbench import testing
 
 #: The key the keyed fake server wants; tests look for it wherever it must not appear.
 PLANTED_KEY = "sk-wbtest-PLANTED-0123456789abcdefXYZ"
@@ -31,13 +30,9 @@ def _isolate(monkeypatch, tmp_path):
     """No session keys, provider instances or default runner survive a test."""
     monkeypatch.setenv("WORKBENCH_DB", str(tmp_path / "default-runs.sqlite"))
     monkeypatch.chdir(tmp_path)  # no stray .env file is found above the test
-    saved = dict(_keys._session_keys)
-    _keys._session_keys.clear()
-    _runner._default = None
+    testing.reset(providers=False)
     yield
-    _keys._session_keys.clear()
-    _keys._session_keys.update(saved)
-    _runner._default = None
+    testing.reset(providers=False)
 
 
 @pytest.fixture
@@ -53,16 +48,9 @@ def runner(log) -> wb.Runner:
 @pytest.fixture
 def fresh_providers():
     """Provider instances, endpoints and extra models created inside the test are dropped after it."""
-    from workbench import providers
-
-    factories, extra = dict(providers._factories), {k: list(v) for k, v in providers._extra_models.items()}
-    reset_providers()
+    testing.reset()
     yield
-    providers._factories.clear()
-    providers._factories.update(factories)
-    providers._extra_models.clear()
-    providers._extra_models.update(extra)
-    reset_providers()
+    testing.reset()
 
 
 @pytest.fixture

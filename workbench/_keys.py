@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["get_key", "set_key", "has_key", "redact", "redact_obj", "StreamRedactor", "looks_like_key",
-           "find_keys_in_text"]
+           "find_keys_in_text", "clear_session_keys", "restore_session_keys"]
 
 _lock = threading.Lock()
 _session_keys: dict[str, str] = {}
@@ -94,6 +94,21 @@ def set_key(env_var: str, value: str | None) -> None:
             _session_keys.pop(env_var, None)
     if value:
         _remember(value.strip())
+
+
+def clear_session_keys() -> dict[str, str]:
+    """Forget every key set for this session; returns them (so a test can put them back)."""
+    with _lock:
+        saved = dict(_session_keys)
+        _session_keys.clear()
+    return saved
+
+
+def restore_session_keys(keys: dict[str, str]) -> None:
+    """Make ``keys`` (from :func:`clear_session_keys`) the session's keys again."""
+    with _lock:
+        _session_keys.clear()
+        _session_keys.update(keys)
 
 
 def _secrets() -> list[str]:

@@ -30,7 +30,7 @@ from ._prompt import Prompt
 from ._types import Completion, Delta, Request, Response
 from .providers import Provider, resolve
 
-__all__ = ["Runner", "get_runner", "configure", "CacheMode"]
+__all__ = ["Runner", "get_runner", "configure", "reset_default_runner", "CacheMode"]
 
 T = TypeVar("T")
 CacheMode = Literal["auto", True, False]
@@ -337,6 +337,12 @@ def get_runner() -> Runner:
         watch_cells()  # in Jupyter: warn when a cell with a literal key runs
         _default = Runner()
     return _default
+
+
+def reset_default_runner() -> None:
+    """Forget the session's default runner; the next :func:`get_runner` makes a new one (tests use this)."""
+    global _default
+    _default = None
 
 
 def configure(**settings: Any) -> Runner:

@@ -54,11 +54,19 @@ def _make_local() -> Provider:
     return LocalProvider()
 
 
-_factories: dict[str, Callable[[], Provider]] = {
+def _make_mock() -> Provider:
+    from ._mock import MockProvider
+
+    return MockProvider()
+
+
+_BUILTIN: dict[str, Callable[[], Provider]] = {
     "local": _make_local,
     "openai": _make_openai,
     "mistral": _make_mistral,
+    "mock": _make_mock,
 }
+_factories: dict[str, Callable[[], Provider]] = dict(_BUILTIN)
 
 
 def register_provider(name: str, factory: Callable[[], Provider]) -> None:
@@ -90,7 +98,7 @@ def add_endpoint(name: str, base_url: str, *, models: Sequence[str] = (), key_en
     """
     from ._openai import CompatibleProvider
 
-    if name in ("local", "openai", "mistral"):
+    if name in _BUILTIN:
         raise ModelNotFoundError(f"{name!r} is a built-in provider. Fix: give the endpoint another name, e.g. 'ollama'.")
     if not base_url.startswith(("http://", "https://")):
         raise ModelNotFoundError(f"base_url {base_url!r} is not an http(s) URL. Fix: e.g. 'http://localhost:11434/v1'.")
@@ -195,7 +203,15 @@ def default_model() -> str:
     return "local:smollm2"
 
 
-def reset_providers() -> None:
-    """Forget provider instances (and their clients); mainly for tests."""
+def reset_providers(*, registrations: bool = False) -> None:
+    """Forget provider instances (and their clients); mainly for tests.
+
+    With ``registrations=True`` also forget endpoints, providers and extra
+    models registered in this session (back to the built-in providers).
+    """
     with _lock:
         _instances.clear()
+        if registrations:
+            _factories.clear()
+            _factories.update(_BUILTIN)
+            _extra_models.clear()

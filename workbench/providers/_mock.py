@@ -1,0 +1,183 @@
+"""``mock:<name>``: an in-process model with scripted answers and faults, for tests and demos.
+
+Like inspect_ai's ``mockllm`` or httpx's ``MockTransport``: no socket, no SDK,
+no model file, so tests of states, widgets and experiments are fast and exact.
+The SDK wire formats are tested elsewhere, against loopback servers.
+
+An unscripted ``mock:<name>`` echoes the last user message. A script (see
+:func:`workbench.testing.script`) lists what successive calls get: a string
+(the answer), a callable ``(messages, params) -> str``, or a :class:`Fault`
+(an error the runner sees as if the provider had sent it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .._errors import (
+    AuthenticationError,
+    BadRequestError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitError,
+    ServerError,
+    StreamInterruptedError,
+)
+from .._params import Params
+from .._types import Completion, Delta, Usage
+from ._base import Provider
+
+__all__ = ["MockProvider", "Fault", "MockCall", "ScriptItem"]
+
+FaultKind = Literal["rate_limit", "server", "timeout", "connection", "auth", "bad_request", "stream_cut"]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A scripted failure. ``stream_cut`` sends ``after_chars`` of ``text`` and then breaks."""
+
+    kind: FaultKind
+    retry_after: float | None = None
+    text: str = "partial answer that is cut"
+    after_chars: int = 8
+
+    def error(self, partial: str | None = None) -> ProviderError:
+        if self.kind == "rate_limit":
+            return RateLimitError("mock rate limit (429). Fix: wait; the runner retries.", status=429,
+                                  retry_after=self.retry_after)
+        if self.kind == "server":
+            return ServerError("mock server error (500). The runner retries these.", status=500,
+                               retry_after=self.retry_after)
+        if self.kind == "timeout":
+            return ProviderTimeoutError("mock did not answer in time. The runner retries.")
+        if self.kind == "connection":
+            return ProviderConnectionError("Could not reach mock. Fix: check the network.")
+        if self.kind == "auth":
+            return AuthenticationError("mock rejected the API key (401). Fix: check the key.", status=401)
+        if self.kind == "bad_request":
+            return BadRequestError("mock refused the request as invalid (400). Fix: check the parameters.",
+                                   status=400)
+        return StreamInterruptedError(f"The stream from mock broke after {len(partial or '')} characters.",
+                                      partial_text=partial or None)
+
+
+ScriptItem = str | Fault | Callable[[Sequence[dict[str, Any]], Params], str]
+
+
+@dataclass
+class MockCall:
+    """What one call to a mock model received (tests assert on these)."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    params: dict[str, Any]
+    streamed: bool
+
+
+@dataclass
+class _Script:
+    items: deque[ScriptItem] = field(default_factory=deque)
+    delay: float = 0.0  # seconds before the first piece
+    chunk_delay: float = 0.0  # seconds between streamed pieces
+    default: ScriptItem | None = None
+
+
+def _echo(messages: Sequence[dict[str, Any]], params: Params) -> str:
+    users = [m for m in messages if m.get("role") == "user"]
+    return str(users[-1].get("content") or "") if users else ""
+
+
+def _words(text: str) -> list[str]:
+    """Pieces to stream: each word with the space before it, so joined they give ``text`` back."""
+    pieces: list[str] = []
+    for i, word in enumerate(text.split(" ")):
+        pieces.append(word if i == 0 else " " + word)
+    return [p for p in pieces if p] or ([text] if text else [])
+
+
+class MockProvider(Provider):
+    """Scripted in-process models under ``mock:<any name>``; no key, no network."""
+
+    name = "mock"
+    key_env = None
+    default_concurrency = 16
+
+    def __init__(self) -> None:
+        self._scripts: dict[str, _Script] = {}
+        self._lock = threading.Lock()
+        self.calls: list[MockCall] = []
+
+    def accepts_any_model(self) -> bool:
+        return True
+
+    def map_params(self, params: Params) -> dict[str, Any]:
+        return params.set()
+
+    # --- scripting -----------------------------------------------------------
+    def script(self, model: str, items: Sequence[ScriptItem] = (), *, delay: float = 0.0,
+               chunk_delay: float = 0.0, default: ScriptItem | None = None) -> None:
+        """Successive calls to ``mock:<model>`` get ``items`` in order, then ``default`` (else an echo)."""
+        with self._lock:
+            self._scripts[model] = _Script(deque(items), delay, chunk_delay, default)
+
+    def calls_to(self, model: str) -> list[MockCall]:
+        return [c for c in self.calls if c.model == model]
+
+    def _next(self, model: str) -> tuple[ScriptItem, _Script]:
+        with self._lock:
+            script = self._scripts.setdefault(model, _Script())
+            item = script.items.popleft() if script.items else (script.default or _echo)
+        return item, script
+
+    # --- calls -----------------------------------------------------------------
+    async def complete(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
+                       *, timeout: float | None = None) -> Completion:
+        final = None
+        async for item in self._run(model, messages, params, streamed=False):
+            if isinstance(item, Completion):
+                final = item
+        assert final is not None
+        return final
+
+    def stream(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
+               *, timeout: float | None = None) -> AsyncIterator[Delta | Completion]:
+        return self._run(model, messages, params, streamed=True)
+
+    async def _run(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
+                   *, streamed: bool) -> AsyncIterator[Delta | Completion]:
+        self.calls.append(MockCall(model, [dict(m) for m in messages], params.set(), streamed))
+        texts: list[str] = []
+        script: _Script | None = None
+        for index in range(params.n):
+            item, script = self._next(model)
+            if script.delay and index == 0:
+                await asyncio.sleep(script.delay)
+            if isinstance(item, Fault):
+                if item.kind == "stream_cut" and streamed:
+                    partial = item.text[: item.after_chars]
+                    yield Delta(partial, index)
+                    raise item.error(partial)
+                raise item.error()
+            text = item if isinstance(item, str) else str(item(messages, params))
+            if params.stop:
+                cuts = [text.find(s) for s in params.stop if s in text]
+                text = text[: min(cuts)] if cuts else text
+            if params.max_tokens is not None:
+                text = "".join(_words(text)[: params.max_tokens])
+            if streamed:
+                for piece in _words(text):
+                    if script.chunk_delay:
+                        await asyncio.sleep(script.chunk_delay)
+                    yield Delta(piece, index)
+            texts.append(text)
+        prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in messages)
+        usage = Usage(prompt_tokens, sum(len(_words(t)) for t in texts))
+        request = {"provider": "mock", "model": model, "messages": [dict(m) for m in messages], **params.set()}
+        reasons: list[str | None] = ["stop"] * len(texts)
+        yield Completion(texts, "stop", usage, request, reasons)
