@@ -107,10 +107,10 @@ def test_one_module_per_concern_none_over_400_lines_and_no_old_session_module():
     assert not (STATE_DIR.parent / "_session.py").exists()
 
 
-def test_state_modules_import_their_siblings_at_the_top():
-    """Function-level imports of workbench modules hide the dependency graph; cards.py's are for types only."""
+def test_state_and_widget_modules_import_their_siblings_at_the_top():
+    """Function-level imports of workbench modules hide the dependency graph (cards.py's are for types only)."""
     inside = []
-    for path in STATE_DIR.glob("*.py"):
+    for path in [*STATE_DIR.glob("*.py"), *(STATE_DIR.parent / "widgets").glob("*.py")]:
         tree = ast.parse(path.read_text())
         for fn in ast.walk(tree):
             if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):

@@ -17,6 +17,7 @@ from typing import Any
 import ipywidgets as w
 
 from .._keys import redact
+from ..providers import models
 from ..state import Answer, ParamSpec, Throttle, friendly_error, param_specs
 from ._style import CSS
 
@@ -111,8 +112,6 @@ class ModelPicker(w.Dropdown):
 
     @staticmethod
     def _options(current: str) -> list[tuple[str, str]]:
-        from ..providers import models
-
         options = []
         for info in models():
             label = info.name if info.key_present else f"{info.name}  (needs {info.key_env})"
