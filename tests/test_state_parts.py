@@ -6,8 +6,8 @@ No model and no ipywidgets here; the states themselves are tested in
 
 from __future__ import annotations
 
-import asyncio
 import ast
+import asyncio
 import subprocess
 import sys
 import threading

@@ -29,7 +29,15 @@ from .inputs import friendly_error, variables_in
 from .observable import Observable, Throttle
 from .params_form import ParamSpec, build_params, param_specs
 from .playground import PlaygroundState
-from .sweep import DEFAULT_SWEEPS, MAX_SWEEP_CALLS, MEASURES, SWEEPABLE, SweepPoint, SweepState, parse_sweep_values
+from .sweep import (
+    DEFAULT_SWEEPS,
+    MAX_SWEEP_CALLS,
+    MEASURES,
+    SWEEPABLE,
+    SweepPoint,
+    SweepState,
+    parse_sweep_values,
+)
 from .versions import VersionDiff, diff_versions, version_label
 
 __all__ = [

@@ -17,7 +17,14 @@ from .._types import Request, Response, split_model
 from . import cards
 from .answer import Answer
 from .base import RunningState, stream_into
-from .inputs import check_filled, default_model, missing_key, prompt_from_text, split_kwargs, variables_in
+from .inputs import (
+    check_filled,
+    default_model,
+    missing_key,
+    prompt_from_text,
+    split_kwargs,
+    variables_in,
+)
 from .params_form import build_params
 
 __all__ = ["CompareState", "Variant", "MAX_VARIANTS"]

@@ -74,8 +74,8 @@ def split_kwargs(kwargs: Mapping[str, Any], prompt: Prompt) -> tuple[dict[str, A
     return _split(kwargs, prompt)
 
 
-def key_env(model: str) -> str:
-    """The environment variable holding the key of ``model``'s provider."""
+def key_env(model: str) -> str | None:
+    """The environment variable holding the key of ``model``'s provider (``None``: it needs none)."""
     return get_provider(split_model(model)[0]).key_env
 
 

@@ -60,6 +60,7 @@ def param_specs() -> list[ParamSpec]:
         optional = "null" in types
         main = next(o for o in options if o.get("type") != "null")
         low, high = param_bounds(name) if main.get("type") in ("number", "integer") else (None, None)
+        kind: Literal["float", "count", "int", "strings"]
         if main.get("type") == "number":
             kind = "float"
             step = 0.01 if (high or 1) - (low or 0) <= 1 else 0.05

@@ -13,7 +13,15 @@ from .._types import Request, Response
 from . import cards
 from .answer import Answer
 from .base import RunningState, stream_into
-from .inputs import check_filled, default_model, key_env, missing_key, prompt_from_text, split_kwargs, variables_in
+from .inputs import (
+    check_filled,
+    default_model,
+    key_env,
+    missing_key,
+    prompt_from_text,
+    split_kwargs,
+    variables_in,
+)
 from .params_form import build_params
 from .versions import VersionDiff, diff_versions, version_label
 

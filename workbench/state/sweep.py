@@ -28,7 +28,15 @@ from .._types import Request, Response
 from . import cards
 from .answer import Answer
 from .base import RunningState
-from .inputs import check_filled, default_model, friendly_error, missing_key, prompt_from_text, split_kwargs, variables_in
+from .inputs import (
+    check_filled,
+    default_model,
+    friendly_error,
+    missing_key,
+    prompt_from_text,
+    split_kwargs,
+    variables_in,
+)
 from .params_form import build_params
 
 if TYPE_CHECKING:
@@ -86,7 +94,7 @@ def parse_sweep_values(text: str | Iterable[Any], parameter: str) -> list[float 
             if not number.is_integer():
                 raise ParamsError(f"{parameter} takes whole numbers, not {item}. Fix: e.g. 16, 64, 256.")
             number = int(number)
-        Params.build(**{parameter: number})  # bounds, with the friendly message
+        Params.build({parameter: number})  # bounds, with the friendly message
         if number not in out:
             out.append(number)
     return out
@@ -274,16 +282,17 @@ class SweepState(RunningState):
         point.measure, point.measure_error = None, None
         if point.answer.status != "done":
             return
+        value: float | None = None
         try:
-            result = await ascore(self.scorers[name], point.answer.text, self.case(), runner=self._runner)
+            score = await ascore(self.scorers[name], point.answer.text, self.case(), runner=self._runner)
         except Exception as exc:  # noqa: BLE001 - a scorer bug is reported, not raised mid-run
-            result, error = None, f"{name}: {friendly_error(exc)}"
+            error: str | None = f"{name}: {friendly_error(exc)}"
         else:
-            error = None if result.value is not None else f"{name}: {result.explanation}"
+            value = score.value
+            error = None if value is not None else f"{name}: {score.explanation}"  # why there is no measure
         if name != self.measure:  # the measure changed meanwhile: set_measure rescored this point
             return
-        point.measure = result.value if result is not None else None
-        point.measure_error = error
+        point.measure, point.measure_error = value, error
 
     def case(self) -> dict[str, Any]:
         """What scorers receive as ``case``: the variables, plus ``expected`` when one was given."""
