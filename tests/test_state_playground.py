@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+import time
 
 import pytest
 
 import workbench as wb
 from workbench import state as S
 from workbench import testing
+from workbench._portal import submit
 
 from .conftest import PLANTED_KEY, wait_until
 
@@ -287,3 +289,19 @@ def test_stop_before_the_task_starts_cancels_only_that_run(runner):
     assert future.cancelled() or future.result().text == "kept"
     s.run(timeout=10)
     assert s.answer.status == "done"
+
+
+def test_cancelling_the_future_of_a_run_leaves_the_state_ready(runner):
+    """The Future that start() returns, cancelled while the portal is busy: the run ends as a Stop would."""
+    s = playground(runner, model=testing.script("instant", ["first", "after"]), topic="owls")
+    submit(asyncio.sleep(0)).result(5)  # the portal exists
+
+    async def block():
+        time.sleep(0.3)  # holds the portal's loop: the run's task is not even created yet
+
+    submit(block())
+    future = s.start()
+    assert future.cancel()
+    assert s.wait(5) and not s.running
+    s.run(timeout=10)
+    assert s.answer.status == "done" and s.answer.text in ("first", "after")

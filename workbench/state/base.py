@@ -154,9 +154,9 @@ class RunningState(Observable):
                 raise
             run = self._current = _Run()
             self._done.clear()
-        self.error = None
-        self.info = None
-        self.running = True
+            self.error = None
+            self.info = None
+            self.running = True
         self._future = submit(self._execute(run, work))
         return self._future
 
@@ -206,12 +206,17 @@ class RunningState(Observable):
                 raise asyncio.CancelledError
             return await self._perform(work)
         finally:
+            self._finish(run)
+
+    def _finish(self, run: _Run) -> None:
+        """Close ``run``: no current run, not running, waiters released."""
+        with self._lock:  # a new run starts either before all of this or after it
             run.finished = True
             run.task = None
-            with self._lock:  # a new run starts either before all of this or after it
+            if self._current is run:
                 self._current = None
-                self.running = False
-                self._done.set()
+            self.running = False
+            self._done.set()
 
     def _prepare_run(self) -> Any:
         """:meth:`prepare`, plus the fresh answers the run will fill."""
