@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["scores", "sweep", "heatmap", "distribution", "pareto", "agreement", "OKABE_ITO"]
+__all__ = ["scores", "sweep", "heatmap", "distribution", "pareto", "agreement", "sweep_points", "to_png", "OKABE_ITO"]
 
 #: Okabe & Ito (2008), "Color Universal Design": safe for the common colour-vision deficiencies.
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -263,3 +263,96 @@ def agreement(results: pd.DataFrame, judge: str | None = None, *, ax: Axes | Non
     ax.figure.colorbar(image, ax=ax, label="calls")
     ax.set_title(f"{result.scorer} vs human ratings\nCohen's kappa {result.kappa:.2f} ({result.interpretation}), n = {result.n}")
     return fig
+
+
+# --- a Sweep widget's answers: every answer as a dot, the mean as a line ----------------------
+def sweep_points(data: Any, parameter: str | None = None, measure: str | None = None, *,
+                 values: list[float] | tuple[float, ...] | None = None, title: str | None = None, ax: Axes | None = None) -> Figure:
+    """Each answer's measure against the swept value (a dot, nudged sideways so none hides another)
+    and the mean per value (a line). What ``wb.Sweep`` draws; experiments use :func:`sweep` (with CIs).
+
+    ``data`` is one of:
+
+    - a Sweep's state (``sw.state``): the parameter, measure, values and title come from it;
+    - a DataFrame with one row per answer (``sw.state.to_frame()``): pass ``parameter`` and
+      ``measure``, its column names;
+    - ``(value, measure)`` pairs (``None`` or NaN: an answer without a measure, not drawn).
+
+    Without ``ax`` the figure is a bare :class:`matplotlib.figure.Figure`, not a pyplot one,
+    so it can be drawn from any thread (the widget redraws it from the portal's) and never
+    opens a window or a second inline copy.
+    """
+    pairs, parameter, measure, values, title = _sweep_data(data, parameter, measure, values, title)
+    groups: dict[float, list[float]] = {}  # value -> measures, in order of first appearance
+    for x, y in pairs:
+        scored = groups.setdefault(float(x), [])
+        if y is not None and not math.isnan(float(y)):
+            scored.append(float(y))
+    ticks = [float(v) for v in values] if values else list(groups)
+    span = (max(ticks) - min(ticks)) if ticks else 0.0
+    span = span or 1.0
+    xs: list[float] = []
+    ys: list[float] = []
+    for x, scored in groups.items():
+        for i, y in enumerate(scored):
+            xs.append(x + (i - (len(scored) - 1) / 2) * span * 0.012)
+            ys.append(y)
+    means = [(x, sum(scored) / len(scored)) for x, scored in groups.items() if scored]
+
+    if ax is None:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(6.4, 3.4), dpi=100, layout="constrained")
+        ax = fig.add_subplot()
+    else:
+        fig = ax.figure
+    if means:
+        ax.plot([m[0] for m in means], [m[1] for m in means], "-", color=OKABE_ITO[5], linewidth=2,
+                marker="D", markersize=5, label="mean", zorder=2)
+        ax.plot(xs, ys, "o", markerfacecolor="none", markeredgecolor=OKABE_ITO[0], markersize=7,
+                markeredgewidth=1.5, label="each answer", zorder=3)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=9)
+        if min(ys) >= 0:
+            ax.set_ylim(bottom=0, top=max(ys) * 1.1 if max(ys) > 0 else 1)
+    else:
+        ax.text(0.5, 0.5, "no answers yet", ha="center", va="center", transform=ax.transAxes, color="#888")
+    ax.set_xlabel(parameter)
+    ax.set_ylabel(measure)
+    ax.set_title(title or f"{measure} vs {parameter}", fontsize=10)
+    if values:
+        ax.set_xticks([float(v) for v in values])
+    ax.grid(True, alpha=0.3)
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+def _sweep_data(data: Any, parameter: str | None, measure: str | None, values: list[float] | tuple[float, ...] | None,
+                title: str | None) -> tuple[list[tuple[Any, Any]], str, str, list[float] | tuple[float, ...] | None, str | None]:
+    """``(pairs, parameter, measure, values, title)`` from a Sweep state, a frame or pairs."""
+    if hasattr(data, "points") and hasattr(data, "sweep_values"):  # a SweepState (duck-typed: no import)
+        s = data
+        repeats = f"{s.repeats} repeat{'s' if s.repeats != 1 else ''} per value"
+        return ([(p.value, p.measure) for p in s.points], parameter or s.parameter, measure or s.measure,
+                list(s.sweep_values) if values is None else values,
+                title or f"{measure or s.measure} vs {parameter or s.parameter} · {s.model} · {repeats}")
+    if hasattr(data, "columns"):  # a DataFrame
+        missing = [name for name in (parameter, measure) if name is None or name not in data.columns]
+        if missing:
+            raise WorkbenchError(f"sweep_points() needs the frame's parameter and measure columns (it has "
+                                 f"{', '.join(map(str, data.columns))}). Fix: pass parameter=... and measure=....")
+        return list(zip(data[parameter], data[measure])), str(parameter), str(measure), values, title
+    try:
+        pairs = [(x, y) for x, y in data]
+    except (TypeError, ValueError):
+        raise WorkbenchError("sweep_points() takes a Sweep's state, a DataFrame or (value, measure) pairs. "
+                             "Fix: e.g. wb.plots.sweep_points(sweep.state).") from None
+    return pairs, parameter or "value", measure or "measure", values, title
+
+
+def to_png(fig: Figure) -> bytes:
+    """``fig`` as PNG bytes (what an ``ipywidgets.Image`` shows)."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()

@@ -1,6 +1,6 @@
 """The widgets in a real JupyterLab: type a prompt, fill a variable, move a slider, run, watch it stream.
 
-These tests drive ``wb.Playground`` and ``wb.Compare`` in headless Chromium
+These tests drive ``wb.Playground``, ``wb.Compare`` and ``wb.Sweep`` in headless Chromium
 against the offline model ``local:smollm2`` and check what a user sees: the
 variable field that appears for ``{topic}``, the streamed answer, the
 figures line, and that the kernel really ran with the values set in the
@@ -198,6 +198,40 @@ def test_compare_in_jupyterlab(page: Page, lab_server: LabServer, jupyter_env: J
     variants = sorted(json.loads(c["tags_json"])["variant"] for c in calls)
     assert variants == ["terse", "warm"]
     assert all("a rainbow" in json.loads(c["request_json"])["messages"][-1]["content"] for c in calls)
+
+
+SWEEP_CELLS = [
+    "import workbench as wb\nfrom workbench import testing",
+    (
+        "judge = wb.scorers.llm_judge('The answer names a fruit.',\n"
+        "                             model=testing.script('judge', ['SCORE: 4\\nit names one'] * 8))\n"
+        "sw = wb.Sweep(wb.Prompt(user='Name a fruit.'), 'local:smollm2', values=[0, 1.2], repeats=2,\n"
+        "              max_tokens=12, scorers=[judge])\n"
+        "sw"
+    ),
+]
+
+
+@pytest.mark.browser
+def test_sweep_with_a_judge_measure_in_jupyterlab(page: Page, lab_server: LabServer, jupyter_env: JupyterEnv) -> None:
+    """A Sweep measured by an LLM judge (a scripted mock judge): every point gets its score, the plot shows them."""
+    lab_server.write_notebook("sweep_lab.ipynb", SWEEP_CELLS)
+    lab.run_notebook(page, lab_server, "sweep_lab.ipynb")
+    sweep = ".wb-sweep"
+    page.locator(f"{sweep} .wb-sweep-measure select").select_option("judge")
+    lab.wait_kernel_idle(page)
+    _click(page, f"{sweep} button.wb-run")
+    lab.wait_for_text(page, f"{sweep} .wb-run-status", "4/4 answers", timeout_ms=lab.WAIT_TIMEOUT_MS * 3)
+    headers = page.locator(f"{sweep} .wb-group-header").all_inner_texts()
+    assert [h.split(" · ")[0] for h in headers] == ["temperature = 0", "temperature = 1.2"], headers
+    assert all("mean judge 0.8" in h and "(n=2)" in h for h in headers), headers  # SCORE 4 on 1-5: 0.75
+    page.locator(f"{sweep} .wb-plot").wait_for(state="visible", timeout=lab.WAIT_TIMEOUT_MS)
+    assert page.locator(f"{sweep} .wb-plot").evaluate("img => img.naturalWidth") >= 300
+    assert page.locator(f"{sweep} .wb-error:visible").count() == 0
+    lab.assert_widgets_rendered(page)
+    _snap(page, sweep, "sweep_lab-judge")
+    judged = [c for c in _last_calls(jupyter_env.workbench_db, 8) if json.loads(c["tags_json"]).get("judge")]
+    assert judged, "the judge's calls were not logged with the sweep's"
 
 
 KEY_CELLS = [

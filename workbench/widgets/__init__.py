@@ -1,7 +1,7 @@
 """Interactive views for notebooks: the only package that imports ipywidgets.
 
 Each widget is a thin view over a plain state object from
-:mod:`workbench._session`; everything it does is a method of that object.
+:mod:`workbench.state`; everything it does is a method of that object.
 ``import workbench`` does not import this package: ``wb.Playground`` and
 friends load it (and ipywidgets) on first use.
 """

@@ -11,7 +11,7 @@ import ipywidgets as w
 from .._log import RunLog
 from .._prompt import Prompt
 from .._runner import Runner
-from .._session import MAX_VARIANTS, CompareState, Variant
+from ..state import MAX_VARIANTS, CompareState, Variant
 from ._parts import (
     AnswerView,
     KeyPrompt,
@@ -79,7 +79,7 @@ class Compare(StateWidget):
     ``wb.Compare({"terse": p1, "friendly": p2}, models="local:smollm2", max_tokens=64, topic="owls")``
     or ``wb.Compare(p, models=["local:smollm2", "openai:gpt-4o-mini"])``: every
     prompt runs on every model (2-4 columns). Parameters and variables are
-    shared; :attr:`state` is a :class:`~workbench._session.CompareState`.
+    shared; :attr:`state` is a :class:`~workbench.state.CompareState`.
     """
 
     def __init__(self, prompts: Prompt | str | Sequence[Prompt | str] | Mapping[str, Prompt | str] | None = None,

@@ -1,7 +1,7 @@
 """Building blocks shared by the Playground, Compare and Sweep views.
 
 Each part is a small ipywidgets container that shows a piece of a state
-object from :mod:`workbench._session` and reports edits through a callback;
+object from :mod:`workbench.state` and reports edits through a callback;
 none of them holds logic of its own. Parts that the portal thread updates
 while an answer streams (:class:`AnswerView`) only set widget *values*,
 which ipykernel sends safely from any thread.
@@ -17,7 +17,8 @@ from typing import Any
 import ipywidgets as w
 
 from .._keys import redact
-from .._session import Answer, ParamSpec, Throttle, friendly_error, param_specs
+from ..providers import models
+from ..state import Answer, ParamSpec, Throttle, friendly_error, param_specs
 from ._style import CSS
 
 __all__ = [
@@ -111,8 +112,6 @@ class ModelPicker(w.Dropdown):
 
     @staticmethod
     def _options(current: str) -> list[tuple[str, str]]:
-        from ..providers import models
-
         options = []
         for info in models():
             label = info.name if info.key_present else f"{info.name}  (needs {info.key_env})"

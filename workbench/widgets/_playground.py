@@ -11,7 +11,7 @@ import ipywidgets as w
 from .._log import RunLog
 from .._prompt import Prompt
 from .._runner import Runner
-from .._session import PlaygroundState
+from ..state import PlaygroundState
 from ._parts import (
     AnswerView,
     KeyPrompt,
@@ -44,7 +44,7 @@ class Playground(StateWidget):
     keyword arguments that are parameter names set parameters, others fill
     ``{variables}``. ``runner`` or ``log`` choose where calls are logged
     (default: the session runner). Code can read and change what is shown
-    through :attr:`state` (a :class:`~workbench._session.PlaygroundState`):
+    through :attr:`state` (a :class:`~workbench.state.PlaygroundState`):
     ``pg.state.user = "..."`` updates the editor, ``pg.state.run()`` runs.
     """
 

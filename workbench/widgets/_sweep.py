@@ -12,7 +12,7 @@ import ipywidgets as w
 from .._log import RunLog
 from .._prompt import Prompt
 from .._runner import Runner
-from .._session import SWEEPABLE, SweepState, Throttle
+from ..state import SWEEPABLE, SweepState, Throttle
 from ._parts import (
     AnswerView,
     KeyPrompt,
@@ -44,7 +44,7 @@ class Sweep(StateWidget):
     (``scorer(output, case)`` returning a number or a Score; ``case`` holds the
     variables and ``expected``). Answers are grouped by value; the plot
     shows every answer as a dot and the mean as a line. :attr:`state` is a
-    :class:`~workbench._session.SweepState` (``state.to_frame()``, ``state.figure()``).
+    :class:`~workbench.state.SweepState` (``state.to_frame()``, ``state.figure()``).
     """
 
     def __init__(self, prompt: Prompt | str | None = None, model: str | None = None, *,

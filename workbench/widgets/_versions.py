@@ -1,6 +1,6 @@
 """The Playground's "Versions" panel: save, list, diff and load prompt versions.
 
-All work goes through :class:`~workbench._session.PlaygroundState`
+All work goes through :class:`~workbench.state.PlaygroundState`
 (``save_version``, ``versions``, ``diff``, ``load_version``); this view only
 lists what the run log holds and shows the diff's HTML.
 """
@@ -11,7 +11,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from .._session import PlaygroundState, version_label
+from ..state import PlaygroundState, version_label
 from ._parts import guard, hidden, section
 
 

@@ -1,0 +1,217 @@
+"""Compare's state: the same variables and parameters through 2-4 variants (prompt and/or model) at once."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._errors import ParamsError, WorkbenchError
+from .._log import RunLog
+from .._prompt import Prompt, as_prompt
+from .._runner import Runner
+from .._types import Request, Response, split_model
+from . import cards
+from .answer import Answer
+from .base import RunningState, stream_into
+from .inputs import (
+    check_filled,
+    default_model,
+    missing_key,
+    prompt_from_text,
+    split_kwargs,
+    variables_in,
+)
+from .params_form import build_params
+
+__all__ = ["CompareState", "Variant", "MAX_VARIANTS"]
+
+#: Most variants a Compare shows side by side (columns stay readable up to 4).
+MAX_VARIANTS = 4
+
+
+@dataclass(eq=False)
+class Variant:
+    """One column of a Compare: a prompt and a model (plus parameter overrides)."""
+
+    label: str
+    system: str = ""
+    user: str = ""
+    examples: tuple[tuple[str, str], ...] = ()
+    model: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def prompt(self) -> Prompt:
+        return prompt_from_text(self.system, self.user, self.examples, self.label)
+
+    @classmethod
+    def of(cls, label: str, prompt: Prompt | str, model: str, params: Mapping[str, Any] | None = None) -> Variant:
+        p = as_prompt(prompt, template=True)
+        return cls(label, p.system or "", p.user, p.examples, model, dict(params or {}))
+
+
+#: What :meth:`CompareState.update_variant` may change: the fields of a :class:`Variant`, nothing else.
+VARIANT_FIELDS = tuple(f.name for f in dataclasses.fields(Variant))
+
+
+def _labels(count: int) -> list[str]:
+    return [chr(ord("A") + i) for i in range(count)]
+
+
+class CompareState(RunningState):
+    """The same variables and parameters through 2-4 variants (prompt and/or model) at once.
+
+    ``prompts`` may be one prompt, a list, or a ``{label: prompt}`` mapping;
+    ``models`` one model or a list. Every prompt runs on every model (at most
+    four columns). With one prompt and one model, two identical columns are
+    made so there is something to edit.
+    """
+
+    def __init__(self, prompts: Prompt | str | Sequence[Prompt | str] | Mapping[str, Prompt | str] | None = None,
+                 models: str | Sequence[str] | None = None, *, variables: Mapping[str, Any] | None = None,
+                 runner: Runner | None = None, log: RunLog | str | None = None, **kwargs: Any) -> None:
+        self._init_run(runner, log)
+        variants = _make_variants(prompts, models)
+        first = variants[0].prompt()
+        param_kwargs, var_kwargs = split_kwargs(kwargs, first)
+        self.variants: list[Variant] = variants
+        self.variables: dict[str, str] = {k: str(v) for k, v in {**(variables or {}), **var_kwargs}.items()}
+        self.params: dict[str, Any] = build_params(param_kwargs).set()
+        self.answers: list[Answer] = [Answer(label=v.label, model=v.model) for v in variants]
+
+    @property
+    def variable_names(self) -> list[str]:
+        names: list[str] = []
+        for v in self.variants:
+            names += [n for n in variables_in(v.system, v.user, v.examples) if n not in names]
+        return names
+
+    def update_variant(self, index: int, **changes: Any) -> Variant:
+        """Change a variant's ``label``, ``system``, ``user``, ``examples``, ``model`` or ``params``.
+
+        Any other name is refused before anything changes (``prompt`` is the
+        variant's method, not a field: pass ``system=`` and ``user=``).
+        """
+        unknown = [key for key in changes if key not in VARIANT_FIELDS]
+        if unknown:
+            raise ParamsError(f"A variant has no field {unknown[0]!r}. Fix: use one of {', '.join(VARIANT_FIELDS)}.")
+        variant = self.variants[index]
+        for key, value in changes.items():
+            setattr(variant, key, value)
+        if "label" in changes or "model" in changes:
+            self.answers[index].label, self.answers[index].model = variant.label, variant.model
+        self.changed("variant")
+        return variant
+
+    def add_variant(self, prompt: Prompt | str | None = None, model: str | None = None,
+                    label: str | None = None) -> Variant:
+        """Add a column (a copy of the last one unless a prompt or model is given)."""
+        if len(self.variants) >= MAX_VARIANTS:
+            raise ParamsError(f"A Compare shows at most {MAX_VARIANTS} variants. Fix: remove one first.")
+        last = self.variants[-1]
+        used = {v.label for v in self.variants}
+        label = label or next(l for l in _labels(MAX_VARIANTS + len(used)) if l not in used)
+        if prompt is None:
+            variant = Variant(label, last.system, last.user, last.examples, model or last.model, dict(last.params))
+        else:
+            variant = Variant.of(label, prompt, model or last.model)
+        self.variants = [*self.variants, variant]
+        self.answers = [*self.answers, Answer(label=variant.label, model=variant.model)]
+        return variant
+
+    def remove_variant(self, index: int) -> None:
+        if len(self.variants) <= 1:
+            raise ParamsError("A Compare needs at least one variant.")
+        self.variants = [v for i, v in enumerate(self.variants) if i != index]
+        self.answers = [a for i, a in enumerate(self.answers) if i != index]
+
+    @property
+    def missing_keys(self) -> list[str]:
+        """Environment variables of missing keys, for the models of all variants."""
+        out: list[str] = []
+        for v in self.variants:
+            env = missing_key(v.model)
+            if env and env not in out:
+                out.append(env)
+        return out
+
+    def provide_key(self, value: str, env_var: str | None = None) -> bool:
+        return self._use_key(env_var or next(iter(self.missing_keys), None), value)
+
+    def prepare(self) -> list[Request]:
+        """One request per variant; the first invalid variant is named in the error."""
+        requests = []
+        for v in self.variants:
+            try:
+                prompt = v.prompt()
+                values = check_filled(prompt.variable_order, self.variables)
+                params = build_params(self.params, v.params)
+                requests.append(self._runner.prepare(v.model, prompt, values, params,
+                                                     tags={"source": "compare", "variant": v.label}))
+            except WorkbenchError as exc:
+                raise type(exc)(f"Variant {v.label}: {exc}") from None
+        return requests
+
+    def _prepare_run(self) -> list[Request]:
+        requests = self.prepare()
+        self.answers = [Answer(label=v.label, model=v.model) for v in self.variants]
+        return requests
+
+    async def _perform(self, requests: list[Request]) -> list[Response | None]:
+        answers = list(self.answers)
+
+        async def one(i: int, request: Request) -> Response | None:
+            return await stream_into(self._runner, request, answers[i], lambda: self.changed(f"answer:{i}"))
+
+        return list(await asyncio.gather(*(one(i, r) for i, r in enumerate(requests))))
+
+    def rate(self, index: int, rating: int | None, note: str | None = None) -> None:
+        """Rate the answer in column ``index``."""
+        self._rate(self.answers[index], rating, note)
+
+    # --- static form (see cards.py) --------------------------------------
+    def summary_text(self) -> str:
+        return cards.compare_text(self)
+
+    def summary_html(self) -> str:
+        return cards.compare_html(self)
+
+
+def _make_variants(prompts: Any, models: str | Sequence[str] | None) -> list[Variant]:
+    if prompts is None:
+        labelled: list[tuple[str | None, Prompt | str]] = [(None, "")]
+    elif isinstance(prompts, Mapping):
+        labelled = [(str(k), p) for k, p in prompts.items()]
+    elif isinstance(prompts, (Prompt, str)):
+        labelled = [(None, prompts)]
+    else:
+        labelled = [(None, p) for p in prompts]
+    model_list = [models] if isinstance(models, str) else list(models or []) or [default_model()]
+    combos = [(label, p, m) for (label, p), m in itertools.product(labelled, model_list)]
+    if len(combos) > MAX_VARIANTS:
+        raise ParamsError(
+            f"{len(labelled)} prompts x {len(model_list)} models make {len(combos)} columns; a Compare shows "
+            f"at most {MAX_VARIANTS}. Fix: compare fewer prompts or models at once (or use wb.Experiment)."
+        )
+    if len(combos) == 1:
+        combos = combos * 2
+    letters = dict(zip(range(len(labelled)), _labels(MAX_VARIANTS)))
+    variants = []
+    for i, (label, p, m) in enumerate(combos):
+        prompt_label = label or letters[(i // len(model_list)) % len(labelled)]
+        if len(model_list) == 1:
+            name = label or _labels(MAX_VARIANTS)[i]
+        elif len(labelled) == 1:
+            name = label or split_model(m)[1]
+        else:
+            name = f"{prompt_label} · {split_model(m)[1]}"
+        variants.append(Variant.of(name, p, m))
+    seen: dict[str, int] = {}
+    for v in variants:  # duplicate labels (same prompt twice) get a suffix
+        seen[v.label] = seen.get(v.label, 0) + 1
+        if seen[v.label] > 1:
+            v.label = f"{v.label} ({seen[v.label]})"
+    return variants

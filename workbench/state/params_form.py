@@ -1,0 +1,76 @@
+"""The parameter form: one control per parameter, described by the schema, and the values read back.
+
+:func:`param_specs` turns ``Params.model_json_schema()`` into :class:`ParamSpec`
+entries (kind of control, bounds, help); the views build their sliders from
+them. :func:`build_params` validates what a form holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .._params import PARAM_NAMES, Params, param_bounds
+
+__all__ = ["ParamSpec", "param_specs", "build_params"]
+
+
+def build_params(values: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> Params:
+    """Validated :class:`Params` from a form's values; ``None`` or ``""`` means "unset"."""
+    merged = {**values, **(overrides or {})}
+    return Params.build(**{k: v for k, v in merged.items() if v is not None and v != "" and v != ()})
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """How to show one parameter: the kind of control, its bounds and its help.
+
+    ``kind`` is ``"float"`` (a slider), ``"count"`` (a small whole-number
+    slider), ``"int"`` (a number box, for wide ranges such as max_tokens) or
+    ``"strings"`` (a list of strings: stop). ``optional`` parameters can be
+    left unset, meaning the provider's default.
+    """
+
+    name: str
+    kind: Literal["float", "count", "int", "strings"]
+    low: float | None
+    high: float | None
+    step: float
+    default: Any
+    shown: Any
+    description: str
+    optional: bool
+    max_items: int | None = None
+
+
+#: What an unset control shows (dimmed) until the user sets it.
+_SHOWN_WHEN_UNSET = {"temperature": 0.7, "top_p": 1.0, "max_tokens": 256, "seed": 0,
+                     "presence_penalty": 0.0, "frequency_penalty": 0.0}
+
+
+def param_specs() -> list[ParamSpec]:
+    """One :class:`ParamSpec` per parameter, built from ``Params.model_json_schema()``."""
+    props = Params.model_json_schema()["properties"]
+    specs = []
+    for name in PARAM_NAMES:
+        prop = props[name]
+        options = prop.get("anyOf", [prop])
+        types = {o.get("type") for o in options}
+        optional = "null" in types
+        main = next(o for o in options if o.get("type") != "null")
+        low, high = param_bounds(name) if main.get("type") in ("number", "integer") else (None, None)
+        kind: Literal["float", "count", "int", "strings"]
+        if main.get("type") == "number":
+            kind = "float"
+            step = 0.01 if (high or 1) - (low or 0) <= 1 else 0.05
+        elif main.get("type") == "integer":
+            kind = "count" if low is not None and high is not None and high - low <= 64 else "int"
+            step = 1
+        else:
+            kind, step = "strings", 1
+        default = prop.get("default")
+        shown = default if default is not None else _SHOWN_WHEN_UNSET.get(name, low if low is not None else ())
+        specs.append(ParamSpec(name, kind, low, high, step, default, shown, prop.get("description", ""),
+                               optional, main.get("maxItems")))
+    return specs

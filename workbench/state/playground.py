@@ -1,0 +1,136 @@
+"""The Playground's state: one prompt, one model, one answer (``n`` samples), versions and ratings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .._log import RunLog, Version
+from .._params import Params
+from .._prompt import Prompt, as_prompt
+from .._runner import Runner
+from .._types import Request, Response
+from . import cards
+from .answer import Answer
+from .base import RunningState, stream_into
+from .inputs import (
+    check_filled,
+    default_model,
+    key_env,
+    missing_key,
+    prompt_from_text,
+    split_kwargs,
+    variables_in,
+)
+from .params_form import build_params
+from .versions import VersionDiff, diff_versions, version_label
+
+__all__ = ["PlaygroundState"]
+
+
+class PlaygroundState(RunningState):
+    """One prompt, one model, one answer (``n`` samples), versions and ratings.
+
+    Fields a view edits: ``system``, ``user``, ``examples``, ``variables``
+    (variable values, kept for variables that were removed so they come back
+    when retyped), ``model`` and ``params`` (only the parameters that are set).
+
+    >>> s = PlaygroundState(wb.Prompt(user="Tell me about {topic}"), model="local:smollm2",
+    ...                     max_tokens=32, log=":memory:")  # doctest: +SKIP
+    >>> s.set_variable("topic", "owls"); s.run().text  # doctest: +SKIP
+    """
+
+    def __init__(self, prompt: Prompt | str | None = None, model: str | None = None, *,
+                 variables: Mapping[str, Any] | None = None, runner: Runner | None = None,
+                 log: RunLog | str | None = None, **kwargs: Any) -> None:
+        p = as_prompt(prompt or "", template=True)
+        param_kwargs, var_kwargs = split_kwargs(kwargs, p)
+        self._init_run(runner, log)
+        self.system: str = p.system or ""
+        self.user: str = p.user
+        self.examples: tuple[tuple[str, str], ...] = p.examples
+        self.name: str | None = p.name
+        self.variables: dict[str, str] = {k: str(v) for k, v in {**(variables or {}), **var_kwargs}.items()}
+        self.model: str = model or default_model()
+        self.params: dict[str, Any] = build_params(param_kwargs).set()
+        self.answer: Answer = Answer(model=self.model)
+
+    # --- editing ---------------------------------------------------------
+    @property
+    def variable_names(self) -> list[str]:
+        return variables_in(self.system, self.user, self.examples)
+
+    def prompt(self) -> Prompt:
+        """The prompt as typed (raises :class:`PromptError` on a malformed placeholder)."""
+        return prompt_from_text(self.system, self.user, self.examples, self.name)
+
+    def build_params(self) -> Params:
+        return build_params(self.params)
+
+    @property
+    def missing_key(self) -> str | None:
+        """Environment variable of the chosen model's missing key, else ``None``."""
+        return missing_key(self.model)
+
+    def provide_key(self, value: str) -> bool:
+        """Use ``value`` as this session's key for the chosen model's provider."""
+        return self._use_key(self.missing_key or key_env(self.model), value)
+
+    def prepare(self) -> Request:
+        """Validate everything offline (variables, parameters, model, key) and return the request."""
+        prompt = self.prompt()
+        values = check_filled(prompt.variable_order, self.variables)
+        return self._runner.prepare(self.model, prompt, values, self.build_params(), tags={"source": "playground"})
+
+    # --- running ---------------------------------------------------------
+    def _prepare_run(self) -> Request:
+        request = self.prepare()
+        self.answer = Answer(label=self.name or "", model=self.model)
+        return request
+
+    async def _perform(self, request: Request) -> Response | None:
+        return await stream_into(self._runner, request, self.answer, lambda: self.changed("answer"))
+
+    # --- ratings ---------------------------------------------------------
+    def rate(self, rating: int | None, note: str | None = None) -> None:
+        """Rate the current answer +1 / -1 (``None`` clears) with an optional note, in the run log."""
+        self._rate(self.answer, rating, note)
+
+    # --- versions --------------------------------------------------------
+    def save_version(self, name: str, note: str | None = None) -> Version:
+        """Store the prompt as typed, with its parameters and model, under ``name``."""
+        version = self._need_log("Saving a version").save_version(
+            name, self.prompt(), self.build_params().set(), self.model, note)
+        self.info = f"Saved {version_label(version)}."
+        self.changed("versions")
+        return version
+
+    def versions(self) -> list[Version]:
+        """Saved versions, newest first."""
+        return self._log.versions() if self._log is not None else []
+
+    def _version(self, version: int | Version) -> Version:
+        return version if isinstance(version, Version) else self._need_log("Loading a version").version(int(version))
+
+    def diff(self, a: int | Version, b: int | Version) -> VersionDiff:
+        """A readable diff between two saved versions (ids or :class:`Version` objects)."""
+        return diff_versions(self._version(a), self._version(b))
+
+    def load_version(self, version: int | Version) -> Version:
+        """Put a saved version back into the editor (prompt, parameters and model)."""
+        v = self._version(version)
+        p = Prompt.from_dict(v.prompt)
+        self.system, self.user, self.examples, self.name = p.system or "", p.user, p.examples, v.name
+        self.params = build_params(v.params).set()
+        if v.model:
+            self.model = v.model
+        self.info = f"Loaded {version_label(v)}."
+        self.changed("loaded")
+        return v
+
+    # --- static form (see cards.py) --------------------------------------
+    def summary_text(self) -> str:
+        return cards.playground_text(self)
+
+    def summary_html(self) -> str:
+        return cards.playground_html(self)

@@ -1,0 +1,360 @@
+"""Sweep's state: one prompt, one parameter over several values, each repeated, and a measure per answer.
+
+Measures are scorers (:mod:`workbench._scoring`): built-in ones (length,
+words) or any scorer given, an LLM judge included. Every answer is scored in
+the portal through :func:`ascore` as it arrives (a scorer that calls a model
+is awaited, a plain function runs in a worker thread), and the run is
+reported finished only when every answer has its measure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .. import plots
+from .._errors import ParamsError, ScorerError
+from .._log import RunLog
+from .._params import Params
+from .._portal import portal_loop, run_sync
+from .._prompt import Prompt, as_prompt
+from .._runner import Runner
+from .._scoring import ascore, scorer_name
+from .._types import Request, Response
+from . import cards
+from .answer import Answer
+from .base import RunningState
+from .inputs import (
+    check_filled,
+    default_model,
+    friendly_error,
+    missing_key,
+    prompt_from_text,
+    split_kwargs,
+    variables_in,
+)
+from .params_form import build_params
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["SweepState", "SweepPoint", "MEASURES", "DEFAULT_SWEEPS", "SWEEPABLE", "MAX_SWEEP_CALLS",
+           "parse_sweep_values"]
+
+#: A Sweep asking for more calls than this is refused with the figures.
+MAX_SWEEP_CALLS = 200
+
+
+def _length(output: str, case: Mapping[str, Any]) -> float:
+    return float(len(output))
+
+
+def _words(output: str, case: Mapping[str, Any]) -> float:
+    return float(len(output.split()))
+
+
+#: Built-in measures of an answer: name -> scorer-like callable.
+MEASURES: dict[str, Callable[[str, Mapping[str, Any]], float]] = {
+    "length (characters)": _length,
+    "words": _words,
+}
+
+#: Parameters a Sweep can vary (``n`` changes the shape of the answer, not its value),
+#: with the values offered when the parameter is chosen.
+DEFAULT_SWEEPS: dict[str, tuple[float | int, ...]] = {
+    "temperature": (0.0, 0.5, 1.0, 1.5),
+    "top_p": (0.1, 0.5, 0.9, 1.0),
+    "max_tokens": (16, 64, 256),
+    "seed": (0, 1, 2, 3),
+    "presence_penalty": (-1.0, 0.0, 1.0, 2.0),
+    "frequency_penalty": (-1.0, 0.0, 1.0, 2.0),
+}
+SWEEPABLE = tuple(DEFAULT_SWEEPS)
+
+
+def parse_sweep_values(text: str | Iterable[Any], parameter: str) -> list[float | int]:
+    """``"0, 0.5, 1"`` -> ``[0.0, 0.5, 1.0]``, each checked against the parameter's bounds."""
+    if parameter not in SWEEPABLE:
+        raise ParamsError(f"{parameter!r} cannot be swept. Fix: choose one of {', '.join(SWEEPABLE)}.")
+    items = [s for s in re.split(r"[,;\s]+", text.strip()) if s] if isinstance(text, str) else list(text)
+    if not items:
+        raise ParamsError(f"No values to sweep {parameter} over. Fix: type some, e.g. 0, 0.5, 1, 1.5.")
+    whole = Params.model_fields[parameter].annotation in (int, int | None)
+    out: list[float | int] = []
+    for item in items:
+        try:
+            number = float(item)
+        except (TypeError, ValueError):
+            raise ParamsError(f"{item!r} is not a number. Fix: list numbers separated by commas, e.g. 0, 0.5, 1.") from None
+        if whole:
+            if not number.is_integer():
+                raise ParamsError(f"{parameter} takes whole numbers, not {item}. Fix: e.g. 16, 64, 256.")
+            number = int(number)
+        Params.build({parameter: number})  # bounds, with the friendly message
+        if number not in out:
+            out.append(number)
+    return out
+
+
+def _check_repeats(repeats: int) -> int:
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or not 1 <= repeats <= 50:
+        raise ParamsError(f"repeats={repeats!r} is not allowed. Fix: use a whole number from 1 to 50.")
+    return repeats
+
+
+@dataclass(eq=False)
+class SweepPoint:
+    """One call of a sweep: the parameter value, the repeat index, its answer and its measure.
+
+    ``measure`` is ``None`` until the answer is scored, or when it could not
+    be; ``measure_error`` then says why.
+    """
+
+    value: float | int
+    repeat: int
+    answer: Answer
+    measure: float | None = None
+    measure_error: str | None = None
+
+
+class SweepState(RunningState):
+    """One prompt, one parameter swept over values, each value repeated; a measure per answer.
+
+    The measure is ``"length (characters)"`` by default, ``"words"``, or any
+    scorer given in ``scorers`` (``scorer(output, case)`` returning a number,
+    a bool, ``(value, explanation)`` or a Score, sync or async, an LLM judge
+    included; ``case`` holds the variables and ``expected``, if given).
+    """
+
+    def __init__(self, prompt: Prompt | str | None = None, model: str | None = None, *,
+                 parameter: str = "temperature", values: Sequence[float] | str | None = None,
+                 repeats: int = 3, measure: str | Callable[..., Any] | None = None,
+                 scorers: Sequence[Callable[..., Any]] | Mapping[str, Callable[..., Any]] = (),
+                 expected: Any = None, variables: Mapping[str, Any] | None = None, runner: Runner | None = None,
+                 log: RunLog | str | None = None, **kwargs: Any) -> None:
+        p = as_prompt(prompt or "", template=True)
+        param_kwargs, var_kwargs = split_kwargs(kwargs, p)
+        self._init_run(runner, log)
+        self.expected: Any = expected
+        self.system: str = p.system or ""
+        self.user: str = p.user
+        self.examples: tuple[tuple[str, str], ...] = p.examples
+        self.variables: dict[str, str] = {k: str(v) for k, v in {**(variables or {}), **var_kwargs}.items()}
+        self.model: str = model or default_model()
+        self.params: dict[str, Any] = build_params(param_kwargs).set()
+        self.parameter: str = parameter
+        self.sweep_values: list[float | int] = parse_sweep_values(
+            DEFAULT_SWEEPS.get(parameter, ()) if values is None else values, parameter)
+        self.repeats: int = _check_repeats(repeats)
+        self.scorers: dict[str, Callable[..., Any]] = dict(MEASURES)
+        items = scorers.items() if isinstance(scorers, Mapping) else ((scorer_name(s), s) for s in scorers)
+        for name, scorer in items:
+            self.scorers[name] = scorer
+        if callable(measure):
+            self.scorers[scorer_name(measure)] = measure
+            measure = scorer_name(measure)
+        self.measure: str = measure or "length (characters)"
+        if self.measure not in self.scorers:
+            raise ScorerError(f"Unknown measure {self.measure!r}. Fix: use one of {', '.join(self.scorers)}.")
+        self.points: list[SweepPoint] = []
+
+    # --- editing ---------------------------------------------------------
+    @property
+    def variable_names(self) -> list[str]:
+        return variables_in(self.system, self.user, self.examples)
+
+    def set_parameter(self, name: str, values: str | Iterable[Any] | None = None) -> None:
+        """Sweep ``name`` instead, over ``values`` (default: a typical range for it)."""
+        chosen = parse_sweep_values(DEFAULT_SWEEPS.get(name, ()) if values is None else values, name)
+        self.parameter = name
+        self.sweep_values = chosen
+
+    def set_values(self, text: str | Iterable[Any]) -> list[float | int]:
+        """Set the swept values from text (``"0, 0.5, 1"``) or numbers; raises on a bad one."""
+        self.sweep_values = parse_sweep_values(text, self.parameter)
+        return self.sweep_values
+
+    def prompt(self) -> Prompt:
+        return prompt_from_text(self.system, self.user, self.examples)
+
+    @property
+    def missing_key(self) -> str | None:
+        return missing_key(self.model)
+
+    def provide_key(self, value: str) -> bool:
+        return self._use_key(self.missing_key, value)
+
+    @property
+    def calls(self) -> int:
+        return len(self.sweep_values) * self.repeats
+
+    def prepare(self) -> list[tuple[float | int, int, Request]]:
+        """``(value, repeat, request)`` for every call, all validated before any is sent."""
+        _check_repeats(self.repeats)
+        values = parse_sweep_values(self.sweep_values, self.parameter)
+        if self.calls > MAX_SWEEP_CALLS:
+            raise ParamsError(f"This sweep would make {self.calls} calls ({len(values)} values x {self.repeats} "
+                              f"repeats); the limit is {MAX_SWEEP_CALLS}. Fix: fewer values or repeats.")
+        prompt = self.prompt()
+        filled = check_filled(prompt.variable_order, self.variables)
+        out = []
+        for value in values:
+            params = build_params(self.params, {self.parameter: value})
+            for repeat in range(self.repeats):
+                tags = {"source": "sweep", "parameter": self.parameter, "value": value}
+                out.append((value, repeat, self._runner.prepare(self.model, prompt, filled, params,
+                                                                repeat=repeat, tags=tags)))
+        return out
+
+    # --- running ---------------------------------------------------------
+    def _prepare_run(self) -> list[Request]:
+        planned = self.prepare()
+        self.points = [SweepPoint(v, r, Answer(label=f"repeat {r + 1}", model=self.model))
+                       for v, r, _ in planned]
+        return [req for _, _, req in planned]
+
+    async def _perform(self, requests: list[Request]) -> list[Response]:
+        points = list(self.points)
+        for point in points:
+            point.answer.begin(1)
+        self.changed("points")
+        scoring: list[asyncio.Task[None]] = []
+
+        async def score(i: int) -> None:
+            await self._score(points[i])
+            self.changed(f"point:{i}")
+
+        def on_result(i: int, response: Response) -> None:
+            points[i].answer.finish(response)
+            self.changed(f"point:{i}")
+            scoring.append(asyncio.get_running_loop().create_task(score(i)))
+
+        try:
+            responses = await self._runner.run(requests, on_result=on_result, progress=False)
+            await asyncio.gather(*scoring)  # the run is done when every answer has its measure
+            return responses
+        except asyncio.CancelledError:
+            for task in scoring:
+                task.cancel()
+            for point in points:
+                if point.answer.running:
+                    point.answer.stop()
+            self.changed("points")
+            raise
+
+    # --- measures --------------------------------------------------------
+    @property
+    def measures(self) -> list[str]:
+        return list(self.scorers)
+
+    def set_measure(self, name: str) -> None:
+        """Choose the measure plotted, rescoring the answers already there.
+
+        From the kernel (or any thread but the portal's) this returns once
+        they are rescored, concurrently in the portal, so a judge works here
+        too; inside the portal's loop the rescoring is scheduled instead.
+        """
+        if name not in self.scorers:
+            raise ScorerError(f"Unknown measure {name!r}. Fix: use one of {', '.join(self.scorers)}.")
+        self.measure = name
+        try:
+            in_portal = asyncio.get_running_loop() is portal_loop()
+        except RuntimeError:
+            in_portal = False
+        if in_portal:
+            asyncio.get_running_loop().create_task(self._rescore(notify=True))
+        else:
+            run_sync(self._rescore())
+            self.changed("points")
+
+    async def _rescore(self, notify: bool = False) -> None:
+        await asyncio.gather(*(self._score(p) for p in list(self.points)))
+        if notify:
+            self.changed("points")
+
+    async def _score(self, point: SweepPoint) -> None:
+        """Score one answer with the current measure (through the state's runner: a judge's calls are logged)."""
+        name = self.measure
+        point.measure, point.measure_error = None, None
+        if point.answer.status != "done":
+            return
+        value: float | None = None
+        try:
+            score = await ascore(self.scorers[name], point.answer.text, self.case(), runner=self._runner)
+        except Exception as exc:  # noqa: BLE001 - a scorer bug is reported, not raised mid-run
+            error: str | None = f"{name}: {friendly_error(exc)}"
+        else:
+            value = score.value
+            error = None if value is not None else f"{name}: {score.explanation}"  # why there is no measure
+        if name != self.measure:  # the measure changed meanwhile: set_measure rescored this point
+            return
+        point.measure, point.measure_error = value, error
+
+    def case(self) -> dict[str, Any]:
+        """What scorers receive as ``case``: the variables, plus ``expected`` when one was given."""
+        case: dict[str, Any] = dict(self.variables)
+        if self.expected is not None:
+            case["expected"] = self.expected
+        return case
+
+    @property
+    def measure_errors(self) -> list[str]:
+        return [p.measure_error for p in self.points if p.measure_error]
+
+    # --- reading ---------------------------------------------------------
+    def groups(self) -> list[tuple[float | int, list[SweepPoint]]]:
+        """Points grouped by parameter value, in the order of the values."""
+        order: dict[float | int, list[SweepPoint]] = {}
+        for point in self.points:
+            order.setdefault(point.value, []).append(point)
+        return list(order.items())
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Per value: mean, min, max and count of the measure over answers that have one."""
+        rows = []
+        for value, points in self.groups():
+            xs = [p.measure for p in points if p.measure is not None and not math.isnan(p.measure)]
+            rows.append({
+                "value": value, "n": len(xs), "mean": sum(xs) / len(xs) if xs else math.nan,
+                "min": min(xs) if xs else math.nan, "max": max(xs) if xs else math.nan,
+                "errors": sum(1 for p in points if p.answer.status == "error"),
+            })
+        return rows
+
+    def to_frame(self) -> Any:
+        """One row per call: value, repeat, output, measure, tokens, latency, error, call_id."""
+        import pandas as pd  # pandas is loaded only when a frame is asked for
+
+        rows = []
+        for p in self.points:
+            r = p.answer.response
+            rows.append({
+                self.parameter: p.value, "repeat": p.repeat, "output": p.answer.text, self.measure: p.measure,
+                "completion_tokens": r.usage.completion_tokens if r else None,
+                "latency_s": r.latency_s if r else None, "error": p.answer.error,
+                "rating": p.answer.rating, "call_id": p.answer.call_id,
+            })
+        return pd.DataFrame(rows)
+
+    def figure(self) -> Figure:
+        """The measure against the parameter (:func:`workbench.plots.sweep_points`): dots and the mean."""
+        return plots.sweep_points(self)
+
+    def png(self) -> bytes:
+        """:meth:`figure` as PNG bytes (what the widget's Image shows)."""
+        return plots.to_png(self.figure())
+
+    def rate(self, index: int, rating: int | None, note: str | None = None) -> None:
+        """Rate the answer of point ``index``."""
+        self._rate(self.points[index].answer, rating, note)
+
+    # --- static form (see cards.py) --------------------------------------
+    def summary_text(self) -> str:
+        return cards.sweep_text(self)
+
+    def summary_html(self) -> str:
+        return cards.sweep_html(self)
