@@ -1,0 +1,55 @@
+"""Item 2: a log file deleted or replaced during a run is noticed, and a new log keeps what was logged."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import workbench as wb
+from workbench import testing
+
+CELLS = 20
+
+
+def _experiment(runner: wb.Runner, model: str) -> wb.Experiment:
+    cases = pd.DataFrame({"q": [f"question {i}" for i in range(CELLS)]})
+    return wb.Experiment(wb.Prompt(user="{q}"), models=model, cases=cases, name="gone", runner=runner)
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_log_deleted_or_replaced_mid_run_is_rebuilt_and_a_rerun_pays_nothing(tmp_path, how):
+    path = tmp_path / "runs.sqlite"
+    spare = tmp_path / "spare.sqlite"
+    wb.RunLog(spare).close()  # an empty workbench log, to put in the old one's place
+    runner = wb.Runner(log=wb.RunLog(path), concurrency=2, progress=False)
+
+    name = f"gone-{how}"
+
+    def answer(messages, params):
+        if len(testing.calls(name)) == CELLS // 2:  # half-way through, someone cleans up
+            if how == "deleted":
+                for f in tmp_path.glob("runs.sqlite*"):
+                    f.unlink()
+            else:
+                os.replace(spare, path)
+        return "fine"
+
+    model = testing.script(name, default=answer)
+    with pytest.warns(RuntimeWarning, match=how) as warned:
+        _experiment(runner, model).run(progress=False, verbose=False)
+    assert len([w for w in warned if issubclass(w.category, RuntimeWarning)]) == 1  # warned once
+    assert len(testing.calls(name)) == CELLS
+
+    # a new session (a fresh log object on the same path) finds every answer: nothing is called again
+    fresh = wb.Runner(log=wb.RunLog(path), progress=False)
+    results = _experiment(fresh, model).run(progress=False, verbose=False)
+    assert results["error"].isna().all() and results["cached"].all() is not None
+    assert len(testing.calls(name)) == CELLS
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT COUNT(*) FROM calls WHERE experiment_id='gone'").fetchone()[0] == CELLS
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
