@@ -208,7 +208,9 @@ class RunLog:
         self.path = ":memory:" if str(path) == ":memory:" else Path(path) if path else default_log_path()
         self._lock = threading.RLock()  # the writing connection (and the file's identity)
         self._busy_timeout_s = busy_timeout_s
-        #: rows that could not be written yet, oldest first: (table, row); written before any new row
+        #: rows that could not be written yet, oldest first: (table, row); written before any new row.
+        #: Replaced, never changed in place, so readers on the event loop need no lock (that a writer
+        #: waiting for another process's lock may hold).
         self._pending: list[tuple[str, dict[str, Any]]] = []
         #: why the last write failed, until kept rows are written; the runner starts no call meanwhile
         self.failure: RunLogError | None = None
@@ -384,6 +386,9 @@ class RunLog:
 
     def _spill(self) -> tuple[Path | None, str]:
         """Save the kept rows to the fallback file (next to the log, else in the temp folder)."""
+        if not self._pending:
+            self._drop_spill()
+            return None, ""
         text = "".join(json.dumps({"table": t, "row": r}, ensure_ascii=False, default=str) + "\n"
                        for t, r in self._pending)
         problems = []
@@ -421,10 +426,12 @@ class RunLog:
             fix = "check that the log file and its folder exist and are writable, then run again"
         where = (f"saved to {spilled}" if spilled is not None
                  else f"kept in memory only (no fallback file could be written: {spill_problem})")
+        kept = (f"{answers} answer(s) not yet in the log are {where} and are written to the log when it "
+                "can take them (the next run, log.flush() or log.close())" if self._pending
+                else "No answer was lost")
         err = RunLogError(
-            f"The run log {self.path} could not be written: {what}. {answers} answer(s) not yet in the log "
-            f"are {where} and are written to the log when it can take them (the next run, log.flush() or "
-            f"log.close()). No new call is started until then. Fix: {fix}."
+            f"The run log {self.path} could not be written: {what}. {kept}. No new call is started until "
+            f"the log can be written. Fix: {fix}."
         )
         err.unsaved_path = str(spilled) if spilled is not None else None
         return err
@@ -436,9 +443,10 @@ class RunLog:
 
     def _copy_failure(self) -> RunLogError:
         """A fresh error describing the current failure (each raise gets its own instance)."""
-        assert self.failure is not None
-        err = RunLogError(str(self.failure))
-        err.unsaved_path = self.failure.unsaved_path
+        failure = self.failure
+        err = RunLogError(str(failure) if failure is not None else
+                          f"The run log {self.path} failed a moment ago. Fix: run again.")
+        err.unsaved_path = failure.unsaved_path if failure is not None else None
         return err
 
     def _write_rows(self, rows: list[tuple[str, dict[str, Any]]], *, retry: bool = True) -> list[int | None]:
@@ -449,12 +457,12 @@ class RunLog:
         """
         with self._lock:
             if self.failure is not None and not retry:
-                self._pending.extend(rows)
+                self._pending = self._pending + rows
                 self._fail(self._cause)  # the fallback file and the message now count these rows too
                 raise self._copy_failure()
             batch = self._pending + rows
-            if not batch:
-                return []
+            if not batch and self.failure is None:
+                return []  # (after a failure, even an empty batch tries the log: can it take writes again?)
             try:
                 with self._tx() as conn:
                     ids = [self._insert(conn, table, row) for table, row in batch]
@@ -657,8 +665,7 @@ class RunLog:
         self._submit(lambda: self._write_rows([("calls", row)], retry=self.failure is None))
 
     def _pending_calls(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [dict(r, id=None) for t, r in self._pending if t == "calls"]
+        return [dict(r, id=None) for t, r in self._pending if t == "calls"]  # no lock: see __init__
 
     def lookup(self, cache_key: str) -> Response | None:
         """The latest successful answer to an identical request, marked as cached."""
