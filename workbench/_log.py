@@ -217,6 +217,7 @@ class RunLog:
         self._jobs: deque[tuple[Callable[[], Any], Future[Any]]] = deque()
         self._jobs_cond = threading.Condition()
         self._writer_running = False
+        self._loop_batches: dict[Any, list[tuple[_Rows | _Claim, Any]]] = {}  # per event loop, this turn's jobs
         self._fd: int | None = None
         self._identity: tuple[int, int] | None = None
         self._conn = self._open()
@@ -315,9 +316,13 @@ class RunLog:
         return f"workbench-log-writer {self.path}"
 
     # --- the writer thread -----------------------------------------------
-    def _submit(self, fn: Callable[[], T]) -> Future[T]:
-        """Run ``fn`` in this log's writer thread (started on demand, gone after 2 s idle)."""
-        future: Future[T] = Future()
+    def _submit(self, fn: Callable[[], T] | _Rows | _Claim) -> Future[Any]:
+        """Run ``fn`` in this log's writer thread (started on demand, gone after 2 s idle).
+
+        Rows to write (:class:`_Rows`) and claims (:class:`_Claim`) queued together share one
+        transaction (group commit): under load the log costs one commit per batch, not per row.
+        """
+        future: Future[Any] = Future()
         with self._jobs_cond:
             self._jobs.append((fn, future))
             if not self._writer_running:
@@ -335,18 +340,108 @@ class RunLog:
                 if not self._jobs:
                     self._writer_running = False
                     return
-                fn, future = self._jobs.popleft()
-            if not future.set_running_or_notify_cancel():
+                job = self._jobs.popleft()
+                group = [job]
+                while isinstance(job[0], (_Rows, _Claim)) and self._jobs and len(group) < 500 \
+                        and isinstance(self._jobs[0][0], (_Rows, _Claim)):
+                    group.append(self._jobs.popleft())
+            group = [(fn, future) for fn, future in group if future.set_running_or_notify_cancel()]
+            if not group:
                 continue
+            if isinstance(group[0][0], (_Rows, _Claim)):
+                self._run_group(group)
+                continue
+            fn, future = group[0]
             try:
                 future.set_result(fn())
             except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for it
                 future.set_exception(exc)
 
-    async def _await(self, fn: Callable[[], T]) -> T:
+    def _run_group(self, group: list[tuple[Any, Future[Any]]]) -> None:
+        """Rows and claims in one transaction; after a failure, each alone (rows are only kept)."""
+        with self._lock:
+            if self.failure is not None or self._pending:
+                for job, future in group:
+                    try:
+                        future.set_result(self._write_rows(job.rows, retry=False) if isinstance(job, _Rows)
+                                          else self._claim(job.experiment_id, job.cell_key, job.lease_s))
+                    except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for it
+                        future.set_exception(exc)
+                return
+            try:
+                with self._tx() as conn:
+                    results = [[self._insert(conn, t, r) for t, r in job.rows] if isinstance(job, _Rows)
+                               else self._claim_in(conn, job) for job, _ in group]
+            except (sqlite3.Error, OSError, RunLogError) as exc:
+                self._pending = self._pending + [row for job, _ in group if isinstance(job, _Rows)
+                                                 for row in job.rows]
+                self._cause = exc
+                self._fail(exc)
+                for _, future in group:
+                    future.set_exception(self._copy_failure())
+                return
+        for (_, future), result in zip(group, results):
+            future.set_result(result)
+
+    async def _await(self, fn: Callable[[], T] | _Rows | _Claim) -> Any:
+        """Run a job for a coroutine. Rows and claims asked for in the same turn of the event loop
+        are gathered and done together in one transaction (see :meth:`_try_now`)."""
         import asyncio
 
-        return await asyncio.wrap_future(self._submit(fn))
+        if not isinstance(fn, (_Rows, _Claim)):
+            return await asyncio.wrap_future(self._submit(fn))
+        loop = asyncio.get_running_loop()
+        batch = self._loop_batches.get(loop)
+        if batch is None:
+            batch = self._loop_batches[loop] = []
+            loop.call_soon(self._run_loop_batch, loop)
+        future = loop.create_future()
+        batch.append((fn, future))
+        return await future
+
+    def _run_loop_batch(self, loop: Any) -> None:
+        batch = self._loop_batches.pop(loop, [])
+        done, results = self._try_now([job for job, _ in batch])
+        if done:
+            for (_, future), result in zip(batch, results):
+                if not future.done():
+                    future.set_result(result)
+            return
+        for job, future in batch:  # the writer thread waits (off the loop) and keeps rows on failure
+            self._submit(job).add_done_callback(
+                lambda cf, future=future: loop.call_soon_threadsafe(_transfer, cf, future))
+
+    def _try_now(self, jobs: list[_Rows | _Claim]) -> tuple[bool, list[Any]]:
+        """Do row and claim jobs at once, on the calling thread, if that cannot wait for anything.
+
+        The common case (no failure, nothing queued, the writer idle, no other process holding
+        the lock) then costs one short transaction, as before the writer thread existed; anything
+        else (a lock held elsewhere: SQLite's busy timeout is 0 here, a full disk, a changed file)
+        is left to the writer thread, which waits and keeps rows as documented.
+        """
+        if self.failure is not None or self._pending or self._jobs:
+            return False, []
+        if not self._lock.acquire(blocking=False):
+            return False, []
+        conn = self._conn
+        try:
+            if self._file_changed() is not None or self._jobs:
+                return False, []
+            conn.execute("PRAGMA busy_timeout=0")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                results = [[self._insert(conn, t, r) for t, r in job.rows] if isinstance(job, _Rows)
+                           else self._claim_in(conn, job) for job in jobs]
+                conn.execute("COMMIT")
+            except sqlite3.Error:
+                _rollback(conn)
+                return False, []
+            return True, results
+        finally:
+            try:
+                conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_s * 1000)}")
+            finally:
+                self._lock.release()
 
     def close(self) -> None:
         """Write what is kept in memory, then close. Raises :class:`RunLogError` (and stays open) if
@@ -647,22 +742,23 @@ class RunLog:
         If the log cannot take it, the row is kept (in memory and in the fallback file) and
         :class:`RunLogError` says why; see :meth:`flush`.
         """
-        row = self._call_row(request, response, experiment_id, cell_key)
-        ids = self._submit(lambda: self._write_rows([("calls", row)], retry=self.failure is None)).result()
-        return int(ids[0])  # type: ignore[arg-type]
+        job = _Rows([("calls", self._call_row(request, response, experiment_id, cell_key))])
+        done, results = self._try_now([job])
+        ids = results[0] if done else self._submit(job).result()
+        return int(ids[0])
 
     async def arecord(self, request: Request, response: Response, *, experiment_id: str | None = None,
                       cell_key: str | None = None) -> int:
         """:meth:`record` for the event loop: the write runs in the writer thread, the loop stays free."""
         row = self._call_row(request, response, experiment_id, cell_key)
-        ids = await self._await(lambda: self._write_rows([("calls", row)], retry=self.failure is None))
+        ids = await self._await(_Rows([("calls", row)]))
         return int(ids[0])  # type: ignore[arg-type]
 
     def record_nowait(self, request: Request, response: Response, *, experiment_id: str | None = None,
                       cell_key: str | None = None) -> None:
         """Queue a row without waiting (for a call being cancelled); a failure keeps it, as ever."""
         row = self._call_row(request, response, experiment_id, cell_key)
-        self._submit(lambda: self._write_rows([("calls", row)], retry=self.failure is None))
+        self._submit(_Rows([("calls", row)]))
 
     def _pending_calls(self) -> list[dict[str, Any]]:
         return [dict(r, id=None) for t, r in self._pending if t == "calls"]  # no lock: see __init__
@@ -699,10 +795,12 @@ class RunLog:
 
         A claim whose owner process is gone (same host) or whose lease ran out is taken over.
         """
-        return self._submit(lambda: self._claim(experiment_id, cell_key, lease_s)).result()
+        job = _Claim(experiment_id, cell_key, lease_s)
+        done, results = self._try_now([job])
+        return results[0] if done else self._submit(job).result()
 
     async def aclaim(self, experiment_id: str, cell_key: str, *, lease_s: float) -> Response | bool:
-        return await self._await(lambda: self._claim(experiment_id, cell_key, lease_s))
+        return await self._await(_Claim(experiment_id, cell_key, lease_s))
 
     def _claim(self, experiment_id: str, cell_key: str, lease_s: float) -> Response | bool:
         with self._lock:
@@ -713,23 +811,27 @@ class RunLog:
                     return row_to_response(row)
             try:
                 with self._tx() as conn:
-                    done = conn.execute("SELECT * FROM calls WHERE experiment_id = ? AND cell_key = ? AND "
-                                        "status = 'ok' ORDER BY id DESC LIMIT 1", (experiment_id, cell_key)).fetchone()
-                    if done is not None:
-                        return row_to_response(done)
-                    held = conn.execute("SELECT owner, expires_at FROM claims WHERE experiment_id = ? AND "
-                                        "cell_key = ?", (experiment_id, cell_key)).fetchone()
-                    me = current_owner()
-                    if held is not None and held["owner"] != me and not _stale(held["owner"], held["expires_at"]):
-                        return False
-                    conn.execute("INSERT OR REPLACE INTO claims (experiment_id, cell_key, owner, claimed_at, "
-                                 "expires_at) VALUES (?, ?, ?, ?, ?)",
-                                 (experiment_id, cell_key, me, _now(), time.time() + lease_s))
-                    return True
+                    return self._claim_in(conn, _Claim(experiment_id, cell_key, lease_s))
             except (sqlite3.Error, OSError) as exc:
                 self._cause = exc
                 self._fail(exc)
                 raise self._copy_failure() from None
+
+    @staticmethod
+    def _claim_in(conn: sqlite3.Connection, claim: _Claim) -> Response | bool:
+        done = conn.execute("SELECT * FROM calls WHERE experiment_id = ? AND cell_key = ? AND status = 'ok' "
+                            "ORDER BY id DESC LIMIT 1", (claim.experiment_id, claim.cell_key)).fetchone()
+        if done is not None:
+            return row_to_response(done)
+        held = conn.execute("SELECT owner, expires_at FROM claims WHERE experiment_id = ? AND cell_key = ?",
+                            (claim.experiment_id, claim.cell_key)).fetchone()
+        me = current_owner()
+        if held is not None and held["owner"] != me and not _stale(held["owner"], held["expires_at"]):
+            return False
+        conn.execute("INSERT OR REPLACE INTO claims (experiment_id, cell_key, owner, claimed_at, expires_at) "
+                     "VALUES (?, ?, ?, ?, ?)",
+                     (claim.experiment_id, claim.cell_key, me, _now(), time.time() + claim.lease_s))
+        return True
 
     def claims(self) -> pd.DataFrame:
         """Cells being called right now (by any process sharing this log)."""
@@ -824,10 +926,36 @@ class RunLog:
         """Record an experiment's definition. Queued, not waited for: it is written before any later row,
         and kept like them if the log cannot take it."""
         row = {"id": experiment_id, "name": name, "created_at": _now(), "config_json": _dumps(config)}
-        self._submit(lambda: self._write_rows([("experiments", row)], retry=self.failure is None))
+        self._submit(_Rows([("experiments", row)]))
 
     def __repr__(self) -> str:
         return f"RunLog({str(self.path)!r})"
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """A writer job: rows to write, ``(table, row)``; its result is their ids."""
+
+    rows: list[tuple[str, dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """A writer job: claim a cell (see :meth:`RunLog.claim`)."""
+
+    experiment_id: str
+    cell_key: str
+    lease_s: float
+
+
+def _transfer(source: Future[Any], target: Any) -> None:
+    """Hand a writer-thread result to an event loop's future (on that loop's thread)."""
+    if target.done():
+        return
+    if source.exception() is not None:
+        target.set_exception(source.exception())
+    else:
+        target.set_result(source.result())
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
