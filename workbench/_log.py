@@ -39,11 +39,12 @@ import uuid
 import warnings
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -214,7 +215,7 @@ class RunLog:
         self._pending: list[tuple[str, dict[str, Any]]] = []
         #: why the last write failed, until kept rows are written; the runner starts no call meanwhile
         self.failure: RunLogError | None = None
-        self._jobs: deque[tuple[Callable[[], Any], Future[Any]]] = deque()
+        self._jobs: deque[tuple[Callable[[], Any] | _Rows | _Claim, Future[Any]]] = deque()
         self._jobs_cond = threading.Condition()
         self._writer_running = False
         self._loop_batches: dict[Any, list[tuple[_Rows | _Claim, Any]]] = {}  # per event loop, this turn's jobs
@@ -353,6 +354,7 @@ class RunLog:
                 continue
             fn, future = group[0]
             try:
+                assert callable(fn)
                 future.set_result(fn())
             except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for it
                 future.set_exception(exc)
@@ -408,8 +410,7 @@ class RunLog:
                     future.set_result(result)
             return
         for job, future in batch:  # the writer thread waits (off the loop) and keeps rows on failure
-            self._submit(job).add_done_callback(
-                lambda cf, future=future: loop.call_soon_threadsafe(_transfer, cf, future))
+            self._submit(job).add_done_callback(partial(_hand_over, loop, future))
 
     def _try_now(self, jobs: list[_Rows | _Claim]) -> tuple[bool, list[Any]]:
         """Do row and claim jobs at once, on the calling thread, if that cannot wait for anything.
@@ -880,7 +881,7 @@ class RunLog:
                     (redact(name.strip()), _now(), p.hash, _dumps(p.to_dict()), _dumps(params),
                      redact(model) if model else model, redact(note) if note else note),
                 )
-                return int(cur.lastrowid)
+                return int(cur.lastrowid or 0)
 
         return self.version(self._submit(write).result())
 
@@ -948,6 +949,10 @@ class _Claim:
     lease_s: float
 
 
+def _hand_over(loop: Any, target: Any, source: Future[Any]) -> None:
+    loop.call_soon_threadsafe(_transfer, source, target)
+
+
 def _transfer(source: Future[Any], target: Any) -> None:
     """Hand a writer-thread result to an event loop's future (on that loop's thread)."""
     if target.done():
@@ -1006,11 +1011,11 @@ def _flush_open_logs() -> None:
             with log._lock:  # directly: no new thread may start at interpreter shutdown
                 if log._pending:
                     log._write_rows([])
-        except Exception:  # noqa: BLE001 - nothing more can be done at exit; the fallback file stays
+        except Exception:  # noqa: BLE001, S110 - nothing more can be done at exit; the fallback file stays
             pass
 
 
-def row_to_response(row: sqlite3.Row) -> Response:
+def row_to_response(row: sqlite3.Row | Mapping[str, Any]) -> Response:
     keys = row.keys()
     return Response(
         text=row["text"] or "",

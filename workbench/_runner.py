@@ -22,8 +22,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from ._errors import (AuthenticationError, CancelledRunError, ProviderError, ProviderTimeoutError, RunLogError,
-                      WorkbenchError)
+from ._errors import (
+    AuthenticationError,
+    CancelledRunError,
+    ProviderError,
+    ProviderTimeoutError,
+    RunLogError,
+    WorkbenchError,
+)
 from ._keys import StreamRedactor, redact, redact_obj
 from ._log import RunLog
 from ._params import Params

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
-from pathlib import Path
 
 import pandas as pd
 import pytest

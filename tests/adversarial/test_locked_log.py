@@ -8,8 +8,6 @@ import sqlite3
 import threading
 import time
 
-import pytest
-
 import workbench as wb
 from workbench import testing
 
