@@ -142,3 +142,20 @@ def test_answers_kept_after_a_full_disk_survive_a_killed_process(tmp_path):
     assert results["error"].isna().all()
     assert len(testing.calls("big")) - before == CELLS - paid_by_child
     assert _rows(path, "killed") == CELLS
+
+
+def test_a_single_call_on_a_full_disk_hands_its_answer_over_and_the_next_is_not_sent(tmp_path):
+    from workbench._portal import run_sync
+
+    log = wb.RunLog(tmp_path / "runs.sqlite")
+    runner = wb.Runner(log=log, progress=False)
+    model = testing.script("single-full", default=lambda messages, params: "paid answer " * 500)
+    request = runner.prepare(model, wb.Prompt(user="hi"))
+    _make_full_after(log, 0)
+    with pytest.raises(wb.RunLogError) as err:
+        run_sync(runner.call(request))
+    assert [r.text for r in err.value.responses] == ["paid answer " * 500]  # the caller has the answer
+    assert "database or disk is full" in str(err.value)
+    with pytest.raises(wb.RunLogError):
+        run_sync(runner.call(runner.prepare(model, wb.Prompt(user="again"))))
+    assert len(testing.calls("single-full")) == 1  # the second call was never sent
