@@ -221,6 +221,8 @@ class RunLog:
         self._loop_batches: dict[Any, list[tuple[_Rows | _Claim, Any]]] = {}  # per event loop, this turn's jobs
         self._fd: int | None = None
         self._identity: tuple[int, int] | None = None
+        self._recovered: Path | None = None  # the old file's content, while no log at the path took it in
+        self._side_files: dict[str, tuple[int, int]] = {}  # identity of the open file's -wal and -shm
         self._conn = self._open()
         self._reader, self._read_lock = self._open_reader()
         self._remember_identity()
@@ -517,6 +519,10 @@ class RunLog:
             what = f"another process held its write lock for more than {self._busy_timeout_s:g} s ({text})"
             fix = ("let the other notebook's run finish (or stop it), then run again; "
                    "RunLog(path, busy_timeout_s=...) waits longer")
+        elif isinstance(cause, RunLogError):
+            what = text
+            fix = ("move that file away, or point wb.configure(log=...) / WORKBENCH_DB at another file; "
+                   "then run again (kept rows are written first)")
         else:
             what = f"{type(cause).__name__}: {text}" if isinstance(cause, BaseException) else text
             fix = "check that the log file and its folder exist and are writable, then run again"
@@ -625,6 +631,27 @@ class RunLog:
             self._identity = (st.st_dev, st.st_ino)
         except OSError:
             self._fd, self._identity = None, None
+        self._side_files = {}
+        for suffix in ("-wal", "-shm"):
+            try:
+                st = os.stat(f"{self.path}{suffix}")
+                self._side_files[suffix] = (st.st_dev, st.st_ino)
+            except OSError:
+                pass
+
+    def _drop_stale_side_files(self) -> None:
+        """Delete the old file's ``-wal`` and ``-shm`` if they are still at the path. SQLite leaves them
+        when its database file was moved, and would replay that WAL into whatever file is there now
+        (another program's database included): the corruption SQLite's docs warn about."""
+        for suffix, identity in self._side_files.items():
+            side = Path(f"{self.path}{suffix}")
+            try:
+                st = side.stat()
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == identity:
+                side.unlink(missing_ok=True)
+        self._side_files = {}
 
     def _file_changed(self) -> str | None:
         """'deleted' or 'replaced' if the file this log has open is no longer the one at its path."""
@@ -643,29 +670,49 @@ class RunLog:
         return None
 
     def _check_file(self) -> None:
-        """Before each write: if the file was deleted or replaced, warn and rebuild the log at the path."""
+        """Before each write: if the file was deleted or replaced, warn and rebuild the log at the path.
+
+        The old file's content is first copied (it stays readable while open, even deleted) to
+        ``<log>.recovered-<pid>``, which serves reads until a log at the path takes it in. If the
+        file now at the path cannot be a log (another program's database), the write fails as
+        usual (rows kept) and the copy stays, named in the error.
+        """
         what = self._file_changed()
         if what is None:
             return
         with self._lock:
-            old, reader = self._conn, self._reader
-            keep = Path(self.path).with_name(f"{Path(self.path).name}.recovered-{os.getpid()}")
-            keep.unlink(missing_ok=True)
-            copy = sqlite3.connect(str(keep))
+            keep = self._recovered
+            if keep is None:
+                keep = Path(self.path).with_name(f"{Path(self.path).name}.recovered-{os.getpid()}")
+                keep.unlink(missing_ok=True)
+                copy = sqlite3.connect(str(keep))
+                try:
+                    self._conn.backup(copy)
+                finally:
+                    copy.close()
+                self._recovered = keep
+                with self._read_lock:
+                    for conn in {id(self._conn): self._conn, id(self._reader): self._reader}.values():
+                        conn.close()
+                    self._drop_stale_side_files()  # so the old WAL is never replayed into the new file
+                    self._reader = sqlite3.connect(str(keep), check_same_thread=False, isolation_level=None)
+                    self._reader.row_factory = sqlite3.Row
             try:
-                old.backup(copy)  # the old file stays readable while it is open, even deleted
-            finally:
-                copy.close()
+                conn = self._open()
+            except RunLogError as exc:
+                detail = str(exc).split(" Fix:")[0].rstrip(".")
+                raise RunLogError(f"it was {what} while in use and the file now there cannot be a log ({detail}); "
+                                  f"everything the old log held is kept in {keep}") from None
             with self._read_lock:
-                for conn in {id(old): old, id(reader): reader}.values():
-                    conn.close()  # first, so its -wal file is never mistaken for the new file's
-                self._conn = self._open()
+                stale_reader, self._conn = self._reader, conn
                 self._reader, read_lock = self._open_reader()
+                stale_reader.close()
             self._read_lock = read_lock
             self._remember_identity()
             copied = self._merge_from(keep)
             for suffix in ("", "-wal", "-shm"):
                 Path(str(keep) + suffix).unlink(missing_ok=True)
+            self._recovered = None
         warnings.warn(
             f"The run log {self.path} was {what} while this session was using it. A new log was started at "
             f"that path with the {copied} calls the old file held and the rows not yet written, so nothing "

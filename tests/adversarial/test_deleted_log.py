@@ -51,3 +51,29 @@ def test_log_deleted_or_replaced_mid_run_is_rebuilt_and_a_rerun_pays_nothing(tmp
     con = sqlite3.connect(path)
     assert con.execute("SELECT COUNT(*) FROM calls WHERE experiment_id='gone'").fetchone()[0] == CELLS
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_log_replaced_by_a_foreign_database_keeps_every_row_and_says_where(tmp_path):
+    from workbench._types import Request, Response
+
+    path = tmp_path / "runs.sqlite"
+    log = wb.RunLog(path)
+    request = Request("mock:x", ({"role": "user", "content": "hi"},), wb.Params())
+    log.record(request, Response(text="first", model="mock:x", provider="mock"), experiment_id="e", cell_key="a")
+    foreign = tmp_path / "shop.db"
+    con = sqlite3.connect(foreign)
+    con.execute("CREATE TABLE customers (id INTEGER)")
+    con.commit()
+    con.close()
+    os.replace(foreign, path)
+    with pytest.raises(wb.RunLogError) as err:
+        log.record(request, Response(text="second", model="mock:x", provider="mock"), experiment_id="e",
+                   cell_key="b")
+    assert "another program" in str(err.value) and "recovered" in str(err.value)
+    assert set(log.experiment_results("e")) == {"a", "b"}  # the old rows (kept copy) and the unwritten one
+    # the foreign file goes away again: the next write rebuilds the log with both rows
+    os.remove(path)
+    with pytest.warns(RuntimeWarning, match="replaced"):
+        log.flush()
+    con = sqlite3.connect(path)
+    assert sorted(r[0] for r in con.execute("SELECT cell_key FROM calls")) == ["a", "b"]
