@@ -76,7 +76,14 @@ class MissingDependencyError(WorkbenchError, ImportError):
 
 
 class RunLogError(WorkbenchError):
-    """The SQLite run log cannot be opened or is not a workbench log."""
+    """The SQLite run log cannot be opened, is not a workbench log, or cannot take a write.
+
+    After a failed write, ``unsaved_path`` names the fallback file holding the rows
+    not yet written, and ``responses`` holds the answers of the run (none is lost).
+    """
+
+    unsaved_path: str | None = None
+    responses: list = []  # noqa: RUF012 - replaced per instance, never mutated
 
 
 class BudgetExceededError(WorkbenchError):

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["get_key", "set_key", "has_key", "redact", "redact_obj", "StreamRedactor", "looks_like_key",
-           "find_keys_in_text", "clear_session_keys", "restore_session_keys"]
+           "find_keys_in_text", "clear_session_keys", "restore_session_keys", "register_secret",
+           "register_url_secrets"]
 
 _lock = threading.Lock()
 _session_keys: dict[str, str] = {}
@@ -35,12 +36,45 @@ _ASSIGNED_KEY = re.compile(
     r"""(?ix)\b[A-Z0-9_]*(?:API_?KEY|TOKEN|SECRET)[A-Z0-9_]*\s*[=:]\s*['"]([A-Za-z0-9_\-\.]{24,})['"]"""
 )
 _MASK = "***"
+# Credentials carried inside a URL: the user-info part (``scheme://user:password@host``) and the
+# value of a query parameter whose name says it is a secret (``?api-key=...``, ``&token=...``).
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@'\"<>]+@")
+_SECRET_PARAM = r"(?:api[-_]?key|apikey|key|token|access[-_]?token|auth|secret|password|passwd|pwd|sig|signature)"
+_URL_QUERY_SECRET = re.compile(rf"(?i)([?&;]{_SECRET_PARAM}=)[^&#\s'\"<>]+")
 
 
 def _remember(value: str) -> None:
     if value and len(value) >= 8:
         with _lock:
             _known_secrets.add(value)
+
+
+def register_secret(value: str | None) -> None:
+    """Treat ``value`` as a secret from now on: :func:`redact` blanks it wherever it appears."""
+    if value:
+        _remember(value.strip())
+
+
+def register_url_secrets(url: str | None) -> None:
+    """Register the credentials inside a URL (user, password, secret query values) as secrets.
+
+    Provider base URLs go through this, so ``http://user:pw@host/v1`` or ``...?api-key=...`` never
+    reach the log, an error or an export, even where the value appears without its URL.
+    """
+    if not url:
+        return
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        user, password = parts.username, parts.password
+    except ValueError:
+        return
+    for value in (user, password):
+        register_secret(value)
+    for name, value in parse_qsl(parts.query, keep_blank_values=False):
+        if re.fullmatch(_SECRET_PARAM, name, flags=re.IGNORECASE):
+            register_secret(value)
 
 
 def _find_dotenv() -> Path | None:
@@ -127,6 +161,10 @@ def _mask_secrets(text: str, secrets: list[str]) -> str:
 def _mask_shapes(text: str) -> str:
     for pattern in _KEY_PATTERNS:
         text = pattern.sub(_MASK, text)
+    if "://" in text:
+        text = _URL_USERINFO.sub(rf"\1{_MASK}@", text)
+    if "=" in text:
+        text = _URL_QUERY_SECRET.sub(rf"\1{_MASK}", text)
     return text
 
 

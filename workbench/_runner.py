@@ -11,6 +11,7 @@ and failures turned into error results so one bad call never sinks a batch.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import sys
 import time
@@ -21,7 +22,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from ._errors import AuthenticationError, CancelledRunError, ProviderError, ProviderTimeoutError, WorkbenchError
+from ._errors import (
+    AuthenticationError,
+    CancelledRunError,
+    ProviderError,
+    ProviderTimeoutError,
+    RunLogError,
+    WorkbenchError,
+)
 from ._keys import StreamRedactor, redact, redact_obj
 from ._log import RunLog
 from ._params import Params
@@ -112,26 +120,60 @@ class Runner:
 
         ``gate`` is asked once a concurrency slot is free; an error it returns is
         recorded instead of making the call (how a batch stops after a rejected key).
+        A cell of an experiment (``experiment_id`` and ``cell_key``) is claimed in the
+        log first, so another process running the same experiment never pays for it too.
+
+        If the log cannot take the answer, :class:`RunLogError` is raised with the answer
+        in ``responses`` (and kept by the log); while the log is failing no call is started.
         """
         provider, name = resolve(request.model)
         provider.check(name, request.params)
+        log = self.run_log
+        if log is not None and log.failure is not None:
+            await log.aflush()  # the rows kept after a failure go first; raises if the log still fails
         if self._use_cache(request, cache):
-            hit = self.run_log.lookup(request.cache_key)  # type: ignore[union-attr]
+            hit = log.lookup(request.cache_key)  # type: ignore[union-attr]
             if hit is not None:
                 if on_delta is not None:
                     for index, text in enumerate(hit.choices or [hit.text]):
                         on_delta(Delta(text, index))
-                return self._finish(request, hit, experiment_id, cell_key)
-        async with self._semaphore(provider):
-            refusal = gate() if gate is not None else None
-            if refusal is not None:
-                return self._finish(request, _error_response(request, refusal, 0, None), experiment_id, cell_key)
-            await provider.warm_up(name)
-            response = await self._call_with_retries(provider, name, request, on_delta)
-        return self._finish(request, response, experiment_id, cell_key)
+                return await self._finish(request, hit, experiment_id, cell_key)
+        claiming = log is not None and experiment_id is not None and cell_key is not None
+        waited = 0.0
+        while True:
+            async with self._semaphore(provider):
+                if log is not None and log.failure is not None:
+                    raise log._copy_failure()  # no new call once the log has failed
+                refusal = gate() if gate is not None else None
+                if refusal is not None:
+                    return await self._finish(request, _error_response(request, refusal, 0, None), experiment_id,
+                                              cell_key)
+                claim: Response | bool = True
+                if claiming:
+                    claim = await log.aclaim(experiment_id, cell_key, lease_s=self._lease())  # type: ignore
+                if isinstance(claim, Response):  # another process logged this cell meanwhile: reuse it
+                    claim.cached, claim.latency_s, claim.retried = True, 0.0, []
+                    claim.cost_usd = 0.0 if claim.cost_usd is not None else None
+                    claim.tags = dict(request.tags)
+                    return claim
+                if claim:
+                    await provider.warm_up(name)
+                    response = await self._call_with_retries(provider, name, request, on_delta,
+                                                             experiment_id, cell_key)
+                    # written before the slot is freed: answers waiting for the log never outnumber the slots
+                    return await self._finish(request, response, experiment_id, cell_key)
+            # a live process is calling this cell: wait for its row without holding a slot
+            pause = min(0.05 * 2 ** min(waited, 5), 1.0)
+            waited += 1
+            await asyncio.sleep(pause)
+
+    def _lease(self) -> float:
+        """How long a claim holds: long enough for every attempt and wait of one call."""
+        return self.timeout * (self.max_retries + 1) + self.max_wait * self.max_retries + 60.0
 
     async def _call_with_retries(self, provider: Provider, name: str, request: Request,
-                                 on_delta: OnDelta | None) -> Response:
+                                 on_delta: OnDelta | None, experiment_id: str | None = None,
+                                 cell_key: str | None = None) -> Response:
         created = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         attempts = 0
         retried: list[str] = []
@@ -148,10 +190,12 @@ class Runner:
                 except ProviderError as exc:
                     if not exc.retryable or attempts > self.max_retries:
                         raise
+                    if exc.retry_after is not None and not exc.retry_after <= self.max_wait:
+                        raise _wait_too_long(request, exc, self.max_wait) from None
                     retried.append(type(exc).__name__)
                     await asyncio.sleep(self._wait(exc, attempts))
         except asyncio.CancelledError:
-            self._record_cancelled(request, "".join(partial), attempts, created)
+            self._record_cancelled(request, "".join(partial), attempts, created, experiment_id, cell_key)
             raise
         except WorkbenchError as exc:
             return _error_response(request, exc, attempts, created, retried)
@@ -225,20 +269,27 @@ class Runner:
             tags=dict(request.tags),
         )
 
-    def _finish(self, request: Request, response: Response, experiment_id: str | None,
-                cell_key: str | None) -> Response:
+    async def _finish(self, request: Request, response: Response, experiment_id: str | None,
+                      cell_key: str | None) -> Response:
         response.tags = dict(request.tags)
         if self.run_log is not None:
-            response.call_id = self.run_log.record(request, response, experiment_id=experiment_id, cell_key=cell_key)
+            try:
+                response.call_id = await self.run_log.arecord(request, response, experiment_id=experiment_id,
+                                                              cell_key=cell_key)
+            except RunLogError as exc:  # kept by the log; the caller gets the answer with the error
+                exc.responses = [response]
+                raise
         return response
 
-    def _record_cancelled(self, request: Request, partial: str, attempts: int, created: str) -> None:
+    def _record_cancelled(self, request: Request, partial: str, attempts: int, created: str,
+                          experiment_id: str | None = None, cell_key: str | None = None) -> None:
         if self.run_log is None:
             return
         response = _error_response(request, CancelledRunError("Stopped by the user before the answer was complete."),
                                    attempts, created)
         response.text = partial
-        self.run_log.record(request, response)
+        # queued, not awaited (the task is being cancelled); it also frees the cell's claim
+        self.run_log.record_nowait(request, response, experiment_id=experiment_id, cell_key=cell_key)
 
     # --- many calls ----------------------------------------------------------
     async def run(self, requests: Sequence[Request], *, cache: CacheMode | None = None,
@@ -264,10 +315,17 @@ class Runner:
                 return AuthenticationError(f"Not sent: {provider} already rejected the key in this run. {rejected[provider]}")
             return gate
 
+        log_failures: list[RunLogError] = []
+
         async def one(i: int, request: Request) -> None:
             key = cell_keys[i] if cell_keys else None
-            response = await self.call(request, cache=cache, experiment_id=experiment_id, cell_key=key,
-                                       gate=gate_for(request.provider) if stop_on_auth_error else None)
+            try:
+                response = await self.call(request, cache=cache, experiment_id=experiment_id, cell_key=key,
+                                           gate=gate_for(request.provider) if stop_on_auth_error else None)
+            except RunLogError as exc:  # the answer (if one was paid for) is kept; later calls are not sent
+                log_failures.append(exc)
+                response = exc.responses[0] if exc.responses else _error_response(
+                    request, RunLogError(f"Not sent: the run log failed. {exc}"), 0, None)
             if response.error_type == "AuthenticationError" and response.attempts:
                 rejected.setdefault(request.provider, response.error or "")
             results[i] = response
@@ -276,12 +334,20 @@ class Runner:
             if on_result is not None:
                 on_result(i, response)
 
+        if self.run_log is not None and (self.run_log.failure is not None or self.run_log.unsaved):
+            await self.run_log.aflush()  # rows kept after an earlier failure first; raises before any call
         try:
             await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
         finally:
             if bar is not None and progress is not bar:
                 bar.close()
-        return [r for r in results if r is not None]
+        done = [r for r in results if r is not None]
+        if log_failures:
+            log = self.run_log
+            err = log._copy_failure() if log is not None and log.failure is not None else log_failures[-1]
+            err.responses = done
+            raise err
+        return done
 
 
 async def _within(coro: Coroutine[Any, Any, T], seconds: float) -> T:
@@ -296,6 +362,24 @@ async def _within(coro: Coroutine[Any, Any, T], seconds: float) -> T:
         async with asyncio.timeout(seconds):
             return await coro
     return await asyncio.wait_for(coro, seconds)
+
+
+def _wait_too_long(request: Request, exc: ProviderError, max_wait: float) -> ProviderError:
+    """The server asked for a longer pause than ``max_wait``: fail now, saying what would honour it."""
+    wait = exc.retry_after
+    assert wait is not None
+    if math.isfinite(wait):
+        asked = f"{wait:,.0f} s" + (f" ({wait / 60:.0f} min)" if wait >= 60 else "")
+        fix = (f"try again later, or let the runner wait that long with wb.configure(max_wait={math.ceil(wait * 1.1) + 1})"
+               " (or Runner(max_wait=...))")
+    else:
+        asked = "with no end (Retry-After: inf)"
+        fix = ("try again later; the server gave no time to wait for, so raising wb.configure(max_wait=...) "
+               "would not help")
+    return type(exc)(
+        f"{request.model} asked to wait {asked} before the next attempt, longer than max_wait={max_wait:g} s, "
+        f"so the call was not retried{f' (HTTP {exc.status})' if exc.status else ''}. Fix: {fix}.",
+        status=exc.status, retry_after=wait, partial_text=exc.partial_text)
 
 
 def _error_response(request: Request, exc: WorkbenchError, attempts: int, created: str | None,

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from .._errors import MalformedResponseError, StreamInterruptedError, WorkbenchError
+from .._keys import register_url_secrets
 from .._params import Params
 from .._types import Completion, Delta, Usage
 from ._base import Provider, import_sdk
@@ -74,6 +75,7 @@ class MistralProvider(Provider):
     sdk = ("mistralai", "mistral")
 
     def __init__(self, server_url: str | None = None) -> None:
+        register_url_secrets(server_url)  # credentials inside the URL are secrets (redacted everywhere)
         self.server_url = server_url
 
     def known_models(self) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from .._keys import register_url_secrets
 from .._params import Params
 from .._types import Completion, Delta, Usage
 from ._base import Provider, import_sdk
@@ -38,6 +39,7 @@ class OpenAIProvider(Provider):
     max_tokens_field = "max_completion_tokens"
 
     def __init__(self, base_url: str | None = None) -> None:
+        register_url_secrets(base_url)  # credentials inside the URL are secrets (redacted everywhere)
         self.base_url = base_url
 
     def known_models(self) -> list[str]:
