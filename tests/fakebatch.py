@@ -7,6 +7,7 @@ OpenAI (``openai`` SDK, ``base_url = server.openai_base_url``)::
     POST /v1/files                 multipart: file=<jsonl>, purpose=batch      -> file object
     GET  /v1/files/{id}/content    the file's bytes
     POST /v1/batches               {"input_file_id", "endpoint", "completion_window", "metadata"} -> batch
+    GET  /v1/batches               list, newest first (``limit``, ``after`` cursor; ``has_more``)
     GET  /v1/batches/{id}          the batch (status, request_counts, output_file_id, error_file_id)
     POST /v1/batches/{id}/cancel   -> batch in "cancelling", later "cancelled"
 
@@ -19,6 +20,7 @@ Mistral (``mistralai`` SDK, ``server_url = server.mistral_base_url``; chosen by 
     POST /v1/files                     multipart: file, purpose=batch (+ visibility) -> CreateFileResponse
     GET  /v1/files/{id}/content        application/octet-stream
     POST /v1/batch/jobs                {"input_files", "endpoint", "model", "metadata", "timeout_hours"} -> BatchJob
+    GET  /v1/batch/jobs                list, newest first (``page``, ``page_size``; ``total``)
     GET  /v1/batch/jobs/{id}           BatchJob (QUEUED, RUNNING, SUCCESS, FAILED, TIMEOUT_EXCEEDED,
                                        CANCELLATION_REQUESTED, CANCELLED; total/completed/succeeded/failed_requests)
     POST /v1/batch/jobs/{id}/cancel    -> BatchJob in CANCELLATION_REQUESTED, later CANCELLED
@@ -148,7 +150,7 @@ class BatchAPI:
         return {"files_uploaded": c.get("files", 0), "batches_created": c.get("batches", 0),
                 "openai_batches_created": c.get("batches:openai", 0),
                 "mistral_batches_created": c.get("batches:mistral", 0), "cancels": c.get("cancels", 0),
-                "downloads": c.get("downloads", 0)}
+                "downloads": c.get("downloads", 0), "lists": c.get("lists", 0)}
 
     def forget(self, batch_id: str | None = None) -> None:
         """Make one batch (or all) unknown to the server: later requests for it get 404."""
@@ -192,6 +194,10 @@ class BatchAPI:
                 await self._create(exchange, fmt, exchange.request.json())
             elif mistral and parts[1:3] == ["batch", "jobs"] and len(parts) == 3 and method == "POST":
                 await self._create(exchange, fmt, exchange.request.json())
+            elif not mistral and parts[1] == "batches" and len(parts) == 2 and method == "GET":
+                await self._list(exchange, fmt)
+            elif mistral and parts[1:3] == ["batch", "jobs"] and len(parts) == 3 and method == "GET":
+                await self._list(exchange, fmt)
             elif not mistral and parts[1] == "batches" and len(parts) == 3 and method == "GET":
                 await self._retrieve(exchange, fmt, parts[2])
             elif mistral and parts[1:3] == ["batch", "jobs"] and len(parts) == 4 and method == "GET":
@@ -340,6 +346,33 @@ class BatchAPI:
         if batch is None:
             raise _HTTPError(404, f"No batch found with id '{batch_id}'.")
         return batch
+
+    async def _list(self, exchange: Exchange, fmt: OpenAIFormat) -> None:
+        """Newest first. OpenAI: ``?limit=&after=`` cursor pages; Mistral: ``?page=&page_size=`` with a total."""
+        from urllib.parse import parse_qs
+
+        query = {k: v[-1] for k, v in parse_qs(exchange.request.target.partition("?")[2]).items()}
+        with self._lock:
+            mine = sorted((b for b in self.batches.values() if b.provider == fmt.name),
+                          key=lambda b: (b.created, b.id), reverse=True)
+        with self._lock:
+            self._counts["lists"] += 1
+        if fmt.name == "mistral":
+            page, size = int(query.get("page", 0)), int(query.get("page_size", 100))
+            chunk = mine[page * size:(page + 1) * size]
+            await exchange.send_json(200, {"object": "list", "total": len(mine),
+                                           "data": [self._describe(b, fmt) for b in chunk]})
+            return
+        limit = int(query.get("limit", 20))
+        start = 0
+        if "after" in query:
+            ids = [b.id for b in mine]
+            start = ids.index(query["after"]) + 1 if query["after"] in ids else len(ids)
+        chunk = mine[start:start + limit]
+        data = [self._describe(b, fmt) for b in chunk]
+        await exchange.send_json(200, {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
+                                       "last_id": data[-1]["id"] if data else None,
+                                       "has_more": start + limit < len(mine)})
 
     async def _retrieve(self, exchange: Exchange, fmt: OpenAIFormat, batch_id: str) -> None:
         await exchange.send_json(200, self._describe(self._get(batch_id), fmt))

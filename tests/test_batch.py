@@ -319,3 +319,59 @@ def test_sigkill_between_submit_and_collect_then_rerun_collects_without_a_second
     assert (results["output"] == "Echo: Q: " + results["q"]).all()
     assert api.stats["batches_created"] == 3  # exactly one per chunk, none from the rerun
     assert runner.run_log.integrity_check() == "ok"
+
+
+def test_sigkill_after_the_batch_was_created_but_before_it_was_logged(server, tmp_path):
+    """The narrowest window: the provider made the batch, the process died before logging its id.
+    The rerun finds it by the submission token in its metadata and adopts it."""
+    api = BatchAPI.mount(server, process_s=0.2)
+    path = tmp_path / "shared.sqlite"
+    env = {**os.environ, "PYTHONPATH": f"{REPO}:{os.environ.get('PYTHONPATH', '')}",
+           "OPENAI_BASE_URL": server.openai_base_url}
+    script = tmp_path / "child.py"
+    script.write_text("import os, signal, workbench._batch as b\n"
+                      "b._adopt = lambda *a, **k: (print('CREATED', flush=True), os.kill(os.getpid(), signal.SIGKILL))\n"
+                      + CHILD)
+    child = subprocess.run([sys.executable, str(script), str(path), PLANTED_KEY], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+    assert child.returncode == -signal.SIGKILL and "CREATED" in child.stdout and "SUBMITTED" not in child.stdout
+    assert api.stats["batches_created"] == 1
+    runner = wb.Runner(log=path, progress=False)
+    exp = wb.Experiment({"p": PROMPT}, models=OPENAI, params={"max_tokens": 20, "temperature": 0.5},
+                        cases=pd.DataFrame({"id": [f"c{i}" for i in range(30)], "q": [f"question {i}" for i in range(30)]}),
+                        repeats=2, runner=runner)
+    assert "already submitted: 60 calls" in repr(exp.plan())  # held by the logged submission
+    results = exp.run(batch=True, progress=False, verbose=False, poll_s=0.05)
+    assert len(results) == 60 and results["error"].isna().all() and api.stats["batches_created"] == 1
+    assert [b["state"] for b in exp.batch_job().batches()] == ["done"]
+
+
+def test_a_lost_create_response_is_recovered_and_a_create_that_never_happened_is_retried(server, api, runner,
+                                                                                        monkeypatch):
+    real_create = _batch._OpenAIBackend.create
+
+    async def create_then_drop(self, *args, **kwargs):
+        await real_create(self, *args, **kwargs)
+        raise ConnectionError("connection reset while reading the response")
+
+    monkeypatch.setattr(_batch._OpenAIBackend, "create", create_then_drop)
+    with pytest.raises(wb.ProviderError, match="not submitted twice"):
+        _exp(runner).submit(verbose=False)
+    monkeypatch.setattr(_batch._OpenAIBackend, "create", real_create)
+    job = _exp(runner).submit(verbose=False)  # finds the batch the provider made, submits nothing new
+    assert job.submitted == [] and api.stats["batches_created"] == 1 and len(job.batches()) == 1
+    assert _exp(runner).run(batch=True, progress=False, verbose=False, poll_s=0.05)["error"].isna().all()
+
+    async def never_arrives(self, *args, **kwargs):
+        raise ConnectionError("connection refused")
+
+    other = _exp(runner, name="other")
+    monkeypatch.setattr(_batch._OpenAIBackend, "create", never_arrives)
+    with pytest.raises(wb.ProviderError):
+        other.submit(verbose=False)
+    monkeypatch.setattr(_batch._OpenAIBackend, "create", real_create)
+    assert other.submit(verbose=False).submitted == []  # too recent to give up: it may still be in flight
+    monkeypatch.setattr(_batch, "INTENT_GRACE_S", 0.0)
+    job = other.submit(verbose=False)
+    assert len(job.submitted) == 1 and api.stats["batches_created"] == 2
+    assert other.run(batch=True, progress=False, verbose=False, poll_s=0.05)["error"].isna().all()

@@ -23,6 +23,7 @@ import hashlib
 import json
 import math
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -55,6 +56,11 @@ _MISTRAL_STATES = {"QUEUED": "validating", "RUNNING": "in_progress", "SUCCESS": 
 ENDPOINT = "/v1/chat/completions"
 #: Seconds between status polls while waiting: starts at the first value, grows to the second.
 POLL_S = (1.0, 30.0)
+#: A submission interrupted between asking for the batch and logging its id is looked up by its token
+#: in the provider's batch list; one the provider does not list is given up after this many seconds
+#: (until then its cells count as pending, so a submission still in flight elsewhere is not doubled).
+INTENT_GRACE_S = 120.0
+_INTENT = "submitting"
 
 
 # --- errors ---------------------------------------------------------------------------
@@ -146,6 +152,10 @@ class _Backend:
     async def download(self, file_id: str) -> bytes:
         raise NotImplementedError
 
+    async def find(self, token: str) -> BatchInfo | None:
+        """The batch whose metadata carries ``workbench_submission == token`` (recent batches only), if any."""
+        raise NotImplementedError
+
 
 class _OpenAIBackend(_Backend):
     provider_name = "openai"
@@ -175,8 +185,10 @@ class _OpenAIBackend(_Backend):
         return str(f.id)
 
     async def create(self, file_id: str, model_name: str, metadata: dict[str, str]) -> BatchInfo:
-        return self._info(await self.client.batches.create(input_file_id=file_id, endpoint=ENDPOINT,
-                                                           completion_window="24h", metadata=metadata))
+        # no SDK retry here: a retried create whose first response was lost would make a second batch;
+        # an interrupted create is resolved by find() instead
+        return self._info(await self.client.with_options(max_retries=0).batches.create(
+            input_file_id=file_id, endpoint=ENDPOINT, completion_window="24h", metadata=metadata))
 
     async def retrieve(self, batch_id: str) -> BatchInfo:
         return self._info(await self.client.batches.retrieve(batch_id))
@@ -187,6 +199,16 @@ class _OpenAIBackend(_Backend):
     async def download(self, file_id: str) -> bytes:
         content = await self.client.files.content(file_id)
         return bytes(content.content)
+
+    async def find(self, token: str) -> BatchInfo | None:
+        seen = 0
+        async for b in self.client.batches.list(limit=100):  # newest first; the SDK follows the cursor
+            if (b.metadata or {}).get("workbench_submission") == token:
+                return self._info(b)
+            seen += 1
+            if seen >= 2000:
+                break
+        return None
 
     @staticmethod
     def _info(b: Any) -> BatchInfo:
@@ -237,6 +259,17 @@ class _MistralBackend(_Backend):
     async def download(self, file_id: str) -> bytes:
         response = await self.client.files.download_async(file_id=file_id)
         return bytes(await response.aread())
+
+    async def find(self, token: str) -> BatchInfo | None:
+        for page in range(20):  # newest first
+            listing = await self.client.batch.jobs.list_async(page=page, page_size=100)
+            jobs = listing.data or []
+            for j in jobs:
+                if (j.metadata or {}).get("workbench_submission") == token:
+                    return self._info(j)
+            if not jobs or (page + 1) * 100 >= (listing.total or 0):
+                break
+        return None
 
     @staticmethod
     def _info(j: Any) -> BatchInfo:
@@ -302,19 +335,39 @@ def _cell_batches(log: RunLog, experiment_id: str) -> dict[str, dict[str, Any]]:
     return {r["cell_key"]: dict(r) for r in rows}
 
 
-def _record_batch(log: RunLog, info: BatchInfo, experiment_id: str, backend: _Backend, model: str, file_id: str,
-                  cell_keys: Sequence[str]) -> None:
+def _record_intent(log: RunLog, intent_id: str, experiment_id: str, backend: _Backend, model: str,
+                   cell_keys: Sequence[str]) -> None:
+    """Log a submission before it is made: its cells are held, so a crash mid-submit never doubles them."""
+    now = _now()
+    with log._tx() as conn:
+        conn.execute(
+            "INSERT INTO batches (id, experiment_id, provider, model, endpoint_url, key_fingerprint, state, cells, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (intent_id, experiment_id, backend.provider_name, model, backend.endpoint_url(), backend.fingerprint(),
+             _INTENT, len(cell_keys), now, now))
+        conn.executemany("INSERT INTO batch_cells (batch_id, cell_key) VALUES (?, ?)",
+                         [(intent_id, key) for key in cell_keys])
+
+
+def _adopt(log: RunLog, intent_id: str, info: BatchInfo, file_id: str | None) -> None:
+    """Turn a logged submission into the provider's batch (its id, state and counts), in one transaction."""
     now = _now()
     with log._tx() as conn:
         conn.execute(
             "INSERT INTO batches (id, experiment_id, provider, model, endpoint_url, key_fingerprint, input_file_id, "
             "state, provider_status, counts_json, output_file_id, error_file_id, cells, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (info.id, experiment_id, backend.provider_name, model, backend.endpoint_url(), backend.fingerprint(),
-             file_id, info.state, info.provider_status, _counts_json(info), info.output_file_id, info.error_file_id,
-             len(cell_keys), now, now))
-        conn.executemany("INSERT INTO batch_cells (batch_id, cell_key) VALUES (?, ?)",
-                         [(info.id, key) for key in cell_keys])
+            "SELECT ?, experiment_id, provider, model, endpoint_url, key_fingerprint, ?, ?, ?, ?, ?, ?, cells, "
+            "created_at, ? FROM batches WHERE id = ?",
+            (info.id, file_id, info.state, info.provider_status, _counts_json(info), info.output_file_id,
+             info.error_file_id, now, intent_id))
+        conn.execute("UPDATE batch_cells SET batch_id = ? WHERE batch_id = ?", (info.id, intent_id))
+        conn.execute("DELETE FROM batches WHERE id = ?", (intent_id,))
+
+
+def _drop_intent(log: RunLog, intent_id: str) -> None:
+    with log._tx() as conn:
+        conn.execute("DELETE FROM batch_cells WHERE batch_id = ?", (intent_id,))
+        conn.execute("DELETE FROM batches WHERE id = ?", (intent_id,))
 
 
 def _counts_json(info: BatchInfo) -> str:
@@ -466,6 +519,7 @@ def submit(exp: Experiment, *, resubmit: bool = False, verbose: bool = True) -> 
     job = BatchJob(exp)
     job._check_keys()  # a changed key fails before any upload
     log.save_experiment(exp.experiment_id, exp.name, exp.config())
+    job._recover()  # a submission cut short by a crash: adopt its batch, never submit its cells again
     run_sync(job._refresh_async(job._uncollected()))  # a batch the provider no longer knows fails here too
     logged = exp._logged()
     held = _cell_batches(log, exp.experiment_id)
@@ -517,13 +571,21 @@ async def _submit_async(exp: Experiment, backends: dict[str, _Backend], cells: l
             for number, chunk in enumerate(chunks, 1):
                 data = b"".join(line for _, line in chunk)
                 name = f"{exp.experiment_id}-{number}of{len(chunks)}.jsonl"
+                token = uuid.uuid4().hex
+                intent = f"{_INTENT}:{token}"
+                _record_intent(log, intent, exp.experiment_id, backend, model, [k for k, _ in chunk])
                 try:
                     file_id = await backend.upload(data, name)
                     info = await backend.create(file_id, model.partition(":")[2], {
-                        "workbench_experiment": exp.experiment_id[:500], "workbench_chunk": f"{number}/{len(chunks)}"})
-                except Exception as exc:
+                        "workbench_experiment": exp.experiment_id[:500], "workbench_chunk": f"{number}/{len(chunks)}",
+                        "workbench_submission": token})
+                except BaseException as exc:
+                    if getattr(exc, "status_code", None) is not None:  # the provider refused: no batch exists
+                        _drop_intent(log, intent)
+                    if not isinstance(exc, Exception):
+                        raise
                     raise _translate(exc, backend, f"submitting batch {number} of {len(chunks)} for {model}") from None
-                _record_batch(log, info, exp.experiment_id, backend, model, file_id, [k for k, _ in chunk])
+                _adopt(log, intent, info, file_id)
                 created.append(info.id)
     return created
 
@@ -636,14 +698,45 @@ class BatchJob:
         return _batch_rows(self.log, self.exp.experiment_id)
 
     def _uncollected(self) -> list[dict[str, Any]]:
-        return [b for b in self.batches() if not b["collected_at"] and b["state"] != "forgotten"]
+        """Batches the provider has and that are not collected yet (interrupted submissions excluded)."""
+        return [b for b in self.batches() if not b["collected_at"] and b["state"] not in ("forgotten", _INTENT)]
+
+    def _intents(self) -> list[dict[str, Any]]:
+        return [b for b in self.batches() if b["state"] == _INTENT]
+
+    def _recover(self) -> None:
+        """Resolve submissions interrupted between asking for a batch and logging its id.
+
+        The provider's recent batches are searched for the submission's token (batch metadata):
+        found, the batch is adopted; not found and older than ``INTENT_GRACE_S``, the submission
+        never happened and its cells are free again.
+        """
+        intents = self._intents()
+        if not intents:
+            return
+        self._check_keys(intents)
+
+        async def go() -> None:
+            for intent in intents:
+                backend = self._backend(intent)
+                async with backend:
+                    try:
+                        info = await backend.find(intent["id"].partition(":")[2])
+                    except Exception as exc:
+                        raise _translate(exc, backend, "looking for an interrupted submission") from None
+                if info is not None:
+                    _adopt(self.log, intent["id"], info, None)
+                elif time.time() - _parse_time(intent["created_at"]) > INTENT_GRACE_S:
+                    _drop_intent(self.log, intent["id"])
+
+        run_sync(go())
 
     def _backend(self, batch: dict[str, Any]) -> _Backend:
         return backend_for(batch["model"])
 
     def _check_keys(self, batches: Sequence[dict[str, Any]] | None = None) -> None:
         """Refuse, before any network call, when the key differs from the one a batch was submitted with."""
-        for batch in self._uncollected() if batches is None else batches:
+        for batch in self._uncollected() + self._intents() if batches is None else batches:
             backend = self._backend(batch)
             if batch["key_fingerprint"] and backend.fingerprint() != batch["key_fingerprint"]:
                 env = backend.provider.key_env
@@ -718,6 +811,7 @@ class BatchJob:
 
         if refresh:
             self._check_keys()
+            self._recover()
             run_sync(self._refresh_async(self._uncollected()))
         rows = []
         for b in self.batches():
@@ -764,10 +858,13 @@ class BatchJob:
         for batch in self._uncollected():
             if batch_ids is None or batch["id"] in batch_ids:
                 _set_state(self.log, batch["id"], "forgotten")
+        for intent in self._intents():
+            if batch_ids is None or intent["id"] in batch_ids:
+                _drop_intent(self.log, intent["id"])
 
     def pending(self) -> int:
-        """Cells in batches not collected yet."""
-        return sum(b["cells"] for b in self._uncollected())
+        """Cells in batches not collected yet (and in submissions not resolved yet)."""
+        return sum(b["cells"] for b in self._uncollected() + self._intents())
 
     def wait(self, *, timeout: float | None = None, progress: bool = True, poll_s: float | None = None) -> bool:
         """Poll until every batch has ended and is collected (or ``timeout`` seconds pass); True if all are."""
@@ -779,10 +876,11 @@ class BatchJob:
         interval = poll_s if poll_s is not None else POLL_S[0]
         try:
             while True:
+                self._recover()
                 pending = self._uncollected()
-                if not pending:
+                if not pending and not self._intents():
                     return True
-                infos = run_sync(self._refresh_async(pending))
+                infos = run_sync(self._refresh_async(pending)) if pending else []
                 ended = [b for b, i in zip(pending, infos) if i.state in TERMINAL]
                 if ended:
                     run_sync(self._collect_async(ended))
@@ -792,7 +890,7 @@ class BatchJob:
                     states = sorted({i.state for b, i in zip(pending, infos) if i.state not in TERMINAL})
                     bar.set_postfix_str(", ".join(states) or "collecting", refresh=False)
                     bar.refresh()
-                if not self._uncollected():
+                if not self._uncollected() and not self._intents():
                     return True
                 if timeout is not None and time.monotonic() - start + interval > timeout:
                     return False
