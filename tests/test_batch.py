@@ -375,3 +375,34 @@ def test_a_lost_create_response_is_recovered_and_a_create_that_never_happened_is
     job = other.submit(verbose=False)
     assert len(job.submitted) == 1 and api.stats["batches_created"] == 2
     assert other.run(batch=True, progress=False, verbose=False, poll_s=0.05)["error"].isna().all()
+
+
+def test_two_submitters_at_once_make_one_batch(server, api, tmp_path, monkeypatch):
+    """Both compute the same missing cells (a barrier makes sure), then claim them in the log: one batch."""
+    import threading
+
+    barrier = threading.Barrier(2, timeout=30)
+    real = _batch._answer_from_cache
+
+    def both_decided(exp, cells):
+        rest = real(exp, cells)
+        barrier.wait()
+        return rest
+
+    monkeypatch.setattr(_batch, "_answer_from_cache", both_decided)
+    path = tmp_path / "shared.sqlite"
+    jobs, errors = [], []
+
+    def go():
+        try:
+            jobs.append(_exp(wb.Runner(log=path, progress=False)).submit(verbose=False))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=go) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and sorted(len(j.submitted) for j in jobs) == [0, 1]
+    assert api.stats["batches_created"] == 1 and api.stats["files_uploaded"] == 1

@@ -335,20 +335,6 @@ def _cell_batches(log: RunLog, experiment_id: str) -> dict[str, dict[str, Any]]:
     return {r["cell_key"]: dict(r) for r in rows}
 
 
-def _record_intent(log: RunLog, intent_id: str, experiment_id: str, backend: _Backend, model: str,
-                   cell_keys: Sequence[str]) -> None:
-    """Log a submission before it is made: its cells are held, so a crash mid-submit never doubles them."""
-    now = _now()
-    with log._tx() as conn:
-        conn.execute(
-            "INSERT INTO batches (id, experiment_id, provider, model, endpoint_url, key_fingerprint, state, cells, "
-            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (intent_id, experiment_id, backend.provider_name, model, backend.endpoint_url(), backend.fingerprint(),
-             _INTENT, len(cell_keys), now, now))
-        conn.executemany("INSERT INTO batch_cells (batch_id, cell_key) VALUES (?, ?)",
-                         [(intent_id, key) for key in cell_keys])
-
-
 def _adopt(log: RunLog, intent_id: str, info: BatchInfo, file_id: str | None) -> None:
     """Turn a logged submission into the provider's batch (its id, state and counts), in one transaction."""
     now = _now()
@@ -512,6 +498,14 @@ def _check_budget(exp: Experiment, fresh: Sequence[Cell]) -> None:
             f"budget_usd={exp.budget_usd:g}. Fix: raise budget_usd, or use fewer cases, repeats, models or variants.")
 
 
+def _is_free(key: str, answered: set[str] | dict[str, Any], held: dict[str, dict[str, Any]], resubmit: bool) -> bool:
+    """Whether a cell may be submitted: no answer, and in no batch (or, with ``resubmit``, only in ended ones)."""
+    if key in answered:
+        return False
+    batch = held.get(key)
+    return batch is None or batch["state"] == "forgotten" or (resubmit and bool(batch["collected_at"]))
+
+
 def submit(exp: Experiment, *, resubmit: bool = False, verbose: bool = True) -> BatchJob:
     """Submit every cell that has no answer and is not in a batch yet; return at once (see :class:`BatchJob`)."""
     backends = _backends(exp)  # an unsupported model fails here, before anything is sent
@@ -521,22 +515,15 @@ def submit(exp: Experiment, *, resubmit: bool = False, verbose: bool = True) -> 
     log.save_experiment(exp.experiment_id, exp.name, exp.config())
     job._recover()  # a submission cut short by a crash: adopt its batch, never submit its cells again
     run_sync(job._refresh_async(job._uncollected()))  # a batch the provider no longer knows fails here too
-    logged = exp._logged()
     held = _cell_batches(log, exp.experiment_id)
-    todo = []
-    for cell in exp.cells:
-        if cell.key in logged:
-            continue
-        batch = held.get(cell.key)
-        if batch is not None and (not batch["collected_at"] or not resubmit) and batch["state"] != "forgotten":
-            continue
-        todo.append(cell)
+    logged = exp._logged()
+    todo = [c for c in exp.cells if _is_free(c.key, logged, held, resubmit)]
     todo = _answer_from_cache(exp, todo)
     _check_budget(exp, todo)
-    created = run_sync(_submit_async(exp, backends, todo, log)) if todo else []
-    job.submitted = created
+    claimed = _claim(exp, backends, todo, log, resubmit) if todo else []
+    job.submitted = run_sync(_send_async(exp, claimed, log)) if claimed else []
     if verbose:
-        print(job._submit_summary(len(todo)))
+        print(job._submit_summary(sum(c.cells for c in claimed)))
     return job
 
 
@@ -557,36 +544,77 @@ def _answer_from_cache(exp: Experiment, cells: list[Cell]) -> list[Cell]:
     return rest
 
 
-async def _submit_async(exp: Experiment, backends: dict[str, _Backend], cells: list[Cell], log: RunLog) -> list[str]:
-    created: list[str] = []
-    by_model: dict[str, list[Cell]] = {}
-    for cell in cells:
-        by_model.setdefault(cell.model, []).append(cell)
-    for model, group in by_model.items():
-        backend = backends[model]
-        encoded = [(c.key, json.dumps(backend.line(c.key, c.request), ensure_ascii=False,
-                                      separators=(",", ":")).encode() + b"\n") for c in group]
-        chunks = _chunks(backend, encoded)
-        async with backend:
+@dataclass
+class _Claim:
+    """One batch to send: logged (as an intent holding its cells) before it is sent."""
+
+    intent: str
+    backend: _Backend
+    model: str
+    number: int
+    of: int
+    data: bytes
+    cells: int
+
+
+def _claim(exp: Experiment, backends: dict[str, _Backend], cells: list[Cell], log: RunLog,
+           resubmit: bool) -> list[_Claim]:
+    """Hold the cells for new batches in one write transaction, re-checking which are still free.
+
+    Two processes submitting the same experiment at once serialise here: the second finds the
+    first one's cells held and sends only what is left (usually nothing).
+    """
+    encoded: dict[str, list[tuple[str, bytes]]] = {}
+    for cell in cells:  # the JSON work happens before taking the write lock
+        line = backends[cell.model].line(cell.key, cell.request)
+        encoded.setdefault(cell.model, []).append(
+            (cell.key, json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"))
+    claims: list[_Claim] = []
+    now = _now()
+    with log._tx() as conn:
+        answered = {r[0] for r in conn.execute(
+            "SELECT cell_key FROM calls WHERE experiment_id = ? AND status = 'ok'", (exp.experiment_id,))}
+        held = {r["cell_key"]: dict(r) for r in conn.execute(
+            "SELECT bc.cell_key, b.* FROM batch_cells bc JOIN batches b ON b.id = bc.batch_id "
+            "WHERE b.experiment_id = ? ORDER BY b.created_at, b.id", (exp.experiment_id,))}
+        for model, lines in encoded.items():
+            backend = backends[model]
+            chunks = _chunks(backend, [(k, d) for k, d in lines if _is_free(k, answered, held, resubmit)])
             for number, chunk in enumerate(chunks, 1):
-                data = b"".join(line for _, line in chunk)
-                name = f"{exp.experiment_id}-{number}of{len(chunks)}.jsonl"
-                token = uuid.uuid4().hex
-                intent = f"{_INTENT}:{token}"
-                _record_intent(log, intent, exp.experiment_id, backend, model, [k for k, _ in chunk])
-                try:
-                    file_id = await backend.upload(data, name)
-                    info = await backend.create(file_id, model.partition(":")[2], {
-                        "workbench_experiment": exp.experiment_id[:500], "workbench_chunk": f"{number}/{len(chunks)}",
-                        "workbench_submission": token})
-                except BaseException as exc:
-                    if getattr(exc, "status_code", None) is not None:  # the provider refused: no batch exists
-                        _drop_intent(log, intent)
-                    if not isinstance(exc, Exception):
-                        raise
-                    raise _translate(exc, backend, f"submitting batch {number} of {len(chunks)} for {model}") from None
-                _adopt(log, intent, info, file_id)
-                created.append(info.id)
+                intent = f"{_INTENT}:{uuid.uuid4().hex}"
+                conn.execute(
+                    "INSERT INTO batches (id, experiment_id, provider, model, endpoint_url, key_fingerprint, state, "
+                    "cells, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (intent, exp.experiment_id, backend.provider_name, model, backend.endpoint_url(),
+                     backend.fingerprint(), _INTENT, len(chunk), now, now))
+                conn.executemany("INSERT INTO batch_cells (batch_id, cell_key) VALUES (?, ?)",
+                                 [(intent, key) for key, _ in chunk])
+                claims.append(_Claim(intent, backend, model, number, len(chunks), b"".join(d for _, d in chunk),
+                                     len(chunk)))
+    return claims
+
+
+async def _send_async(exp: Experiment, claims: list[_Claim], log: RunLog) -> list[str]:
+    """Upload and create each claimed batch, then log its id in place of the claim."""
+    created: list[str] = []
+    for i, claim in enumerate(claims):
+        backend, token = claim.backend, claim.intent.partition(":")[2]
+        try:
+            async with backend:
+                file_id = await backend.upload(claim.data, f"{exp.experiment_id}-{claim.number}of{claim.of}.jsonl")
+                info = await backend.create(file_id, claim.model.partition(":")[2], {
+                    "workbench_experiment": exp.experiment_id[:500], "workbench_chunk": f"{claim.number}/{claim.of}",
+                    "workbench_submission": token})
+        except BaseException as exc:
+            if getattr(exc, "status_code", None) is not None:  # the provider refused: no batch exists
+                _drop_intent(log, claim.intent)
+            for later in claims[i + 1:]:  # never sent: free their cells again
+                _drop_intent(log, later.intent)
+            if not isinstance(exc, Exception):
+                raise
+            raise _translate(exc, backend, f"submitting batch {claim.number} of {claim.of} for {claim.model}") from None
+        _adopt(log, claim.intent, info, file_id)
+        created.append(info.id)
     return created
 
 
