@@ -542,3 +542,32 @@ def _uuid(seq_id: str) -> str:
     h = seq_id[-24:].rjust(32, "0")
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m tests.fakebatch``: the chat fake plus these endpoints in a process of its own.
+
+    Prints the URL as the first stdout line; stops at stdin EOF (or SIGTERM) and prints the batch stats as JSON.
+    """
+    import argparse
+    import signal
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m tests.fakebatch")
+    parser.add_argument("--api-key", default="test-key")
+    parser.add_argument("--validate-s", type=float, default=0.0)
+    parser.add_argument("--process-s", type=float, default=0.2)
+    args = parser.parse_args(argv)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+    with FakeServer(api_key=args.api_key or None) as server:
+        api = BatchAPI.mount(server, validate_s=args.validate_s, process_s=args.process_s)
+        print(server.url, flush=True)
+        while not done.wait(0.5):
+            pass
+        print(json.dumps({"stats": api.stats, "server": server.stats}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
