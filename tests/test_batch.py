@@ -406,3 +406,26 @@ def test_two_submitters_at_once_make_one_batch(server, api, tmp_path, monkeypatc
         t.join(60)
     assert not errors and sorted(len(j.submitted) for j in jobs) == [0, 1]
     assert api.stats["batches_created"] == 1 and api.stats["files_uploaded"] == 1
+
+
+def test_judges_score_collected_answers_online_and_pending_cells_are_not_judged(server, runner):
+    def judge_or_echo(body):
+        last = body["messages"][-1]["content"]
+        return "SCORE: 4\nFine." if "Rubric:" in last else "Echo: " + last
+
+    server.responder = judge_or_echo
+    api = BatchAPI.mount(server, process_s=0.05)
+    judge = wb.scorers.llm_judge("The answer repeats the question.", model=OPENAI)
+    exp = wb.Experiment({"p": PROMPT}, models=OPENAI, cases=CASES, scorers=[judge], runner=runner,
+                        params={"max_tokens": 20, "temperature": 0.5})
+    results = exp.run(batch=True, progress=False, verbose=False, poll_s=0.05)
+    assert results["error"].isna().all() and results[judge.name].notna().all()
+    chats = [r for r in server.requests if r["path"].endswith("/chat/completions")]
+    assert len(chats) == 4 and all("Rubric:" in r["json"]["messages"][-1]["content"] for r in chats)
+    assert api.stats["batches_created"] == 1
+    api.process_s = 3600.0
+    more = wb.Experiment({"p": PROMPT}, models=OPENAI, cases=CASES, scorers=[judge], runner=runner,
+                         params={"max_tokens": 21, "temperature": 0.5})
+    pending = more.run(batch=True, timeout=0.2, progress=False, verbose=False, poll_s=0.05)
+    assert pending["error"].str.contains("Not answered yet").all() and pending[judge.name].isna().all()
+    assert len([r for r in server.requests if r["path"].endswith("/chat/completions")]) == 4  # no judge call

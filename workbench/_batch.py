@@ -958,11 +958,8 @@ def run_batch(exp: Experiment, *, timeout: float | None = None, progress: bool =
     in_batches = job_cells(job)
     todo = [c for c in exp.cells if c.key in in_batches and c.key in done]  # answered through a batch
     judged: dict[Any, Any] = {}
-    exp._judge_stats = run_sync(exp._score_judges(done, exp._logged(), judged, None)) if exp.judges else {}
-    for cell in exp.cells:  # pending cells are not scored
-        if cell.key not in done:
-            for judge in exp.judges:
-                judged[(cell.key, judge.name)] = None
+    # judges grade the answers online; pending and failed cells are not ok, so they are not judged
+    exp._judge_stats = run_sync(exp._score_judges(responses, exp._logged(), judged, None)) if exp.judges else {}
     frame = exp._finish(responses, judged, todo, verbose)
     pending = sum(1 for r in responses.values() if r.error_type == "BatchPendingError")
     frame.attrs["batch_pending"] = pending
