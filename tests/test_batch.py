@@ -225,6 +225,8 @@ def test_a_batch_the_provider_no_longer_knows_is_named(server, api, runner):
         _exp(runner).run(batch=True, progress=False, verbose=False, poll_s=0.05)
     assert api.stats["files_uploaded"] == uploads  # refused before any new upload
     job.forget()
+    assert "batch API: 8 calls in 1 batch" in repr(_exp(runner).plan()) and "already submitted" not in repr(
+        _exp(runner).plan())
     assert len(_exp(runner).submit(verbose=False).submitted) == 1  # its cells may now go again
 
 

@@ -429,6 +429,7 @@ def plan_batch(exp: Experiment, todo: Sequence[Cell]) -> BatchPlan | None:
         return BatchPlan(0, 0, 0, 0, 0, None, None, "", tuple(unsupported))
     log = exp.runner.run_log
     held = _cell_batches(log, exp.experiment_id) if log is not None else {}
+    held = {k: b for k, b in held.items() if b["state"] != "forgotten"}  # forgotten batches hold nothing
     pending_keys = {k for k, b in held.items() if not b["collected_at"]}
     fresh = [c for c in todo if c.key not in held]
     resubmittable = sum(1 for c in todo if c.key in held and held[c.key]["collected_at"])
