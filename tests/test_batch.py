@@ -124,9 +124,10 @@ def test_failed_lines_become_error_rows_and_only_they_are_resubmitted_when_asked
     assert results["error"].isna().all() and api.stats["batches_created"] == 2
 
 
-def test_expired_batch_keeps_its_answers_and_resubmits_only_the_missing_cells(server, runner):
+@pytest.mark.parametrize("model", [OPENAI, MISTRAL])
+def test_expired_batch_keeps_its_answers_and_resubmits_only_the_missing_cells(model, server, runner):
     api = BatchAPI.mount(server, process_s=5.0, expire_after=0.5)
-    exp = _exp(runner, cases=pd.concat([CASES] * 5, ignore_index=True).assign(id=[f"c{i}" for i in range(20)]))
+    exp = _exp(runner, model, cases=pd.concat([CASES] * 5, ignore_index=True).assign(id=[f"c{i}" for i in range(20)]))
     results = exp.run(batch=True, progress=False, verbose=False, poll_s=0.05)
     expired = results["error"].fillna("").str.startswith("BatchExpiredError")
     assert 0 < expired.sum() < 40 and results[~expired]["error"].isna().all()
@@ -137,9 +138,10 @@ def test_expired_batch_keeps_its_answers_and_resubmits_only_the_missing_cells(se
     assert exp.run(batch=True, progress=False, verbose=False, poll_s=0.05)["error"].isna().all()
 
 
-def test_cancel_then_collect_what_was_done(server, runner):
+@pytest.mark.parametrize("model", [OPENAI, MISTRAL])
+def test_cancel_then_collect_what_was_done(model, server, runner):
     api = BatchAPI.mount(server, process_s=30.0)
-    exp = _exp(runner)
+    exp = _exp(runner, model)
     job = exp.submit(verbose=False)
     status = job.cancel()
     assert status.loc[0, "state"] in ("cancelling", "cancelled") and api.stats["cancels"] == 1
@@ -348,30 +350,32 @@ def test_sigkill_after_the_batch_was_created_but_before_it_was_logged(server, tm
     assert [b["state"] for b in exp.batch_job().batches()] == ["done"]
 
 
-def test_a_lost_create_response_is_recovered_and_a_create_that_never_happened_is_retried(server, api, runner,
+@pytest.mark.parametrize("model", [OPENAI, MISTRAL])
+def test_a_lost_create_response_is_recovered_and_a_create_that_never_happened_is_retried(model, server, api, runner,
                                                                                         monkeypatch):
-    real_create = _batch._OpenAIBackend.create
+    backend_class = type(_batch.backend_for(model))
+    real_create = backend_class.create
 
     async def create_then_drop(self, *args, **kwargs):
         await real_create(self, *args, **kwargs)
         raise ConnectionError("connection reset while reading the response")
 
-    monkeypatch.setattr(_batch._OpenAIBackend, "create", create_then_drop)
+    monkeypatch.setattr(backend_class, "create", create_then_drop)
     with pytest.raises(wb.ProviderError, match="not submitted twice"):
-        _exp(runner).submit(verbose=False)
-    monkeypatch.setattr(_batch._OpenAIBackend, "create", real_create)
-    job = _exp(runner).submit(verbose=False)  # finds the batch the provider made, submits nothing new
+        _exp(runner, model).submit(verbose=False)
+    monkeypatch.setattr(backend_class, "create", real_create)
+    job = _exp(runner, model).submit(verbose=False)  # finds the batch the provider made, submits nothing new
     assert job.submitted == [] and api.stats["batches_created"] == 1 and len(job.batches()) == 1
-    assert _exp(runner).run(batch=True, progress=False, verbose=False, poll_s=0.05)["error"].isna().all()
+    assert _exp(runner, model).run(batch=True, progress=False, verbose=False, poll_s=0.05)["error"].isna().all()
 
     async def never_arrives(self, *args, **kwargs):
         raise ConnectionError("connection refused")
 
-    other = _exp(runner, name="other")
-    monkeypatch.setattr(_batch._OpenAIBackend, "create", never_arrives)
+    other = _exp(runner, model, name="other")
+    monkeypatch.setattr(backend_class, "create", never_arrives)
     with pytest.raises(wb.ProviderError):
         other.submit(verbose=False)
-    monkeypatch.setattr(_batch._OpenAIBackend, "create", real_create)
+    monkeypatch.setattr(backend_class, "create", real_create)
     assert other.submit(verbose=False).submitted == []  # too recent to give up: it may still be in flight
     monkeypatch.setattr(_batch, "INTENT_GRACE_S", 0.0)
     job = other.submit(verbose=False)
