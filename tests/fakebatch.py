@@ -49,7 +49,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakeserver import Exchange, FakeServer, OpenAIFormat, plan_completion, validate_body
+from tests.fakeserver import (
+    Exchange,
+    FakeServer,
+    OpenAIFormat,
+    plan_completion,
+    validate_body,
+)
 
 LineFault = Callable[[dict[str, Any]], "str | None"]
 
@@ -190,13 +196,9 @@ class BatchAPI:
                 await self._content(exchange, fmt, parts[2])
             elif parts[1] == "files" and len(parts) == 3 and method == "GET":
                 await self._file_info(exchange, fmt, parts[2])
-            elif not mistral and parts[1] == "batches" and len(parts) == 2 and method == "POST":
+            elif not mistral and parts[1] == "batches" and len(parts) == 2 and method == "POST" or mistral and parts[1:3] == ["batch", "jobs"] and len(parts) == 3 and method == "POST":
                 await self._create(exchange, fmt, exchange.request.json())
-            elif mistral and parts[1:3] == ["batch", "jobs"] and len(parts) == 3 and method == "POST":
-                await self._create(exchange, fmt, exchange.request.json())
-            elif not mistral and parts[1] == "batches" and len(parts) == 2 and method == "GET":
-                await self._list(exchange, fmt)
-            elif mistral and parts[1:3] == ["batch", "jobs"] and len(parts) == 3 and method == "GET":
+            elif not mistral and parts[1] == "batches" and len(parts) == 2 and method == "GET" or mistral and parts[1:3] == ["batch", "jobs"] and len(parts) == 3 and method == "GET":
                 await self._list(exchange, fmt)
             elif not mistral and parts[1] == "batches" and len(parts) == 3 and method == "GET":
                 await self._retrieve(exchange, fmt, parts[2])
@@ -437,8 +439,8 @@ class BatchAPI:
         for line in batch.lines[:done]:
             out = self._answer(batch, line, fmt)
             (outputs if out["response"] and out["response"]["status_code"] == 200 else errors).append(out)
-        reason = {"expired": ("batch_expired", "This request could not be executed before the completion window "
-                                               "expired."),
+        reason = {"expired": ("batch_expired", ("This request could not be executed before the completion window "
+                                                "expired.")),
                   "cancelled": ("batch_cancelled", "This request was not executed because the batch was cancelled.")}
         if status in reason:
             code, message = reason[status]
@@ -465,7 +467,7 @@ class BatchAPI:
             try:
                 completion = plan_completion(body, self.server.responder(body), fmt.completion_id(self._seq_next()))
                 response = {"status_code": 200, "request_id": request_id, "body": fmt.completion(completion)}
-            except Exception as exc:  # a broken test responder: a 500 line, not a hung batch
+            except Exception as exc:  # noqa: BLE001 - a broken test responder: a 500 line, not a hung batch
                 response = {"status_code": 500, "request_id": request_id,
                             "body": fmt.error(500, f"responder failed: {exc!r}", "server_error", None)}
         else:

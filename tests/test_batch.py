@@ -19,7 +19,13 @@ from tests.conftest import PLANTED_KEY
 from tests.fakebatch import BatchAPI
 from tests.fakeserver import FakeServer
 from workbench import _batch
-from workbench._pricing import batch_price_of, estimate_batch_cost, estimate_cost, price_of, set_batch_price
+from workbench._pricing import (
+    batch_price_of,
+    estimate_batch_cost,
+    estimate_cost,
+    price_of,
+    set_batch_price,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 OPENAI = "openai:gpt-4o-mini"
@@ -337,7 +343,7 @@ def test_sigkill_after_the_batch_was_created_but_before_it_was_logged(server, tm
                       "b._adopt = lambda *a, **k: (print('CREATED', flush=True), os.kill(os.getpid(), signal.SIGKILL))\n"
                       + CHILD)
     child = subprocess.run([sys.executable, str(script), str(path), PLANTED_KEY], env=env, cwd=tmp_path,
-                           capture_output=True, text=True, timeout=120)
+                           capture_output=True, text=True, timeout=120, check=False)
     assert child.returncode == -signal.SIGKILL and "CREATED" in child.stdout and "SUBMITTED" not in child.stdout
     assert api.stats["batches_created"] == 1
     runner = wb.Runner(log=path, progress=False)

@@ -29,8 +29,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ._errors import AuthenticationError, BudgetExceededError, ProviderError, RunLogError, WorkbenchError
-from ._keys import get_key, redact, redact_obj
+from ._errors import (
+    AuthenticationError,
+    BudgetExceededError,
+    ProviderError,
+    RunLogError,
+    WorkbenchError,
+)
+from ._keys import redact, redact_obj
 from ._portal import run_sync
 from ._pricing import batch_price_of, estimate_batch_cost
 from ._types import Request, Response, Usage
@@ -42,8 +48,19 @@ if TYPE_CHECKING:
     from ._log import RunLog
     from .providers import Provider
 
-__all__ = ["BatchJob", "BatchPlan", "BatchError", "BatchUnsupportedError", "BatchNotFoundError",
-           "BatchKeyChangedError", "submit", "run_batch", "plan_batch", "STATES", "TERMINAL"]
+__all__ = [
+    "STATES",
+    "TERMINAL",
+    "BatchError",
+    "BatchJob",
+    "BatchKeyChangedError",
+    "BatchNotFoundError",
+    "BatchPlan",
+    "BatchUnsupportedError",
+    "plan_batch",
+    "run_batch",
+    "submit",
+]
 
 #: Normalised batch states (the provider's own status is kept beside it).
 STATES = ("validating", "in_progress", "finalizing", "done", "failed", "expired", "cancelling", "cancelled")
@@ -123,7 +140,7 @@ class _Backend:
         raise NotImplementedError
 
     # calls
-    async def __aenter__(self) -> _Backend:
+    async def __aenter__(self) -> _Backend:  # noqa: PYI034 - Python 3.10 has no typing.Self
         self.client = self._make_client()
         return self
 
@@ -399,8 +416,8 @@ class BatchPlan:
         if self.cost_usd is not None and self.online_cost_usd:
             saving = f", {100 * (1 - self.cost_usd / self.online_cost_usd):.0f}% below online"
         if self.to_submit:
-            lines = [f"  batch API: {self.to_submit} calls in {self.batches} batch{'es' if self.batches != 1 else ''}, "
-                     f"estimated cost {cost} at the batch price{saving}; expected wait {self.wait}"]
+            lines = [(f"  batch API: {self.to_submit} calls in {self.batches} batch{'es' if self.batches != 1 else ''}, "
+                      f"estimated cost {cost} at the batch price{saving}; expected wait {self.wait}")]
         else:
             lines = ["  batch API: nothing to submit"]
         if self.pending:
@@ -652,8 +669,8 @@ def _result_response(line: dict[str, Any], request: Request, batch: dict[str, An
     response = line.get("response") or None
     body = response.get("body") if isinstance(response, dict) else None
     status = response.get("status_code") if isinstance(response, dict) else None
-    base: dict[str, Any] = dict(model=request.model, provider=request.provider, prompt_hash=request.prompt_hash,
-                                created_at=_now(), tags=dict(request.tags), latency_s=latency)
+    base: dict[str, Any] = {"model": request.model, "provider": request.provider, "prompt_hash": request.prompt_hash,
+                                "created_at": _now(), "tags": dict(request.tags), "latency_s": latency}
     if status == 200 and isinstance(body, dict) and body.get("choices"):
         choices = sorted(body["choices"], key=lambda c: c.get("index", 0))
         texts = [redact(_content((c.get("message") or {}).get("content"))) for c in choices]
@@ -751,7 +768,7 @@ class BatchJob:
                 async with backend:
                     try:
                         info = await backend.find(intent["id"].partition(":")[2])
-                    except Exception as exc:
+                    except Exception as exc:  # noqa: BLE001 - each SDK raises its own types; translated into named errors
                         raise _translate(exc, backend, "looking for an interrupted submission") from None
                 if info is not None:
                     _adopt(self.log, intent["id"], info, None)
@@ -784,7 +801,7 @@ class BatchJob:
             async with backend:
                 try:
                     info = await backend.retrieve(batch["id"])
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - each SDK raises its own types; translated into named errors
                     raise _translate(exc, backend, f"reading batch {batch['id']}", batch_id=batch["id"]) from None
             _update_batch(self.log, info)
             infos.append(info)
@@ -803,7 +820,7 @@ class BatchJob:
                         continue
                     files = [f for f in (info.output_file_id, info.error_file_id) if f]
                     blobs = [await backend.download(f) for f in files]
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - each SDK raises its own types; translated into named errors
                     raise _translate(exc, backend, f"collecting batch {batch['id']}", batch_id=batch["id"]) from None
             batch = {**batch, "state": info.state}
             latency = max(time.time() - _parse_time(batch["created_at"]), 0.0)
@@ -870,7 +887,7 @@ class BatchJob:
                 async with backend:
                     try:
                         info = await backend.cancel(batch["id"])
-                    except Exception as exc:
+                    except Exception as exc:  # noqa: BLE001 - each SDK raises its own types; translated into named errors
                         if getattr(exc, "status_code", None) in (400, 409):  # it ended meanwhile
                             continue
                         raise _translate(exc, backend, f"cancelling batch {batch['id']}", batch_id=batch["id"]) from None
@@ -939,7 +956,7 @@ class BatchJob:
 
     def __repr__(self) -> str:
         rows = self.batches()
-        states = {}
+        states: dict[str, int] = {}
         for b in rows:
             states[b["state"]] = states.get(b["state"], 0) + 1
         text = ", ".join(f"{n} {s}" for s, n in states.items()) or "no batches"
