@@ -441,3 +441,17 @@ def test_judges_score_collected_answers_online_and_pending_cells_are_not_judged(
     pending = more.run(batch=True, timeout=0.2, progress=False, verbose=False, poll_s=0.05)
     assert pending["error"].str.contains("Not answered yet").all() and pending[judge.name].isna().all()
     assert len([r for r in server.requests if r["path"].endswith("/chat/completions")]) == 4  # no judge call
+
+
+def test_a_batch_the_provider_rejects_gives_every_cell_an_error_row_with_its_reason(server, api, runner, monkeypatch):
+    real_line = _batch._OpenAIBackend.line
+    monkeypatch.setattr(_batch._OpenAIBackend, "line",
+                        lambda self, cid, request: {**real_line(self, cid, request), "url": "/v1/embeddings"})
+    exp = _exp(runner)
+    results = exp.run(batch=True, progress=False, verbose=False, poll_s=0.05)
+    assert results["error"].str.contains("method must be POST and url must be /v1/chat/completions").all()
+    assert results["error"].str.startswith("ProviderError").all()
+    assert exp.batch_job().status().loc[0, "state"] == "failed"
+    monkeypatch.setattr(_batch._OpenAIBackend, "line", real_line)
+    assert len(exp.submit(resubmit=True, verbose=False).submitted) == 1
+    assert exp.run(batch=True, progress=False, verbose=False, poll_s=0.05)["error"].isna().all()
