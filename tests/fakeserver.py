@@ -628,6 +628,9 @@ class FakeServer(_SDKAddresses):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        #: Extra endpoints (e.g. tests.fakebatch.BatchAPI.handle): ``await mount(server, exchange, fmt, route)``
+        #: answers a request and returns True, or returns False to leave it to the chat routes.
+        self.mounts: list[Callable[..., Any]] = []
 
     # ---- lifecycle
 
@@ -804,6 +807,9 @@ class FakeServer(_SDKAddresses):
         body = request.json()
         fmt = _FORMATS[self._provider_for(forced, request, body)]
         self._record(request, body, fmt.name, writer.get_extra_info("peername"))
+        for mount in self.mounts:
+            if await mount(self, exchange, fmt, route):
+                return exchange.keep_alive
         if _API_ROUTES.get(route) != request.method:
             self._count("not_found")
             await exchange.send_json(404, fmt.bad_request(f"Invalid URL ({request.method} {request.path})", 404))

@@ -85,6 +85,8 @@ class ExperimentPlan:
     unknown_price: tuple[str, ...] = ()
     by_model: dict[str, float | None] = field(default_factory=dict)
     budget_usd: float | None = None
+    #: The batch-API alternative (``workbench._batch.BatchPlan``), when a model has a batch API.
+    batch: Any = None
 
     def cost_text(self) -> str:
         if self.cost_usd is None:
@@ -100,6 +102,8 @@ class ExperimentPlan:
             f"  estimated cost: {self.cost_text()}"
             + (f" (budget ${self.budget_usd:.2f})" if self.budget_usd is not None else ""),
         ]
+        if self.batch is not None:
+            lines.append(repr(self.batch))
         return "\n".join(lines)
 
 
@@ -375,8 +379,11 @@ class Experiment:
             judge_calls += len(todo)
         unknown = tuple(m for m, c in by_model.items() if c is None)
         cost = None if unknown else sum(c for c in by_model.values() if c is not None)
+        from ._batch import plan_batch
+
         return ExperimentPlan(self.experiment_id, self.shape(), len(self.cells), len(self.cells) - len(todo), len(todo),
-                              judge_calls, tokens_in, tokens_out, cost, unknown, by_model, self.budget_usd)
+                              judge_calls, tokens_in, tokens_out, cost, unknown, by_model, self.budget_usd,
+                              plan_batch(self, todo))
 
     def check_budget(self, plan: ExperimentPlan | None = None) -> ExperimentPlan:
         """Raise :class:`BudgetExceededError` if the estimate is above ``budget_usd`` (or unknown)."""
@@ -397,15 +404,42 @@ class Experiment:
                 "or set a lower max_tokens.")
         return plan
 
+    # --- batch APIs (workbench/_batch.py) ----------------------------------------------
+    def submit(self, *, resubmit: bool = False, verbose: bool = True) -> Any:
+        """Submit the missing calls to the providers' batch APIs and return a ``BatchJob`` at once.
+
+        Cells already answered or already in a batch are never submitted; cells an expired, cancelled
+        or failed batch left unanswered are submitted again only with ``resubmit=True``.
+        """
+        from ._batch import submit
+
+        return submit(self, resubmit=resubmit, verbose=verbose)
+
+    def batch_job(self) -> Any:
+        """The ``BatchJob`` of this experiment's batches in the run log (``.status()``, ``.cancel()``, ...)."""
+        from ._batch import BatchJob
+
+        return BatchJob(self)
+
     # --- running --------------------------------------------------------------------
-    def run(self, *, progress: bool = True, verbose: bool = True) -> pd.DataFrame:
+    def run(self, *, progress: bool = True, verbose: bool = True, batch: bool = False, timeout: float | None = None,
+            poll_s: float | None = None) -> pd.DataFrame:
         """Run what is missing, score everything and return the tidy results (one row per call).
 
         Safe inside a running Jupyter kernel: the calls run in the workbench's
         event-loop thread, while the progress bar, the printing and the plain
         scorers run here, in the caller's thread (so a scorer may itself call
         ``wb.complete``).
+
+        ``batch=True`` runs the calls through the providers' batch APIs instead: submits what is
+        missing (unless already submitted), waits up to ``timeout`` seconds (``None``: until done)
+        polling every ``poll_s`` seconds (default: 1 s growing to 30 s), collects, and returns the
+        same table; calls still pending have ``error`` "Not answered yet".
         """
+        if batch:
+            from ._batch import run_batch
+
+            return run_batch(self, timeout=timeout, progress=progress, verbose=verbose, poll_s=poll_s)
         plan = self.check_budget()
         if verbose:
             print(repr(plan))

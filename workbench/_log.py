@@ -154,6 +154,37 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "007_batches",
+        # batch-API jobs of experiments (workbench/_batch.py): one row per provider batch, and which cells it holds
+        """
+        CREATE TABLE batches (
+            id TEXT PRIMARY KEY,
+            experiment_id TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            endpoint_url TEXT,
+            key_fingerprint TEXT,
+            input_file_id TEXT,
+            state TEXT NOT NULL,
+            provider_status TEXT,
+            counts_json TEXT,
+            output_file_id TEXT,
+            error_file_id TEXT,
+            cells INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            collected_at TEXT
+        );
+        CREATE INDEX batches_experiment ON batches (experiment_id);
+        CREATE TABLE batch_cells (
+            batch_id TEXT NOT NULL REFERENCES batches (id),
+            cell_key TEXT NOT NULL,
+            PRIMARY KEY (batch_id, cell_key)
+        );
+        CREATE INDEX batch_cells_cell ON batch_cells (cell_key)
+        """,
+    ),
 ]
 
 _open_logs: weakref.WeakSet[RunLog] = weakref.WeakSet()

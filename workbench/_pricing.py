@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from ._types import Usage, split_model
 
-__all__ = ["PRICES_AS_OF", "PRICES", "set_price", "estimate_cost", "price_of"]
+__all__ = ["PRICES_AS_OF", "PRICES", "set_price", "estimate_cost", "price_of", "BATCH_MULTIPLIER", "BATCH_PRICES",
+           "set_batch_price", "batch_price_of", "estimate_batch_cost"]
 
 PRICES_AS_OF = "2025-06-01"
 
@@ -27,6 +28,11 @@ PRICES: dict[str, tuple[float, float]] = {
     "mistral:ministral-8b-latest": (0.10, 0.10),
     "mistral:open-mistral-nemo": (0.15, 0.15),
 }
+
+# Batch APIs: the fraction of the online price charged for calls run through a provider's batch API
+# (OpenAI and Mistral both list batch calls at half price on PRICES_AS_OF). BATCH_PRICES overrides it per model.
+BATCH_MULTIPLIER: dict[str, float] = {"openai": 0.5, "mistral": 0.5}
+BATCH_PRICES: dict[str, tuple[float, float]] = {}
 
 _FREE_PROVIDERS = {"local"}
 
@@ -51,6 +57,35 @@ def price_of(model: str) -> tuple[float, float] | None:
 def estimate_cost(model: str, usage: Usage) -> float | None:
     """Cost in USD of a call with ``usage``, or ``None`` when the price is unknown."""
     price = price_of(model)
+    if price is None:
+        return None
+    return (usage.prompt_tokens * price[0] + usage.completion_tokens * price[1]) / 1_000_000
+
+
+def set_batch_price(model: str, input_per_mtok: float, output_per_mtok: float) -> None:
+    """Set the batch-API price of ``model`` in USD per million input and output tokens."""
+    if input_per_mtok < 0 or output_per_mtok < 0:
+        from ._errors import ParamsError
+
+        raise ParamsError("Prices cannot be negative. Fix: pass USD per million tokens, e.g. set_batch_price(m, 0.075, 0.3).")
+    split_model(model)
+    BATCH_PRICES[model] = (float(input_per_mtok), float(output_per_mtok))
+
+
+def batch_price_of(model: str) -> tuple[float, float] | None:
+    """The batch price: ``BATCH_PRICES[model]``, else the online price times the provider's multiplier."""
+    if model in BATCH_PRICES:
+        return BATCH_PRICES[model]
+    price = price_of(model)
+    if price is None:
+        return None
+    multiplier = BATCH_MULTIPLIER.get(split_model(model)[0], 1.0)
+    return (price[0] * multiplier, price[1] * multiplier)
+
+
+def estimate_batch_cost(model: str, usage: Usage) -> float | None:
+    """Cost in USD of a call run through the batch API, or ``None`` when the price is unknown."""
+    price = batch_price_of(model)
     if price is None:
         return None
     return (usage.prompt_tokens * price[0] + usage.completion_tokens * price[1]) / 1_000_000

@@ -91,6 +91,10 @@ class MistralProvider(Provider):
     def _request(self, model: str, messages: Sequence[dict[str, str]], params: Params) -> dict[str, Any]:
         return {"model": model, "messages": [dict(m) for m in messages], **self.map_params(params)}
 
+    def batch_body(self, model: str, messages: Sequence[dict[str, str]], params: Params) -> dict[str, Any]:
+        """The ``body`` of a batch-API line: exactly what :meth:`complete` sends to ``chat.complete``."""
+        return self._request(model, messages, params)
+
     def _public_request(self, body: dict[str, Any]) -> dict[str, Any]:
         shown = {"provider": self.name, **body}
         if self.server_url:

@@ -58,6 +58,10 @@ class OpenAIProvider(Provider):
         body: dict[str, Any] = {"model": model, "messages": [dict(m) for m in messages], **self.map_params(params), **extra}
         return body
 
+    def batch_body(self, model: str, messages: Sequence[dict[str, str]], params: Params) -> dict[str, Any]:
+        """The ``body`` of a batch-API line: exactly what :meth:`complete` sends to ``chat.completions.create``."""
+        return self._request(model, messages, params)
+
     def _public_request(self, body: dict[str, Any]) -> dict[str, Any]:
         shown = {"provider": self.name, **body}
         if self.base_url:
