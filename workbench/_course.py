@@ -53,18 +53,18 @@ def _names(output: str, case: ExerciseCase, response: Response) -> Score:
 
 
 def _at_most_words(limit: int, what: str):
-    def fn(output: str, case: ExerciseCase, response: Response) -> Score:
+    def at_most_words(output: str, case: ExerciseCase, response: Response) -> Score:
         n = len(output.split())
         ok = n <= limit
         return Score(1.0 if ok else 0.0, f"{n} word{'s' if n != 1 else ''}" + ("" if ok else f": {what}"), ok)
 
-    return fn
+    return at_most_words
 
 
 def _json_object(keys: tuple[str, ...]):
     """The answer is a JSON object with exactly ``keys`` and the case's expected values."""
 
-    def fn(output: str, case: ExerciseCase, response: Response) -> Score:
+    def json_object(output: str, case: ExerciseCase, response: Response) -> Score:
         text = output.strip()
         fence = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", text, re.S)
         if fence:
@@ -82,7 +82,7 @@ def _json_object(keys: tuple[str, ...]):
             return Score(0.0, "wrong " + ", ".join(f"{k}: {data[k]!r} instead of {case.expected[k]!r}" for k in wrong), False)
         return Score(1.0, "the right JSON object", True)
 
-    return fn
+    return json_object
 
 
 _ARTICLE = re.compile(r"^(?:a|an|the|some|two|three)\s+", re.I)

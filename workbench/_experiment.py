@@ -233,6 +233,9 @@ def _scorers(scorers: Any, cases: pd.DataFrame) -> list[Any]:
             raise ScorerError(f"{s!r} is not a scorer (a function of the answer, plain or async). "
                               "Fix: use wb.scorers.<factory>(...), a function (output, case) -> score, "
                               "or wb.scorers.custom(your_function).")
+        if not getattr(s, "name", None) and not callable(s):
+            raise ScorerError(f"The scorer {s!r} has an ascore method but no .name (the results column). "
+                              "Fix: give it a name attribute.")
         if not getattr(s, "name", None):
             s = custom(s, name=scorer_name(s), needs_expected=bool(getattr(s, "needs_expected", False)))
         name = s.name

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import difflib
 import html
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -95,17 +96,23 @@ __all__ = [
 _REGISTRY: dict[str, Exercise] = {}
 _hints_shown: dict[str, int] = {}
 _built = False
+_build_lock = threading.Lock()
 
 
 def _registry() -> dict[str, Exercise]:
     """The registry, filled with the course's exercises the first time it is needed."""
     global _built
     if not _built:
-        for exercise in _course.exercises():
-            if exercise.id in _REGISTRY:
-                raise ExerciseError(f"The course defines {exercise.id!r} twice. Fix: give each exercise its own id.")
-            _REGISTRY[exercise.id] = exercise
-        _built = True
+        with _build_lock:
+            if not _built:
+                course: dict[str, Exercise] = {}
+                for exercise in _course.exercises():
+                    if exercise.id in course:
+                        raise ExerciseError(f"The course defines {exercise.id!r} twice. "
+                                            "Fix: give each exercise its own id.")
+                    course[exercise.id] = exercise
+                _REGISTRY.update(course)
+                _built = True
     return _REGISTRY
 
 
