@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import workbench as wb
+from workbench._portal import run_sync
 from workbench.scorers import Score
 
 S = wb.scorers
@@ -261,7 +263,6 @@ def test_judge_with_custom_scale():
 
 
 # --- the one scoring protocol (workbench._scoring) -------------------------------------------
-np = pytest.importorskip("numpy")
 
 
 @pytest.mark.parametrize("result, value, passed", [
@@ -329,7 +330,7 @@ def test_a_scorer_returning_a_string_names_itself_wherever_it_runs():
     with pytest.raises(wb.ScorerError, match="'verdict' returned str"):
         score(verdict, "x")
     with pytest.raises(wb.ScorerError, match="'verdict' returned str"):
-        wb._portal.run_sync(ascore(verdict, "x"))
+        run_sync(ascore(verdict, "x"))
 
 
 def test_custom_accepts_an_async_function():
@@ -342,7 +343,7 @@ def test_custom_accepts_an_async_function():
     scorer = S.custom(slow_len)
     assert scorer.is_async and scorer.name == "slow_len"
     assert scorer("abcde", {}) == Score(0.5, "5 characters", None)  # called plainly: runs in the portal
-    assert wb._portal.run_sync(scorer.ascore("ab")) == Score(0.2, "2 characters", None)
+    assert run_sync(scorer.ascore("ab")) == Score(0.2, "2 characters", None)
 
     async def one_argument(output):
         return output == "yes"
@@ -368,7 +369,7 @@ def test_score_and_ascore_handle_plain_async_and_judge_scorers():
     assert score(plain_fn, "abc").value == 0.5
     judged = score(judge, "an answer", {})
     assert judged.value == pytest.approx(0.75) and "clear enough" in judged.explanation
-    assert wb._portal.run_sync(ascore(S.contains("b"), "abc")).passed is True
+    assert run_sync(ascore(S.contains("b"), "abc")).passed is True
 
 
 def test_ascore_runs_plain_scorers_off_the_loop_so_they_may_call_a_model():
@@ -381,6 +382,6 @@ def test_ascore_runs_plain_scorers_off_the_loop_so_they_may_call_a_model():
     def asks_a_model(output, case):
         return wb.complete(model, f"Is {output!r} fine?", cache=False).text == "yes"
 
-    got = wb._portal.run_sync(ascore(asks_a_model, "hello"))
+    got = run_sync(ascore(asks_a_model, "hello"))
     assert got.passed is True
     assert testing.calls("grader-proto")[0].messages[-1]["content"] == "Is 'hello' fine?"
