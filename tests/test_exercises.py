@@ -264,6 +264,124 @@ def test_a_real_playground_can_be_graded(scripted, runner):
     assert result.passed and result.model == "scripted:pg" and result.prompt.user == "Q: {text}"
 
 
+# --- the grader: its own module, the scoring protocol, no import cycle --------------------------
+def _with_checks(*checks) -> E.Exercise:
+    import dataclasses
+
+    return dataclasses.replace(NUMBERS, checks=checks, runs=1)
+
+
+def test_checks_go_through_the_scoring_protocol(runner):
+    """Async checks, NumPy results and (value, why) tuples all grade; the course's checks name themselves."""
+    import asyncio
+
+    import numpy as np
+
+    from workbench import testing
+
+    model = testing.script("numbers", ["3", "It is 12"])
+
+    async def digits_only(output, case, response):
+        await asyncio.sleep(0)
+        return output.strip().isdigit(), "digits only" if output.strip().isdigit() else "not only digits"
+
+    def numpy_says(output, case, response):
+        return np.bool_(case.expected in output)
+
+    result = E.check(_with_checks(digits_only, numpy_says, E.answer_equals()), "{text}", model, runner=runner,
+                     temperature=0)
+    assert [a.passed for a in result.attempts] == [True, False]
+    assert result.attempts[0].explanation == "digits only; yes; equals '3'"
+    assert result.attempts[1].explanation.startswith("not only digits; contains '12' but also other words")
+    assert E.answer_equals().__name__ == "answer_equals" and E.matches("x", "x").__name__ == "matches"
+
+
+def test_a_check_returning_text_is_refused_naming_the_check(runner):
+    from workbench import testing
+
+    model = testing.script("numbers-text", ["3", "12"])
+
+    def says_yes(output, case, response):
+        return "yes"
+
+    with pytest.raises(wb.ScorerError, match="'says_yes' returned str"):
+        E.check(_with_checks(says_yes), "{text}", model, runner=runner)
+
+
+def test_a_plain_check_may_call_a_model(runner):
+    """Plain checks run off the event loop, so one that asks a model (a synchronous wb.complete) works."""
+    from workbench import testing
+
+    model = testing.script("numbers-asked", ["3", "12"])
+    referee = testing.script("referee", ["yes", "no"])
+
+    def referee_agrees(output, case, response):
+        return wb.complete(referee, f"Is {output} right?", cache=False).text == "yes"
+
+    result = E.check(_with_checks(referee_agrees), "{text}", model, runner=runner)
+    assert [a.passed for a in result.attempts] == [True, False]
+    assert [c.messages[-1]["content"] for c in testing.calls("referee")] == ["Is 3 right?", "Is 12 right?"]
+
+
+def _workbench_imports(module: str) -> set[str]:
+    """The workbench modules ``module`` imports (at any depth of its code), as dotted names."""
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec(module)
+    tree = ast.parse(open(spec.origin, encoding="utf-8").read())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = module.rsplit(".", node.level)[0]
+            found.add(f"{base}.{node.module}" if node.module else base)
+            if not node.module:
+                found.update(f"{base}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("workbench"))
+    return found
+
+
+def test_grader_course_and_exercises_import_each_other_one_way_only():
+    assert _workbench_imports("workbench._course") == {"workbench._grader"}
+    grader = _workbench_imports("workbench._grader")
+    assert not grader & {"workbench.exercises", "workbench._course"}
+    assert {"workbench._grader", "workbench._course"} <= _workbench_imports("workbench.exercises")
+
+
+def test_the_registry_is_built_on_first_use_not_at_import():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, workbench._course as C\n"
+        "assert 'workbench.exercises' not in sys.modules  # the course needs no registry\n"
+        "calls = []\n"
+        "real = C.exercises\n"
+        "C.exercises = lambda: calls.append(1) or real()\n"
+        "import workbench.exercises as E\n"
+        "assert calls == [], 'built at import'\n"
+        "assert E.get('01-extract-name').notebook == '01' and calls == [1]\n"
+        "E.ids(); E.catalog()\n"
+        "assert calls == [1], 'built twice'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_register_adds_to_the_course_and_refuses_a_clash():
+    import dataclasses
+
+    mine = dataclasses.replace(NUMBERS, id="99-mine")
+    try:
+        assert E.register(mine) is mine and "99-mine" in E.ids("99") and "01-extract-name" in E.ids()
+        with pytest.raises(E.ExerciseError, match="already registered"):
+            E.register(mine)
+        with pytest.raises(E.ExerciseError, match="already registered"):
+            E.register(dataclasses.replace(NUMBERS, id="01-extract-name"))
+    finally:
+        E._REGISTRY.pop("99-mine", None)
+
+
 def test_first_number_and_normalise_answer():
     assert E.first_number("about 12 boxes, not 3") == "12" and E.first_number("none") == ""
     assert E.first_number("It costs 49.90.") == "49.90"

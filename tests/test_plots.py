@@ -158,3 +158,65 @@ def test_plots_leave_no_open_pyplot_figures(grid):
     for make in (wb.plots.scores, wb.plots.sweep, wb.plots.heatmap, wb.plots.distribution, wb.plots.pareto):
         make(grid)
     assert len(plt.get_fignums()) == before
+
+
+# --- defects 8.3 and 8.4 (issue 10) ----------------------------------------------------------
+def _whiskers(ax) -> list[tuple[float, float]]:
+    """(low, high) of every bar's error bar, bar by bar, read from the drawn segments."""
+    from matplotlib.container import BarContainer
+
+    out = []
+    for container in (c for c in ax.containers if isinstance(c, BarContainer)):
+        for segment in container.errorbar.lines[2][0].get_segments():
+            out.append((float(segment[0][1]), float(segment[1][1])))
+    return out
+
+
+@pytest.mark.parametrize("level", [0.5, 0.9, 0.99])
+def test_scores_error_bars_follow_the_level(level):
+    # one configuration, ten cases with spread-out scores: the CI width depends on the level
+    results = make_results({("v1", "m"): [[x] for x in (0.0, 0.1, 0.2, 0.3, 0.5, 0.6, 0.8, 0.9, 1.0, 1.0)]})
+    ax = wb.plots.scores(results, level=level).axes[0]
+    from workbench._stats import bootstrap_ci, case_means
+
+    want = bootstrap_ci(case_means(results, "quality")["score"].to_numpy(float), level=level)
+    assert _whiskers(ax) == [pytest.approx(want)]
+    assert f"{level:.0%} CI" in ax.get_title()
+
+
+def test_scores_narrower_level_gives_narrower_error_bars():
+    results = make_results({("v1", "m"): [[x] for x in (0.0, 0.1, 0.2, 0.3, 0.5, 0.6, 0.8, 0.9, 1.0, 1.0)]})
+    (low50, high50), = _whiskers(wb.plots.scores(results, level=0.5).axes[0])
+    (low99, high99), = _whiskers(wb.plots.scores(results, level=0.99).axes[0])
+    assert low99 < low50 < high50 < high99
+
+
+def test_sweep_band_follows_the_level(grid):
+    from workbench._stats import bootstrap_ci, case_means
+
+    data = grid.query("variant == 'few-shot' and model == 'local:a'")
+    ax = wb.plots.sweep(data, level=0.8).axes[0]
+    band = [c for c in ax.collections if isinstance(c, PolyCollection)][0]
+    means = case_means(data, "quality")
+    want = [bootstrap_ci(means[means.temperature == t]["score"].to_numpy(float), level=0.8) for t in (0.0, 0.7)]
+    ys = band.get_paths()[0].vertices[:, 1]
+    for low, high in want:  # the band's outline passes through each point's CI ends
+        assert np.isclose(ys, low).any() and np.isclose(ys, high).any()
+    assert "80% CI" in ax.get_title()
+
+
+def test_pareto_front_ignores_configurations_without_scores():
+    nan = float("nan")
+    # the unscored configuration comes first, so indices into the filtered list are off by one
+    results = make_results({("unscored", "m"): [[nan]] * 3, ("cheap", "m"): [[0.4]] * 3, ("mid", "m"): [[0.7]] * 3,
+                            ("waste", "m"): [[0.6]] * 3, ("best", "m"): [[0.9]] * 3},
+                           cost={"unscored": 0.0005, "cheap": 0.001, "mid": 0.002, "waste": 0.003, "best": 0.004})
+    ax = wb.plots.pareto(results, x="cost_usd").axes[0]
+    dominated, front = ax.collections[0], ax.collections[1]
+    got_front = sorted((round(float(x), 6), round(float(y), 6)) for x, y in np.ma.getdata(front.get_offsets()))
+    assert got_front == [(0.001, 0.4), (0.002, 0.7), (0.004, 0.9)]
+    got_dominated = [(round(float(x), 6), round(float(y), 6)) for x, y in np.ma.getdata(dominated.get_offsets())]
+    assert got_dominated == [(0.003, 0.6)]
+    # the unscored configuration is named once, in the title, not labelled at a point that is not drawn
+    assert "not shown: unscored" in ax.get_title()
+    assert sorted(t.get_text() for t in ax.texts) == ["best", "cheap", "mid", "waste"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import workbench as wb
+from workbench._portal import run_sync
 from workbench.scorers import Score
 
 S = wb.scorers
@@ -258,3 +260,128 @@ def test_judge_with_custom_scale():
     with pytest.raises(wb.ScorerError):
         S.llm_judge("x", scale=(5, 1))
 
+
+
+# --- the one scoring protocol (workbench._scoring) -------------------------------------------
+
+
+@pytest.mark.parametrize("result, value, passed", [
+    (np.float64(0.25), 0.25, None),
+    (np.float32(0.5), 0.5, None),
+    (np.int64(3), 3.0, None),
+    (np.bool_(True), 1.0, True),
+    (np.bool_(False), 0.0, False),
+    (True, 1.0, True),
+    (0, 0.0, None),
+    (float("nan"), None, None),
+    (np.float64("nan"), None, None),
+    (None, None, None),
+    ((0.75, "three quarters"), 0.75, None),
+    ((np.float64(0.5), "half", np.bool_(True)), 0.5, True),
+    ((True, "looks right"), 1.0, True),
+    ((True, "contradiction: the third item wins", False), 1.0, False),
+    ((float("nan"), "could not tell"), None, None),
+    (Score(np.float64(0.5), "numpy inside a Score", np.bool_(False)), 0.5, False),
+    (Score(float("nan"), "nan inside a Score"), None, None),
+])
+def test_to_score_accepts_each_result_type(result, value, passed):
+    from workbench._scoring import to_score
+
+    score = to_score(result, "mine")
+    assert score.value == value and score.passed is passed
+    assert score.value is None or type(score.value) is float  # no NumPy scalar leaks into results
+    assert isinstance(score.explanation, str) and score.explanation
+    if isinstance(result, tuple):
+        assert score.explanation == result[1]
+
+
+@pytest.mark.parametrize("result, match", [
+    ("0.9", r"'mine' returned str \('0.9'\)"),
+    (["0.9", "why"], r"'mine' returned list"),
+    (("high", "why"), r"'mine' gave str \('high'\) as its value"),
+    ((0.5, "why", "yes"), r"'mine' gave passed=str"),
+    ((1, 2, 3, 4), r"'mine' returned tuple"),
+    (Score("high", "why"), r"'mine' gave str"),  # type: ignore[arg-type]
+])
+def test_to_score_refuses_other_results_naming_the_scorer(result, match):
+    from workbench._scoring import to_score
+
+    with pytest.raises(wb.ScorerError, match=match) as info:
+        to_score(result, "mine")
+    assert "Fix:" in str(info.value)
+
+
+def test_an_infinite_value_is_not_scored_and_says_why():
+    from workbench._scoring import to_score
+
+    score = to_score((float("inf"), "divided by zero"), "mine")
+    assert score.value is None and "divided by zero" in score.explanation and "not finite" in score.explanation
+    assert to_score(-np.inf, "mine").value is None
+
+
+def test_a_scorer_returning_a_string_names_itself_wherever_it_runs():
+    def verdict(output, case):
+        return "great"
+
+    with pytest.raises(wb.ScorerError, match="'verdict' returned str"):
+        S.custom(verdict)("x", {})
+    from workbench._scoring import ascore, score
+
+    with pytest.raises(wb.ScorerError, match="'verdict' returned str"):
+        score(verdict, "x")
+    with pytest.raises(wb.ScorerError, match="'verdict' returned str"):
+        run_sync(ascore(verdict, "x"))
+
+
+def test_custom_accepts_an_async_function():
+    import asyncio
+
+    async def slow_len(output, case):
+        await asyncio.sleep(0)
+        return np.float64(len(output) / 10), f"{len(output)} characters"
+
+    scorer = S.custom(slow_len)
+    assert scorer.is_async and scorer.name == "slow_len"
+    assert scorer("abcde", {}) == Score(0.5, "5 characters", None)  # called plainly: runs in the portal
+    assert run_sync(scorer.ascore("ab")) == Score(0.2, "2 characters", None)
+
+    async def one_argument(output):
+        return output == "yes"
+
+    assert S.custom(one_argument)("yes").passed is True
+
+
+def test_score_and_ascore_handle_plain_async_and_judge_scorers():
+    from workbench import testing
+    from workbench._scoring import ascore, is_async_scorer, score
+
+    async def async_fn(output, case):
+        return output.startswith(case["start"])
+
+    def plain_fn(output, case):
+        return 0.5
+
+    judge_model = testing.script("judge-proto", ["SCORE: 4\nclear enough"])
+    judge = S.llm_judge("Is it clear?", model=judge_model, scale=(1, 5))
+    assert [is_async_scorer(s) for s in (async_fn, plain_fn, judge, S.contains("a"), S.custom(async_fn))] == [
+        True, False, True, False, True]
+    assert score(async_fn, "abc", {"start": "a"}).passed is True
+    assert score(plain_fn, "abc").value == 0.5
+    judged = score(judge, "an answer", {})
+    assert judged.value == pytest.approx(0.75) and "clear enough" in judged.explanation
+    assert run_sync(ascore(S.contains("b"), "abc")).passed is True
+
+
+def test_ascore_runs_plain_scorers_off_the_loop_so_they_may_call_a_model():
+    """A plain scorer that calls wb.complete works from the portal's loop (a worker thread runs it)."""
+    from workbench import testing
+    from workbench._scoring import ascore
+
+    model = testing.script("grader-proto", ["yes"])
+
+    def asks_a_model(output, case):
+        return wb.complete(model, f"Is {output!r} fine?", cache=False).text == "yes"
+
+    got = run_sync(ascore(asks_a_model, "hello"))
+    assert got.passed is True
+    assert testing.calls("grader-proto")[0].messages[-1]["content"] == "Is 'hello' fine?"

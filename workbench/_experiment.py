@@ -9,13 +9,18 @@ its content). The runner logs each call with both as it completes; running
 again loads what the log already has and calls only the missing cells, which
 is how an interrupted experiment resumes.
 
-Scoring happens after the calls: plain scorers in-process, LLM judges as a
-second batch through the same runner (so they are concurrent, cached, logged
-and resumable too).
+Scoring happens after the calls, through the one scoring protocol
+(:mod:`workbench._scoring`): LLM judges as a second batch through the same
+runner (so they are concurrent, cached, logged and resumable too), other
+async scorers (``async def``, or objects with ``ascore``) concurrently in the
+event loop, and plain scorers in the caller's thread (with :meth:`Experiment.arun`,
+in a worker thread, so the loop is never blocked).
 """
 
 from __future__ import annotations
 
+import asyncio
+import difflib
 import hashlib
 import itertools
 import json
@@ -32,9 +37,10 @@ from ._portal import run_sync
 from ._pricing import price_of
 from ._prompt import Prompt, as_prompt
 from ._runner import CacheMode, Runner, get_runner
+from ._scoring import Score, ascore, is_async_scorer, score, scorer_name
 from ._types import Request, Response
-from ._scoring import Score, to_score
-from .scorers import LLMJudge
+from .providers import default_model, resolve
+from .scorers import LLMJudge, custom
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,6 +49,9 @@ __all__ = ["Experiment", "ExperimentPlan", "DEFAULT_OUTPUT_TOKENS", "load_cases"
 
 #: Output tokens assumed per call for the cost estimate when max_tokens is not set.
 DEFAULT_OUTPUT_TOKENS = 256
+#: At most this many answers are scored at once by async scorers (their model calls also
+#: pass through the runner's per-provider limits).
+SCORING_CONCURRENCY = 16
 CHARS_PER_TOKEN = 4
 RESERVED = frozenset({"experiment_id", "variant", "model", "case_id", "repeat", "output", "expected", "prompt_tokens",
                       "completion_tokens", "latency_s", "cost_usd", "cached", "error", "call_id", "rating", "id",
@@ -128,8 +137,6 @@ def _variants(prompts: Any) -> dict[str, Prompt]:
 
 
 def _models(models: Any) -> list[str]:
-    from .providers import default_model, resolve
-
     names = [models] if isinstance(models, str) else list(models or [default_model()])
     if not names:
         raise ParamsError("models=[] lists no model. Fix: e.g. models=['local:smollm2'].")
@@ -202,8 +209,6 @@ def _read_cases_file(path: Path) -> pd.DataFrame:
 
 
 def _check_columns(cases: pd.DataFrame, prompts: Mapping[str, Prompt]) -> None:
-    import difflib
-
     columns = list(cases.columns)
     problems = []
     for name, prompt in prompts.items():
@@ -223,13 +228,22 @@ def _check_columns(cases: pd.DataFrame, prompts: Mapping[str, Prompt]) -> None:
 
 
 def _scorers(scorers: Any, cases: pd.DataFrame) -> list[Any]:
-    items = [scorers] if callable(scorers) else list(scorers or [])
-    names = []
-    for s in items:
-        name = getattr(s, "name", None) or getattr(s, "__name__", None)
-        if not callable(s) or not name:
-            raise ScorerError(f"{s!r} is not a scorer (a callable with a .name). Fix: use wb.scorers.<factory>(...) "
+    """The scorers, each with a ``.name``: a bare function (plain or async) is wrapped with
+    ``wb.scorers.custom``, so it may take ``(output)`` or ``(output, case)``."""
+    given = [scorers] if callable(scorers) else list(scorers or [])
+    items, names = [], []
+    for s in given:
+        if not callable(s) and not callable(getattr(s, "ascore", None)):
+            raise ScorerError(f"{s!r} is not a scorer (a function of the answer, plain or async). "
+                              "Fix: use wb.scorers.<factory>(...), a function (output, case) -> score, "
                               "or wb.scorers.custom(your_function).")
+        if not getattr(s, "name", None) and not callable(s):
+            raise ScorerError(f"The scorer {s!r} has an ascore method but no .name (the results column). "
+                              "Fix: give it a name attribute.")
+        if not getattr(s, "name", None):
+            s = custom(s, name=scorer_name(s), needs_expected=bool(getattr(s, "needs_expected", False)))
+        name = s.name
+        items.append(s)
         if getattr(s, "needs_expected", False) and "expected" not in cases.columns:
             raise CasesError(f"Scorer {name!r} compares answers with each case's expected answer, but the cases have "
                              "no 'expected' column. Fix: add an 'expected' column, or give the scorer its target.")
@@ -445,11 +459,11 @@ class Experiment:
             print(repr(plan))
         bar = _make_bar(plan.to_run + plan.judge_calls) if progress else None
         try:
-            responses, judged, todo = run_sync(self._calls(bar))
+            responses, scored, todo = run_sync(self._calls(bar, plain_in_loop=False))
         finally:
             if bar is not None:
                 bar.close()
-        return self._finish(responses, judged, todo, verbose)
+        return self._finish(responses, {**self._score_plain(responses), **scored}, todo, verbose)
 
     async def arun(self, *, progress: bool = True, verbose: bool = True) -> pd.DataFrame:
         """Async twin of :meth:`run`, for code already inside an event loop."""
@@ -458,14 +472,17 @@ class Experiment:
             print(repr(plan))
         bar = _make_bar(plan.to_run + plan.judge_calls) if progress else None
         try:
-            responses, judged, todo = await self._calls(bar)
+            responses, scored, todo = await self._calls(bar, plain_in_loop=True)
         finally:
             if bar is not None:
                 bar.close()
-        return self._finish(responses, judged, todo, verbose)
+        return self._finish(responses, scored, todo, verbose)
 
-    async def _calls(self, bar: Any) -> tuple[dict[str, Response], dict[tuple[str, str], Score | None], list[Cell]]:
-        """Call the cells the log lacks, then the judges; returns answers by cell key and judge scores."""
+    async def _calls(self, bar: Any, *, plain_in_loop: bool
+                     ) -> tuple[dict[str, Response], dict[tuple[str, str], Score | None], list[Cell]]:
+        """Call the cells the log lacks, then score: the judges (a batch through the runner), the
+        other async scorers and, with ``plain_in_loop``, the plain ones (in worker threads).
+        Returns the answers by cell key, the scores so far and the cells that were called."""
         log = self.runner.run_log
         if log is not None:
             log.save_experiment(self.experiment_id, self.name, self.config())
@@ -476,13 +493,14 @@ class Experiment:
             got = await self.runner.run([c.request for c in todo], cache=self.cache, progress=bar or False,
                                         experiment_id=self.experiment_id, cell_keys=[c.key for c in todo])
             responses.update({c.key: r for c, r in zip(todo, got)})
-        judged: dict[tuple[str, str], Score | None] = {}
-        self._judge_stats = await self._score_judges(responses, logged, judged, bar)
-        return responses, judged, todo
+        scored: dict[tuple[str, str], Score | None] = {}
+        self._judge_stats = await self._score_judges(responses, logged, scored, bar)
+        looped = [s for s in self.scorers if not isinstance(s, LLMJudge) and (plain_in_loop or is_async_scorer(s))]
+        scored.update(await self._score_in_loop(responses, looped))
+        return responses, scored, todo
 
-    def _finish(self, responses: dict[str, Response], judged: dict[tuple[str, str], Score | None],
+    def _finish(self, responses: dict[str, Response], scores: dict[tuple[str, str], Score | None],
                 todo: list[Cell], verbose: bool) -> pd.DataFrame:
-        scores = {**self._score_plain(responses), **judged}
         self.last_run = {"calls": len(self.cells), "reused": len(self.cells) - len(todo), "ran": len(todo),
                          "errors": sum(1 for r in responses.values() if not r.ok), **self._judge_stats}
         if verbose:
@@ -502,14 +520,28 @@ class Experiment:
 
     # --- scoring --------------------------------------------------------------------
     def _score_plain(self, responses: dict[str, Response]) -> dict[tuple[str, str], Score | None]:
+        """The plain (synchronous) scorers, here in the caller's thread (so one may call ``wb.complete``)."""
         scores: dict[tuple[str, str], Score | None] = {}
+        plain = [s for s in self.scorers if not isinstance(s, LLMJudge) and not is_async_scorer(s)]
         for cell in self.cells:
             response = responses[cell.key]
-            for scorer in self.scorers:
-                if isinstance(scorer, LLMJudge):
-                    continue
+            for scorer in plain:
                 scores[(cell.key, scorer.name)] = _safe_score(scorer, response, cell.case)
         return scores
+
+    async def _score_in_loop(self, responses: dict[str, Response], scorers: list[Any]
+                             ) -> dict[tuple[str, str], Score | None]:
+        """Score with ``scorers`` through :func:`~workbench._scoring.ascore`, concurrently (at most
+        ``SCORING_CONCURRENCY`` at a time): async ones awaited, plain ones in worker threads."""
+        limit = asyncio.Semaphore(SCORING_CONCURRENCY)
+
+        async def one(scorer: Any, cell: Cell) -> Score | None:
+            async with limit:
+                return await _asafe_score(scorer, responses[cell.key], cell.case, self.runner)
+
+        pairs = [(scorer, cell) for scorer in scorers for cell in self.cells]
+        results = await asyncio.gather(*(one(s, c) for s, c in pairs))
+        return {(cell.key, scorer.name): result for (scorer, cell), result in zip(pairs, results)}
 
     async def _score_judges(self, responses: dict[str, Response], logged: dict[str, Response],
                             scores: dict[tuple[str, str], Score | None], bar: Any) -> dict[str, int]:
@@ -620,14 +652,35 @@ def _add_cost(by_model: dict[str, float | None], model: str, tokens_in: int, tok
 
 
 def _safe_score(scorer: Any, response: Response, case: Mapping[str, Any]) -> Score | None:
-    """Score one answer; a failed call is not scored, a scorer that raises is reported, not hidden."""
+    """Score one answer; a failed call is not scored, a scorer that raises is reported, not hidden.
+
+    A :class:`ScorerError` (a scorer returning what is not a score) is a bug in the
+    scorer, not in one answer: it propagates, naming the scorer and the fix.
+    """
     if not response.ok:
         return None
     try:
-        result = scorer(response.text, case)
+        return score(scorer, response.text, case)
+    except ScorerError:
+        raise
     except Exception as exc:  # noqa: BLE001 - one bad answer must not sink the table
-        return Score(None, f"scorer {scorer.name!r} raised {type(exc).__name__}: {exc}")
-    return to_score(result, scorer.name)
+        return _raised(scorer, exc)
+
+
+async def _asafe_score(scorer: Any, response: Response, case: Mapping[str, Any], runner: Runner) -> Score | None:
+    """:func:`_safe_score` for async code (the scorer awaited, or run in a worker thread)."""
+    if not response.ok:
+        return None
+    try:
+        return await ascore(scorer, response.text, case, runner=runner)
+    except ScorerError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one bad answer must not sink the table
+        return _raised(scorer, exc)
+
+
+def _raised(scorer: Any, exc: Exception) -> Score:
+    return Score(None, f"scorer {scorer.name!r} raised {type(exc).__name__}: {exc}")
 
 
 def _make_bar(total: int) -> Any:

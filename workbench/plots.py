@@ -62,11 +62,12 @@ def _label(row: Any, columns: list[str]) -> str:
     return " · ".join(parts) or "all"
 
 
-def _ci(values: np.ndarray) -> tuple[float, float, float]:
+def _ci(values: np.ndarray, level: float) -> tuple[float, float, float]:
+    """Mean and bootstrap CI at ``level`` of the non-NaN values."""
     values = values[~np.isnan(values)]
     if len(values) == 0:
         return math.nan, math.nan, math.nan
-    low, high = bootstrap_ci(values)
+    low, high = bootstrap_ci(values, level=level)
     return float(values.mean()), low, high
 
 
@@ -91,7 +92,7 @@ def scores(results: pd.DataFrame, scorer: str | None = None, *, by: str = "varia
     fig, ax = _axes(ax)
     width = 0.8 / len(hues)
     for j, hue in enumerate(hues):
-        stats = [_ci(means[(means[by] == g) & (means["_hue"] == hue)]["score"].to_numpy(float)) for g in groups]
+        stats = [_ci(means[(means[by] == g) & (means["_hue"] == hue)]["score"].to_numpy(float), level) for g in groups]
         centre = np.array([s[0] for s in stats])
         err = np.array([[max(s[0] - s[1], 0) for s in stats], [max(s[2] - s[0], 0) for s in stats]])
         x = np.arange(len(groups)) - 0.4 + width * (j + 0.5)
@@ -110,8 +111,8 @@ def scores(results: pd.DataFrame, scorer: str | None = None, *, by: str = "varia
 
 # --- parameter sweep -----------------------------------------------------------------------
 def sweep(results: pd.DataFrame, param: str | None = None, scorer: str | None = None, *,
-          ax: Axes | None = None) -> Figure:
-    """Mean score against a swept parameter, one line per model/variant, with a 95% CI band."""
+          ax: Axes | None = None, level: float = 0.95) -> Figure:
+    """Mean score against a swept parameter, one line per model/variant, with a CI band at ``level``."""
     scorer = pick_scorer(results, scorer)
     swept = _varying(results, param_columns(results))
     param = param or (swept[0] if swept else None)
@@ -123,14 +124,14 @@ def sweep(results: pd.DataFrame, param: str | None = None, scorer: str | None = 
     fig, ax = _axes(ax)
     for j, (key, group) in enumerate(means.groupby(line_cols, sort=False) if line_cols else [((), means)]):
         xs = sorted(group[param].dropna().unique())
-        stats = [_ci(group[group[param] == x]["score"].to_numpy(float)) for x in xs]
+        stats = [_ci(group[group[param] == x]["score"].to_numpy(float), level) for x in xs]
         label = _label(group.iloc[0], line_cols) if line_cols else scorer
         ax.plot(xs, [s[0] for s in stats], marker="o", color=_colour(j), label=label)
         ax.fill_between(xs, [s[1] for s in stats], [s[2] for s in stats], color=_colour(j), alpha=0.2, linewidth=0)
     ax.set_xlabel(param)
     ax.set_ylabel(f"mean {scorer}")
     _unit_range(ax, means["score"])
-    ax.set_title(f"{scorer} vs {param} (95% CI band, {means['case_id'].nunique()} cases)")
+    ax.set_title(f"{scorer} vs {param} ({level:.0%} CI band, {means['case_id'].nunique()} cases)")
     if line_cols:
         ax.legend(fontsize="small", frameon=False)
     return fig
@@ -225,24 +226,32 @@ def pareto(results: pd.DataFrame, scorer: str | None = None, *, x: str = "auto",
         per_case = group.groupby("case_id")[scorer].mean()
         points.append((float(group[x].mean()), float(per_case.mean())))
         labels.append(_label(group.iloc[0], label_cols))
-    front = _pareto_front([p for p in points if not any(map(math.isnan, p))])
+    # a configuration with no score (or no cost) cannot be placed: it is named in the title instead
+    shown = [i for i, p in enumerate(points) if not any(map(math.isnan, p))]
+    missing = [labels[i] for i in range(len(points)) if i not in shown]
+    front = [shown[i] for i in _pareto_front([points[i] for i in shown])]  # back to indices into points
     fig, ax = _axes(ax)
     xs, ys = np.array([p[0] for p in points]), np.array([p[1] for p in points])
-    others = [i for i in range(len(points)) if i not in front]
+    others = [i for i in shown if i not in front]
     ax.scatter(xs[others], ys[others], color="#999999", label="dominated", zorder=2)
     ax.scatter(xs[front], ys[front], color=OKABE_ITO[5], marker="D", s=50, label="Pareto front", zorder=3)
     ax.step(xs[front], ys[front], where="post", color=OKABE_ITO[5], linewidth=1.2, zorder=1)
-    middle = (np.nanmin(xs) + np.nanmax(xs)) / 2 if len(xs) else 0
-    for i, ((px, py), text) in enumerate(zip(points, labels)):  # alternate offsets so close points stay readable
+    middle = (np.nanmin(xs[shown]) + np.nanmax(xs[shown])) / 2 if shown else 0
+    for n, i in enumerate(shown):  # alternate offsets so close points stay readable
+        px, py = points[i]
         right = px > middle  # labels point inwards, so none runs off the figure
-        label = ax.annotate(text, (px, py), textcoords="offset points", xytext=(-5 if right else 5, 5 if i % 2 == 0 else -11),
+        label = ax.annotate(labels[i], (px, py), textcoords="offset points",
+                            xytext=(-5 if right else 5, 5 if n % 2 == 0 else -11),
                             ha="right" if right else "left", fontsize="x-small")
         label.set_in_layout(False)  # long labels must not squeeze the axes
     ax.margins(x=0.15, y=0.12)
     words = {"cost_usd": "mean cost per call (USD)", "latency_s": "mean latency per call (s)"}
     ax.set_xlabel(words.get(x, x))
     ax.set_ylabel(f"mean {scorer}")
-    ax.set_title(f"{scorer} vs {words.get(x, x).replace('mean ', '')}: Pareto front marked")
+    title = f"{scorer} vs {words.get(x, x).replace('mean ', '')}: Pareto front marked"
+    if missing:
+        title += f"\n(no {scorer} or {x}, not shown: {', '.join(missing)})"
+    ax.set_title(title)
     ax.legend(fontsize="small", frameon=False)
     return fig
 

@@ -1,7 +1,9 @@
 """Scorers: small functions that turn one answer into a number with a reason.
 
-A scorer is any callable ``scorer(output: str, case: Mapping[str, Any]) -> Score``
-with a ``.name``; the factories below build the common ones. Every scorer says
+A scorer is any callable ``scorer(output: str, case: Mapping[str, Any])``, plain
+or ``async``, returning a :class:`Score` (or a bool, a number, or ``(value,
+explanation)``: see :func:`workbench._scoring.to_score`); the factories below
+build the common ones, and :func:`custom` wraps your own function. Every scorer says
 *why* it gave its value (``Score.explanation``), because a mean score is only
 trustworthy when its individual verdicts can be read and challenged.
 
@@ -32,8 +34,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import ScorerError
+from ._params import Params
+from ._portal import run_sync
 from ._prompt import Prompt, as_prompt
-from ._scoring import Case, Score, to_score
+from ._runner import get_runner
+from ._scoring import Case, Score, acall, is_async_scorer, scorer_name, to_score
+from .providers import default_model
 
 __all__ = [
     "Score",
@@ -62,19 +68,33 @@ __all__ = [
 class Scorer:
     """A named scoring function with metadata the experiment and exports use.
 
-    ``needs_expected`` lets an experiment refuse, before any call, cases that
-    have no ``expected`` column; ``promptfoo`` is the equivalent promptfoo
-    assertion (``None`` when there is none).
+    ``fn(output, case)`` is a plain or an ``async`` function returning anything
+    :func:`~workbench._scoring.to_score` accepts. ``needs_expected`` lets an
+    experiment refuse, before any call, cases that have no ``expected``
+    column; ``promptfoo`` is the equivalent promptfoo assertion (``None``
+    when there is none).
     """
 
     name: str
-    fn: Callable[[str, Case], Score]
+    fn: Callable[[str, Case], Any]
     needs_expected: bool = False
     promptfoo: dict[str, Any] | None = None
     description: str = ""
 
+    @property
+    def is_async(self) -> bool:
+        """Whether ``fn`` is an ``async`` function (then :meth:`ascore` is the way to call it in a loop)."""
+        return is_async_scorer(self.fn)
+
     def __call__(self, output: str, case: Case | None = None) -> Score:
-        return self.fn("" if output is None else str(output), case or {})
+        """Score one answer (an async ``fn`` runs in the workbench's event loop)."""
+        if self.is_async:
+            return run_sync(self.ascore(output, case))
+        return to_score(self.fn("" if output is None else str(output), case or {}), self.name)
+
+    async def ascore(self, output: str, case: Case | None = None, *, runner: Any = None) -> Score:
+        """Score one answer from async code: an async ``fn`` is awaited, a plain one runs in a worker thread."""
+        return to_score(await acall(self.fn, "" if output is None else str(output), case or {}), self.name)
 
     def __repr__(self) -> str:
         return f"<Scorer {self.name}: {self.description}>" if self.description else f"<Scorer {self.name}>"
@@ -470,22 +490,31 @@ def refusal(*, should_refuse: bool = False, name: str | None = None) -> Scorer:
 
 # --- any callable -------------------------------------------------------------
 def custom(fn: Callable[..., Any], *, name: str | None = None, needs_expected: bool = False) -> Scorer:
-    """Wrap any Python function as a scorer: ``fn(output)`` or ``fn(output, case)``.
+    """Wrap any Python function as a scorer: ``fn(output)`` or ``fn(output, case)``, plain or ``async``.
 
-    It may return a :class:`Score`, a bool, a number, or ``(value, explanation)``.
+    It may return a :class:`Score`, a bool (NumPy's too), a number (NumPy
+    scalars too; NaN means "could not score"), ``(value, explanation)`` or
+    ``(value, explanation, passed)``; anything else raises :class:`ScorerError`
+    naming the scorer. An async function (one that awaits ``wb.acomplete``,
+    say) works wherever a scorer is accepted: experiments await it, and
+    calling the scorer directly runs it in the workbench's event loop.
     """
     if not callable(fn):
         raise ScorerError(f"custom() needs a function, not {type(fn).__name__}. Fix: custom(lambda out: len(out) < 100).")
-    label = name or getattr(fn, "__name__", "custom")
-    if label == "<lambda>":
-        label = "custom"
+    label = name or scorer_name(fn)
     try:
         takes_case = len(inspect.signature(fn).parameters) >= 2
     except (TypeError, ValueError):
         takes_case = True
+    wrapped: Callable[[str, Case], Any]
+    if is_async_scorer(fn) and not callable(getattr(fn, "ascore", None)):
 
-    def wrapped(output: str, case: Case) -> Score:
-        return to_score(fn(output, case) if takes_case else fn(output), label)
+        async def wrapped(output: str, case: Case) -> Any:
+            return await (fn(output, case) if takes_case else fn(output))
+    else:
+
+        def wrapped(output: str, case: Case) -> Any:
+            return fn(output, case) if takes_case else fn(output)
 
     return Scorer(label, wrapped, needs_expected=needs_expected, description=getattr(fn, "__doc__", None) or "")
 
@@ -538,8 +567,6 @@ class LLMJudge:
     needs_expected: bool = False
 
     def __post_init__(self) -> None:
-        from ._params import Params
-
         if not isinstance(self.rubric, str) or not self.rubric.strip():
             raise ScorerError("llm_judge() needs a rubric: what makes an answer good. "
                               "Fix: e.g. llm_judge('The answer is correct and cites the source.').")
@@ -555,9 +582,12 @@ class LLMJudge:
         Params.build(self.params)  # bad judge parameters fail now, not mid-experiment
 
     @property
-    def judge_model(self) -> str:
-        from .providers import default_model
+    def is_async(self) -> bool:
+        """Always: the judge calls a model (see :meth:`ascore`)."""
+        return True
 
+    @property
+    def judge_model(self) -> str:
         return self.model or default_model()
 
     @property
@@ -579,9 +609,6 @@ class LLMJudge:
 
     def request(self, output: str, case: Case, runner: Any = None, *, task: str | None = None) -> Any:
         """The validated judge :class:`Request` for one answer."""
-        from ._params import Params
-        from ._runner import get_runner
-
         runner = runner or get_runner()
         return runner.prepare(self.judge_model, self.prompt, self.variables(output, case, task),
                               Params.build(self.params), tags={"judge": self.name})
@@ -602,8 +629,6 @@ class LLMJudge:
     async def ascore(self, output: str, case: Case | None = None, *, runner: Any = None,
                      task: str | None = None) -> Score:
         """Grade one answer (async; for code already running in an event loop)."""
-        from ._runner import get_runner
-
         runner = runner or get_runner()
         response = await runner.call(self.request(output, case or {}, runner, task=task), cache=True)
         if not response.ok:
@@ -611,8 +636,6 @@ class LLMJudge:
         return self.parse(response.text)
 
     def __call__(self, output: str, case: Case | None = None) -> Score:
-        from ._portal import run_sync
-
         return run_sync(self.ascore("" if output is None else str(output), case))
 
     def __repr__(self) -> str:
