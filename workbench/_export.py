@@ -18,9 +18,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import plots
 from ._errors import WorkbenchError
 from ._keys import redact
+from ._params import Params
 from ._stats import compare, design_columns, param_columns, score_columns, summarize
+from ._types import split_model
+from .providers import get_provider
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -74,8 +78,6 @@ def _png(fig: Any) -> str:
 
 def _figures(results: pd.DataFrame, scorers: list[str]) -> list[tuple[str, str]]:
     """(caption, base64 PNG) for every plot that applies to these results."""
-    from . import plots
-
     wanted: list[tuple[str, Any]] = [(f"Mean {s} by variant", lambda s=s: plots.scores(results, s)) for s in scorers]
     first = scorers[0]
     if any(results[p].nunique() > 1 for p in param_columns(results)):
@@ -207,19 +209,20 @@ def _promptfoo_prompt(name: str, prompt: Any) -> dict[str, Any]:
 
 
 def _promptfoo_provider(model: str, combo: dict[str, Any]) -> dict[str, Any] | None:
-    from .providers import get_provider
-
-    provider_name, name = model.split(":", 1)
-    config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in combo.items() if v is not None and k != "n"}
+    """One promptfoo provider entry for ``model`` at one parameter setting (None if promptfoo cannot call it)."""
+    provider_name, name = split_model(model)
+    provider = get_provider(provider_name)
+    # The provider's own wire names (Mistral's random_seed, OpenAI's max_completion_tokens), which promptfoo's
+    # providers take as they are. promptfoo scores one answer per test, so n is left out (repeats are
+    # evaluateOptions.repeat).
+    config = provider.map_params(Params.build(**{k: v for k, v in combo.items() if k != "n"}))
     settings = ", ".join(f"{k}={v}" for k, v in combo.items())
     label = model + (f" ({settings})" if settings else "")
     if provider_name == "openai":
         return {"id": f"openai:chat:{name}", "label": label, "config": config}
     if provider_name == "mistral":
-        if "seed" in config:
-            config["random_seed"] = config.pop("seed")
         return {"id": f"mistral:{name}", "label": label, "config": config}
-    base_url = getattr(get_provider(provider_name), "base_url", None)
+    base_url = getattr(provider, "base_url", None)
     if provider_name != "local" and base_url:
         return {"id": f"openai:chat:{name}", "label": label, "config": {"apiBaseUrl": base_url, **config}}
     return None
