@@ -339,10 +339,12 @@ def get_runner() -> Runner:
     return _default
 
 
-def reset_default_runner() -> None:
-    """Forget the session's default runner; the next :func:`get_runner` makes a new one (tests use this)."""
+def reset_default_runner(runner: Runner | None = None) -> Runner | None:
+    """Replace the session's default runner (by default with none: the next :func:`get_runner` makes
+    a new one); returns the one it replaced, so a test can put it back."""
     global _default
-    _default = None
+    previous, _default = _default, runner
+    return previous
 
 
 def configure(**settings: Any) -> Runner:

@@ -29,6 +29,8 @@ __all__ = [
     "ModelInfo",
     "register_provider",
     "reset_providers",
+    "save_registry",
+    "restore_registry",
 ]
 
 _lock = threading.Lock()
@@ -215,3 +217,27 @@ def reset_providers(*, registrations: bool = False) -> None:
             _factories.clear()
             _factories.update(_BUILTIN)
             _extra_models.clear()
+
+
+@dataclass(frozen=True)
+class _Registry:
+    instances: dict[str, Provider]
+    factories: dict[str, Callable[[], Provider]]
+    extra_models: dict[str, list[str]]
+
+
+def save_registry() -> _Registry:
+    """The providers, endpoints and extra models of this session, for :func:`restore_registry`."""
+    with _lock:
+        return _Registry(dict(_instances), dict(_factories), {k: list(v) for k, v in _extra_models.items()})
+
+
+def restore_registry(saved: _Registry) -> None:
+    """Put back what :func:`save_registry` saved (provider instances included)."""
+    with _lock:
+        _instances.clear()
+        _instances.update(saved.instances)
+        _factories.clear()
+        _factories.update(saved.factories)
+        _extra_models.clear()
+        _extra_models.update({k: list(v) for k, v in saved.extra_models.items()})
