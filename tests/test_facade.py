@@ -72,8 +72,8 @@ def test_one_export_per_line():
 
 def test_type_checking_block_covers_every_export_from_its_module():
     tree = _tree()
-    declared = {ast.literal_eval(k): ast.literal_eval(v) for k, v in zip(_exports_dict(tree).keys,
-                                                                          _exports_dict(tree).values)}
+    exports = _exports_dict(tree)
+    declared = {ast.literal_eval(k): ast.literal_eval(v) for k, v in zip(exports.keys, exports.values, strict=True)}
     seen = _type_checking_imports(tree)
     assert sorted(set(declared) - set(seen)) == [], "exports that type checkers and editors would see as Any"
     assert sorted(set(seen) - set(declared)) == [], "imported for type checkers but not exported"

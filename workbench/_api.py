@@ -170,4 +170,5 @@ def stream(model: str | None, prompt: PromptLike, *, params: Params | Mapping[st
     """Iterate over the answer's text as it is generated: ``for chunk in wb.stream(...)``."""
     runner = runner or get_runner()
     build_request(model, prompt, params=params, variables=variables, runner=runner, **kwargs)  # fail fast, here
-    return iterate_sync(astream(model, prompt, params=params, variables=variables, cache=cache, runner=runner, **kwargs))
+    return iterate_sync(astream(model, prompt, params=params, variables=variables, cache=cache, runner=runner,
+                                **kwargs))

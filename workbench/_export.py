@@ -58,7 +58,8 @@ def results_to_json(results: pd.DataFrame, path: str | Path) -> Path:
 
 # --- HTML report ---------------------------------------------------------------------------
 _CSS = """
-body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+color:#222}
 h1{font-size:1.6em;margin-bottom:.2em} h2{margin-top:1.6em;border-bottom:1px solid #ddd}
 .meta{color:#555} table{border-collapse:collapse;font-size:.88em;margin:.5em 0}
 th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top}
@@ -144,7 +145,8 @@ def report_html(results: pd.DataFrame, path: str | Path | None = None, *, title:
     """
     scorers = score_columns(results)
     if not scorers:
-        raise WorkbenchError("The results have no scorer columns to report. Fix: run the experiment with scorers=[...].")
+        raise WorkbenchError("The results have no scorer columns to report. "
+                             "Fix: run the experiment with scorers=[...].")
     attrs = results.attrs
     title = title or f"Experiment {attrs.get('name') or attrs.get('experiment_id') or ''}".strip()
     errors = int(results["error"].notna().sum()) if "error" in results else 0
@@ -176,7 +178,8 @@ def report_html(results: pd.DataFrame, path: str | Path | None = None, *, title:
                       f"<figcaption>{html.escape(c)}</figcaption></figure>" for c, png in _figures(results, scorers))
     marker = "<h2>Summary</h2>"
     body = body.replace(marker, f"<h2>Plots</h2>{figures}\n{marker}", 1)
-    document = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(redact(title))}</title>"
+    document = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+                f"<title>{html.escape(redact(title))}</title>"
                 f"<style>{_CSS}</style></head><body>{body}</body></html>")
     if path is None:
         return document
@@ -266,7 +269,8 @@ def to_promptfoo(experiment: Experiment, path: str | Path | None = None) -> Path
     }
     if experiment.repeats > 1:
         config["evaluateOptions"] = {"repeat": experiment.repeats}
-    notes = [f"# Exported from prompt-workbench ({datetime.now(timezone.utc):%Y-%m-%d}). Run: npx promptfoo eval -c <this file>"]
+    notes = [f"# Exported from prompt-workbench ({datetime.now(timezone.utc):%Y-%m-%d}). "
+             "Run: npx promptfoo eval -c <this file>"]
     for model in dict.fromkeys(skipped_models):
         notes.append(f"# Not exported: {model} runs inside the workbench; serve it with an OpenAI-compatible server "
                      "(e.g. llama.cpp's llama-server) and add it as an openai:chat provider with apiBaseUrl.")

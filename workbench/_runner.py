@@ -261,7 +261,8 @@ class Runner:
             def gate() -> WorkbenchError | None:
                 if provider not in rejected:
                     return None
-                return AuthenticationError(f"Not sent: {provider} already rejected the key in this run. {rejected[provider]}")
+                return AuthenticationError(
+                    f"Not sent: {provider} already rejected the key in this run. {rejected[provider]}")
             return gate
 
         async def one(i: int, request: Request) -> None:

@@ -179,5 +179,6 @@ class Response:
             body = f"<div style='white-space:pre-wrap'>{html.escape(self.text)}</div>"
         return (
             f"<div class='wb-response'>{body}"
-            f"<div style='color:#666;font-size:90%'>{html.escape(self.model)} · {html.escape(self.figures())}</div></div>"
+            f"<div style='color:#666;font-size:90%'>{html.escape(self.model)} · {html.escape(self.figures())}</div>"
+            "</div>"
         )

@@ -101,7 +101,8 @@ def add_endpoint(name: str, base_url: str, *, models: Sequence[str] = (), key_en
     from ._openai import CompatibleProvider
 
     if name in _BUILTIN:
-        raise ModelNotFoundError(f"{name!r} is a built-in provider. Fix: give the endpoint another name, e.g. 'ollama'.")
+        raise ModelNotFoundError(
+            f"{name!r} is a built-in provider. Fix: give the endpoint another name, e.g. 'ollama'.")
     if not base_url.startswith(("http://", "https://")):
         raise ModelNotFoundError(f"base_url {base_url!r} is not an http(s) URL. Fix: e.g. 'http://localhost:11434/v1'.")
     register_provider(name, lambda: CompatibleProvider(name, base_url, key_env=key_env, models=models))
@@ -127,7 +128,8 @@ def add_model(model: str) -> None:
 
 
 def _known(provider: Provider) -> list[str]:
-    return provider.known_models() + [m for m in _extra_models.get(provider.name, []) if m not in provider.known_models()]
+    known = provider.known_models()
+    return known + [m for m in _extra_models.get(provider.name, []) if m not in known]
 
 
 def resolve(model: str) -> tuple[Provider, str]:
@@ -155,7 +157,7 @@ class ModelInfo:
     default: bool = False
 
 
-class ModelList(list):  # type: ignore[type-arg]
+class ModelList(list[ModelInfo]):
     """A list of :class:`ModelInfo` that shows itself as a table in notebooks."""
 
     @property

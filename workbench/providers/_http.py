@@ -134,7 +134,8 @@ def error_for_transport(exc: BaseException, *, provider: str, streaming: bool,
         )
     if names & {"JSONDecodeError", "ValidationError", "APIResponseValidationError", "ResponseValidationError",
                 "DecodingError"}:
-        return MalformedResponseError(f"{provider} sent a response that is not a valid completion ({type(exc).__name__}).")
+        return MalformedResponseError(
+            f"{provider} sent a response that is not a valid completion ({type(exc).__name__}).")
     return None
 
 

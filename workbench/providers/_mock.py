@@ -72,7 +72,8 @@ class Fault:
             return BadRequestError("mock refused the request as invalid (400). Fix: check the parameters.",
                                    status=400)
         if self.kind == "malformed":
-            return MalformedResponseError("mock sent a response that is not a valid completion. The runner retries this.")
+            return MalformedResponseError(
+                "mock sent a response that is not a valid completion. The runner retries this.")
         return StreamInterruptedError(f"The stream from mock broke after {len(partial or '')} characters.",
                                       partial_text=partial or None)
 

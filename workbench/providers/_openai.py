@@ -31,7 +31,7 @@ def map_openai_params(params: Params, *, max_tokens_field: str = "max_completion
 
 class OpenAIProvider(Provider):
     name = "openai"
-    key_env = "OPENAI_API_KEY"
+    key_env: str | None = "OPENAI_API_KEY"  # a compatible server may need none
     key_help = "Keys are at platform.openai.com/api-keys."
     default_concurrency = 16
     sdk = ("openai", "openai")
@@ -53,8 +53,7 @@ class OpenAIProvider(Provider):
                                                                 timeout=timeout or 600.0))
 
     def _request(self, model: str, messages: Sequence[dict[str, str]], params: Params, **extra: Any) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": model, "messages": [dict(m) for m in messages], **self.map_params(params), **extra}
-        return body
+        return {"model": model, "messages": [dict(m) for m in messages], **self.map_params(params), **extra}
 
     def _public_request(self, body: dict[str, Any]) -> dict[str, Any]:
         shown = {"provider": self.name, **body}
