@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
 from . import plots
 from ._errors import WorkbenchError
 from ._keys import redact
@@ -241,8 +243,6 @@ def to_promptfoo(experiment: Experiment, path: str | Path | None = None) -> Path
     scorers) is listed in a comment at the top. Writes ``path`` and returns
     it, or returns the YAML text when ``path`` is None.
     """
-    import yaml
-
     providers, skipped_models = [], []
     for model in experiment.models:
         for combo in experiment.grid:

@@ -21,7 +21,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from ._errors import AuthenticationError, CancelledRunError, ProviderError, ProviderTimeoutError, WorkbenchError
+from ._errors import (
+    AuthenticationError,
+    CancelledRunError,
+    ParamsError,
+    ProviderError,
+    ProviderTimeoutError,
+    WorkbenchError,
+)
+from ._hygiene import watch_cells
 from ._keys import StreamRedactor, redact, redact_obj
 from ._log import RunLog
 from ._params import Params
@@ -333,8 +341,6 @@ def get_runner() -> Runner:
     """The session's default runner (default log file, default limits)."""
     global _default
     if _default is None:
-        from ._hygiene import watch_cells
-
         watch_cells()  # in Jupyter: warn when a cell with a literal key runs
         _default = Runner()
     return _default
@@ -357,8 +363,6 @@ def configure(**settings: Any) -> Runner:
     allowed = {"log", "concurrency", "max_retries", "timeout", "cache", "max_wait", "progress"}
     unknown = set(settings) - allowed
     if unknown:
-        from ._errors import ParamsError
-
         raise ParamsError(f"Unknown setting(s) {sorted(unknown)}. Fix: use some of {sorted(allowed)}.")
     current = get_runner()
     values = {k: getattr(current, k) for k in allowed}

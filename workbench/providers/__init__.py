@@ -1,7 +1,8 @@
 """The provider registry: ``"provider:model"`` strings to provider objects.
 
-Providers are created on first use and import their SDK only then, so that
-``import workbench`` stays fast and works without any optional SDK.
+Providers are created on first use and import their SDK only then (the
+provider modules imported here import none), so that ``import workbench``
+stays fast and works without any optional SDK.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from dataclasses import dataclass
 from .._errors import ModelNotFoundError
 from .._types import split_model
 from ._base import Provider
+from ._local import LocalProvider
+from ._mistral import MistralProvider
+from ._mock import MockProvider
+from ._openai import CompatibleProvider, OpenAIProvider
 
 __all__ = [
     "Provider",
@@ -39,34 +44,18 @@ _extra_models: dict[str, list[str]] = {}
 
 
 def _make_openai() -> Provider:
-    from ._openai import OpenAIProvider
-
     return OpenAIProvider(base_url=os.environ.get("OPENAI_BASE_URL") or None)
 
 
 def _make_mistral() -> Provider:
-    from ._mistral import MistralProvider
-
     return MistralProvider(server_url=os.environ.get("MISTRAL_SERVER_URL") or None)
 
 
-def _make_local() -> Provider:
-    from ._local import LocalProvider
-
-    return LocalProvider()
-
-
-def _make_mock() -> Provider:
-    from ._mock import MockProvider
-
-    return MockProvider()
-
-
 _BUILTIN: dict[str, Callable[[], Provider]] = {
-    "local": _make_local,
+    "local": LocalProvider,
     "openai": _make_openai,
     "mistral": _make_mistral,
-    "mock": _make_mock,
+    "mock": MockProvider,
 }
 _factories: dict[str, Callable[[], Provider]] = dict(_BUILTIN)
 
@@ -98,8 +87,6 @@ def add_endpoint(name: str, base_url: str, *, models: Sequence[str] = (), key_en
     ``models`` lists the models it serves (any name is accepted if empty);
     ``key_env`` names the environment variable holding its key, if it needs one.
     """
-    from ._openai import CompatibleProvider
-
     if name in _BUILTIN:
         raise ModelNotFoundError(
             f"{name!r} is a built-in provider. Fix: give the endpoint another name, e.g. 'ollama'.")
@@ -110,8 +97,6 @@ def add_endpoint(name: str, base_url: str, *, models: Sequence[str] = (), key_en
 
 def add_local_model(name: str, path: str | os.PathLike[str], *, n_ctx: int = 4096) -> None:
     """Register a GGUF file as ``"local:<name>"``."""
-    from ._local import LocalProvider
-
     provider = get_provider("local")
     assert isinstance(provider, LocalProvider)
     provider.register(name, path, n_ctx=n_ctx)
