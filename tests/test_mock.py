@@ -6,10 +6,14 @@ import asyncio
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import workbench as wb
 from workbench import testing
+from workbench._api import _Shown
 from workbench._keys import get_key
+from workbench._types import Delta
 
 ANSWER = "The answer is 42."
 
@@ -52,10 +56,40 @@ def test_a_retry_shorter_than_what_was_shown_is_a_change_too(quick):
         list(wb.stream(model, "question?", runner=quick, cache=False))
 
 
-@pytest.mark.parametrize("after", [0, 1, 4, 11, 16])
+@pytest.mark.parametrize("after", [0, 1, 4, 11, 16, len(ANSWER)])
 def test_the_joined_stream_is_exact_wherever_the_cut_falls(quick, after):
     model = testing.script(f"cut-at-{after}", [testing.fault("stream_cut", text=ANSWER, after_chars=after), ANSWER])
     assert "".join(wb.stream(model, "q", runner=quick, cache=False)) == ANSWER
+
+
+@given(answer=st.text(alphabet="ab ", min_size=1, max_size=12), data=st.data())
+def test_the_stream_filter_yields_exactly_the_final_answer_after_any_resets(answer, data):
+    """Deltas of cut attempts (each a prefix of the answer), resets, then the whole answer in any pieces."""
+    shown = _Shown()
+    out: list[str] = []
+
+    def send(text: str) -> None:
+        cuts = sorted(data.draw(st.sets(st.integers(1, max(len(text) - 1, 1)), max_size=3)))
+        for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True):
+            if text[a:b]:
+                out.append(shown.add(Delta(text[a:b])))
+
+    for _ in range(data.draw(st.integers(0, 3))):
+        send(answer[: data.draw(st.integers(0, len(answer)))])
+        out.append(shown.add(Delta("", reset=True)))
+    send(answer)
+    assert "".join(out) == answer and not shown.diverged and not shown.replaying
+
+
+@given(shown_text=st.text(alphabet="ab", min_size=1, max_size=8), retried=st.text(alphabet="ab", max_size=8))
+def test_the_stream_filter_flags_a_retry_that_does_not_continue_what_was_shown(shown_text, retried):
+    shown = _Shown()
+    first = shown.add(Delta(shown_text))
+    shown.add(Delta("", reset=True))
+    rest = shown.add(Delta(retried)) if retried else ""
+    changed = not retried.startswith(shown_text)
+    assert (shown.diverged or shown.replaying) == changed
+    assert first + rest == (shown_text if changed else retried)
 
 
 # --- scripts ------------------------------------------------------------------------------------

@@ -153,7 +153,7 @@ class _Shown:
             self.pieces.append(delta.text)
             return delta.text
         self.attempt += delta.text
-        if len(self.attempt) <= len(self.text):
+        if len(self.attempt) < len(self.text):
             self.diverged = not self.text.startswith(self.attempt)
             return ""
         if not self.attempt.startswith(self.text):
