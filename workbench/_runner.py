@@ -329,7 +329,7 @@ def _progress_bar(progress: Any, total: int) -> Any:
         return None
     if progress is not True:
         return progress  # a bar the caller made in its own thread (see run_sync)
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # only for a batch that shows a bar (tqdm.auto probes for Jupyter widgets)
 
     return tqdm(total=total, desc="calls", unit="call", leave=False)
 
