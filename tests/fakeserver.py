@@ -668,7 +668,7 @@ class FakeServer(_SDKAddresses):
         self._loop = loop
         try:
             loop.run_until_complete(self._serve(ready))
-        except BaseException as exc:  # surfaced to start() if it happened while binding
+        except BaseException as exc:  # noqa: BLE001 - surfaced to start() if it happened while binding
             failure.append(exc)
             ready.set()
         finally:
@@ -858,7 +858,7 @@ class FakeServer(_SDKAddresses):
             return
         try:
             completion = plan_completion(body, self.responder(body), fmt.completion_id(next(self._seq)))
-        except Exception as exc:  # a broken test responder must show up as a 500, not a hang
+        except Exception as exc:  # noqa: BLE001 - a broken test responder must show up as a 500, not a hang
             self._count("responder_error")
             await exchange.send_json(500, fmt.error(500, f"responder failed: {exc!r}", "server_error", None))
             return

@@ -109,3 +109,29 @@ def test_promptfoo_lists_what_it_cannot_express(runner):
     assert config["providers"] == [] and config["defaultTest"]["assert"] == [{"type": "is-json"}]
     content = json.loads(config["prompts"][0]["raw"])[0]["content"]
     assert content == 'Reply in JSON like {"a": 1} about {{topic}}'
+
+
+def test_promptfoo_asks_each_provider_for_its_parameter_names(runner, fresh_providers):
+    from workbench.providers import register_provider
+    from workbench.providers._openai import CompatibleProvider
+
+    class Renaming(CompatibleProvider):
+        def map_params(self, params):
+            return {f"my_{k}": v for k, v in params.set().items()}
+
+    wb.set_key("OPENAI_API_KEY", "sk-test-0123456789")
+    wb.set_key("MISTRAL_API_KEY", "test-key")
+    wb.add_endpoint("ollama", base_url="http://localhost:11434/v1", models=["llama3.2"])
+    register_provider("odd", lambda: Renaming("odd", "http://localhost:9/v1", models=["m"]))
+    models = ["openai:gpt-4o-mini", "mistral:mistral-small-latest", "ollama:llama3.2", "odd:m"]
+    exp = wb.Experiment(wb.Prompt(user="{q}"), models=models, params={"seed": 7, "max_tokens": 9, "n": 2},
+                        cases=pd.DataFrame({"q": ["hi"]}), runner=runner)
+    providers = yaml.safe_load(wb.to_promptfoo(exp))["providers"]
+    assert [p["id"] for p in providers] == ["openai:chat:gpt-4o-mini", "mistral:mistral-small-latest",
+                                            "openai:chat:llama3.2", "openai:chat:m"]
+    configs = [p["config"] for p in providers]
+    assert configs[0] == {"seed": 7, "max_completion_tokens": 9}  # n is not exported: promptfoo scores one answer
+    assert configs[1] == {"random_seed": 7, "max_tokens": 9}
+    assert configs[2] == {"apiBaseUrl": "http://localhost:11434/v1", "seed": 7, "max_tokens": 9}
+    assert configs[3] == {"apiBaseUrl": "http://localhost:9/v1", "my_seed": 7, "my_max_tokens": 9}
+    assert providers[1]["label"] == "mistral:mistral-small-latest (seed=7, max_tokens=9, n=2)"

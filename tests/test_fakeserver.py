@@ -191,9 +191,9 @@ def test_stop_cuts_before_the_stop_string(oai: OpenAI, mistral: Mistral) -> None
 
 
 def test_responder_overrides_the_echo() -> None:
-    with FakeServer(responder=lambda body: f"model was {body['model']}") as srv:
-        with OpenAI(api_key="test-key", base_url=srv.openai_base_url, max_retries=0) as client:
-            result = client.chat.completions.create(model="abc", messages=MESSAGES)
+    with (FakeServer(responder=lambda body: f"model was {body['model']}") as srv,
+          OpenAI(api_key="test-key", base_url=srv.openai_base_url, max_retries=0) as client):
+        result = client.chat.completions.create(model="abc", messages=MESSAGES)
     assert result.choices[0].message.content == "model was abc"
 
 
@@ -213,12 +213,12 @@ def test_plan_completion_prefers_length_when_cut_short() -> None:
 
 
 def test_wrong_key_raises_each_sdks_auth_error(server: FakeServer) -> None:
-    with OpenAI(api_key="wrong-key", base_url=server.openai_base_url, max_retries=0) as client:
-        with pytest.raises(openai.AuthenticationError) as openai_error:
-            client.chat.completions.create(model="m", messages=MESSAGES)
-    with Mistral(api_key="wrong-key", server_url=server.mistral_base_url) as client:
-        with pytest.raises(mistral_errors.SDKError) as mistral_error:
-            client.chat.complete(model="m", messages=MESSAGES)
+    with (OpenAI(api_key="wrong-key", base_url=server.openai_base_url, max_retries=0) as client,
+          pytest.raises(openai.AuthenticationError) as openai_error):
+        client.chat.completions.create(model="m", messages=MESSAGES)
+    with (Mistral(api_key="wrong-key", server_url=server.mistral_base_url) as mistral_client,
+          pytest.raises(mistral_errors.SDKError) as mistral_error):
+        mistral_client.chat.complete(model="m", messages=MESSAGES)
 
     assert openai_error.value.status_code == 401 and openai_error.value.code == "invalid_api_key"
     assert mistral_error.value.status_code == 401
@@ -349,12 +349,12 @@ def test_reset_is_a_connection_error(server: FakeServer, oai: OpenAI, mistral: M
 def test_timeout_hangs_until_the_client_gives_up(server: FakeServer) -> None:
     server.script(["timeout:10", "timeout:10"])
     started = time.monotonic()
-    with OpenAI(api_key="test-key", base_url=server.openai_base_url, max_retries=0, timeout=0.3) as client:
-        with pytest.raises(openai.APITimeoutError):
-            client.chat.completions.create(model="m", messages=MESSAGES)
-    with Mistral(api_key="test-key", server_url=server.mistral_base_url, timeout_ms=300) as client:
-        with pytest.raises(httpx2.TimeoutException):
-            client.chat.complete(model="m", messages=MESSAGES)
+    with (OpenAI(api_key="test-key", base_url=server.openai_base_url, max_retries=0, timeout=0.3) as client,
+          pytest.raises(openai.APITimeoutError)):
+        client.chat.completions.create(model="m", messages=MESSAGES)
+    with (Mistral(api_key="test-key", server_url=server.mistral_base_url, timeout_ms=300) as mistral_client,
+          pytest.raises(httpx2.TimeoutException)):
+        mistral_client.chat.complete(model="m", messages=MESSAGES)
 
     assert time.monotonic() - started < 3
     assert server.stats["faults"] == {"timeout": 2}

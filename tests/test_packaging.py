@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-MIRRORED_EXTRAS = ("openai", "mistral", "lab")
+MIRRORED_EXTRAS = ("openai", "mistral", "lab", "lint")
 
 
 def _normalise(requirement: str) -> tuple[str, str]:

@@ -288,4 +288,4 @@ def test_missing_sdk_names_the_extra(monkeypatch, fresh_providers):
 def test_unknown_provider_lists_known_ones():
     with pytest.raises(wb.ModelNotFoundError) as err:
         wb.complete("anthropic:claude", "x")
-    assert "local, mistral, openai" in str(err.value) and "wb.add_endpoint" in str(err.value)
+    assert "local, mistral, mock, openai" in str(err.value) and "wb.add_endpoint" in str(err.value)

@@ -77,7 +77,7 @@ def test_planted_key_appears_nowhere(keyed_server, tmp_path, caplog):
     texts.append(caplog.text)
     written = _everything_under(out)  # the SQLite file (and WAL), CSV, JSON, HTML report, YAML
     assert ok.ok and leaky.ok and not failed.ok and len(results) == 2
-    assert "Echo: my key is ***" == leaky.text
+    assert leaky.text == "Echo: my key is ***"
     assert KEY not in written
     assert not [t for t in texts if KEY in t]
     assert keyed_server.requests[0]["authorization"] == f"Bearer {KEY}"  # the key really was used

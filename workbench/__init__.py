@@ -79,7 +79,22 @@ _EXPORTS: dict[str, str] = {
     # graded exercises of the course notebooks (issue 5): a submodule, wb.exercises.check(...)
     "exercises": ".exercises",
     # experiments, scorers, statistics, plots, export (issue 4)
-    "Experiment": "._experiment", "ExperimentPlan": "._experiment", "scorers": ".scorers", "plots": ".plots", "compare": "._stats", "Comparison": "._stats", "summarize": "._stats", "pass_at_k": "._stats", "repeat_variance": "._stats", "agreement": "._stats", "results_to_csv": "._export", "results_to_json": "._export", "report_html": "._export", "to_promptfoo": "._export",
+    "Experiment": "._experiment",
+    "ExperimentPlan": "._experiment",
+    "scorers": ".scorers",
+    "plots": ".plots",
+    "compare": "._stats",
+    "Comparison": "._stats",
+    "summarize": "._stats",
+    "pass_at_k": "._stats",
+    "repeat_variance": "._stats",
+    "agreement": "._stats",
+    "results_to_csv": "._export",
+    "results_to_json": "._export",
+    "report_html": "._export",
+    "to_promptfoo": "._export",
+    # scripted mock models and session resets, for testing code built on the workbench: a submodule
+    "testing": ".testing",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -99,15 +114,43 @@ def __dir__() -> list[str]:
     return __all__
 
 
-if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
-    from ._api import acomplete, astream, build_request, complete, stream  # noqa: F401
-    from ._errors import *  # noqa: F403
-    from ._keys import set_key  # noqa: F401
-    from ._log import RunLog, Version  # noqa: F401
-    from ._params import Params  # noqa: F401
-    from ._pricing import PRICES_AS_OF, estimate_cost, price_of, set_price  # noqa: F401
-    from ._prompt import Prompt  # noqa: F401
-    from ._runner import Runner, configure, get_runner  # noqa: F401
-    from .widgets import Compare, Playground, Sweep  # noqa: F401
-    from ._types import Request, Response, Usage  # noqa: F401
-    from .providers import add_endpoint, add_local_model, add_model, default_model, models  # noqa: F401
+if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time (tests/test_facade.py checks it)
+    from . import exercises, plots, scorers, testing
+    from ._api import acomplete, astream, build_request, complete, stream
+    from ._errors import (
+        AuthenticationError,
+        BadRequestError,
+        BudgetExceededError,
+        CancelledRunError,
+        CasesError,
+        ContextWindowError,
+        MalformedResponseError,
+        MissingDependencyError,
+        MissingKeyError,
+        ModelNotFoundError,
+        ParamsError,
+        PromptError,
+        ProviderConnectionError,
+        ProviderError,
+        ProviderTimeoutError,
+        RateLimitError,
+        RunLogError,
+        ScorerError,
+        ServerError,
+        StreamInterruptedError,
+        UnsupportedParamError,
+        WorkbenchError,
+    )
+    from ._experiment import Experiment, ExperimentPlan
+    from ._export import report_html, results_to_csv, results_to_json, to_promptfoo
+    from ._hygiene import KeyInNotebookWarning, scan_notebook, watch_cells
+    from ._keys import set_key
+    from ._log import RunLog, Version
+    from ._params import Params
+    from ._pricing import PRICES_AS_OF, estimate_cost, price_of, set_price
+    from ._prompt import Prompt
+    from ._runner import Runner, configure, get_runner
+    from ._stats import Comparison, agreement, compare, pass_at_k, repeat_variance, summarize
+    from ._types import Request, Response, Usage
+    from .providers import add_endpoint, add_local_model, add_model, default_model, models
+    from .widgets import Compare, Playground, Sweep

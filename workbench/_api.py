@@ -13,7 +13,7 @@ import difflib
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
-from ._errors import ParamsError
+from ._errors import ParamsError, StreamInterruptedError
 from ._params import PARAM_NAMES, Params
 from ._portal import iterate_sync, run_sync
 from ._prompt import Prompt, as_prompt
@@ -84,8 +84,11 @@ async def astream(model: str | None, prompt: PromptLike, *, params: Params | Map
     """Yield the answer's text deltas as they arrive (first choice only).
 
     The full :class:`Response` (usage, latency, time to first token) is logged
-    like any other call; if the stream breaks and the runner retries, the
-    retried answer is streamed again from its start.
+    like any other call, and the joined pieces equal the logged answer. If the
+    stream breaks and the runner retries, the retried answer's start, already
+    yielded, is not yielded again; if the retried answer does not begin with what
+    was yielded (a sampled answer that came out differently), the call is let
+    finish and logged, then :class:`StreamInterruptedError` says so.
     """
     runner = runner or get_runner()
     request = build_request(model, prompt, params=params, variables=variables, runner=runner, **kwargs)
@@ -102,14 +105,63 @@ async def astream(model: str | None, prompt: PromptLike, *, params: Params | Map
             queue.put_nowait(None)  # wakes the consumer whatever happened
 
     task = asyncio.ensure_future(produce())
+    shown = _Shown()
     try:
         while (item := await queue.get()) is not None:
-            if not item.reset:
-                yield item.text
-        (await task).raise_for_error()
+            if text := shown.add(item):
+                yield text
+        response = (await task).raise_for_error()
+        if shown.diverged or shown.replaying:
+            raise StreamInterruptedError(
+                f"The answer changed on retry: the stream broke after {len(shown.text)} characters and the "
+                "runner's new attempt did not begin with the text already streamed, which cannot be taken "
+                f"back. The full answer is logged (call_id {response.call_id}). Fix: use wb.complete(...) "
+                "for the answer in one piece, or make retries repeat the answer with temperature=0 or a seed."
+            )
     finally:
         if not task.done():
             task.cancel()
+
+
+class _Shown:
+    """What :func:`astream` has yielded, so a retried answer's repeated start is not yielded twice.
+
+    Normally each delta's text is passed on. After a reset (the runner retries),
+    the new attempt's text is matched against what was already yielded: while it
+    repeats it, nothing is passed on; once it runs past it, only the new part is.
+    A new attempt that does not begin with what was yielded ``diverged``.
+    """
+
+    __slots__ = ("attempt", "diverged", "pieces", "replaying", "text")
+
+    def __init__(self) -> None:
+        self.pieces: list[str] = []  # yielded so far (joined into ``text`` when a retry starts)
+        self.text = ""
+        self.attempt = ""  # the retried attempt's text so far, while it is not longer than ``text``
+        self.replaying = False
+        self.diverged = False
+
+    def add(self, delta: Delta) -> str:
+        """The text to yield for ``delta`` ("" for none)."""
+        if self.diverged:
+            return ""
+        if delta.reset:
+            self.text = "".join(self.pieces)
+            self.attempt, self.replaying = "", bool(self.text)
+            return ""
+        if not self.replaying:
+            self.pieces.append(delta.text)
+            return delta.text
+        self.attempt += delta.text
+        if len(self.attempt) < len(self.text):
+            self.diverged = not self.text.startswith(self.attempt)
+            return ""
+        if not self.attempt.startswith(self.text):
+            self.diverged = True
+            return ""
+        new = self.attempt[len(self.text):]
+        self.pieces, self.attempt, self.replaying = [self.attempt], "", False
+        return new
 
 
 def stream(model: str | None, prompt: PromptLike, *, params: Params | Mapping[str, Any] | None = None,
@@ -118,4 +170,5 @@ def stream(model: str | None, prompt: PromptLike, *, params: Params | Mapping[st
     """Iterate over the answer's text as it is generated: ``for chunk in wb.stream(...)``."""
     runner = runner or get_runner()
     build_request(model, prompt, params=params, variables=variables, runner=runner, **kwargs)  # fail fast, here
-    return iterate_sync(astream(model, prompt, params=params, variables=variables, cache=cache, runner=runner, **kwargs))
+    return iterate_sync(astream(model, prompt, params=params, variables=variables, cache=cache, runner=runner,
+                                **kwargs))

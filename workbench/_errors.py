@@ -8,6 +8,8 @@ raised before any model call is spent. Messages pass through
 
 from __future__ import annotations
 
+from ._keys import redact  # _keys imports nothing from the workbench, so this makes no cycle
+
 __all__ = [
     "WorkbenchError",
     "PromptError",
@@ -38,8 +40,6 @@ class WorkbenchError(Exception):
     """Base class of every error the workbench raises on purpose."""
 
     def __init__(self, message: str) -> None:
-        from ._keys import redact  # local: _keys imports nothing from here
-
         super().__init__(redact(message))
 
     @property

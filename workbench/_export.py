@@ -18,9 +18,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
+from . import plots
 from ._errors import WorkbenchError
 from ._keys import redact
+from ._params import Params
 from ._stats import compare, design_columns, param_columns, score_columns, summarize
+from ._types import split_model
+from .providers import get_provider
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,7 +60,8 @@ def results_to_json(results: pd.DataFrame, path: str | Path) -> Path:
 
 # --- HTML report ---------------------------------------------------------------------------
 _CSS = """
-body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+color:#222}
 h1{font-size:1.6em;margin-bottom:.2em} h2{margin-top:1.6em;border-bottom:1px solid #ddd}
 .meta{color:#555} table{border-collapse:collapse;font-size:.88em;margin:.5em 0}
 th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top}
@@ -74,8 +81,6 @@ def _png(fig: Any) -> str:
 
 def _figures(results: pd.DataFrame, scorers: list[str]) -> list[tuple[str, str]]:
     """(caption, base64 PNG) for every plot that applies to these results."""
-    from . import plots
-
     wanted: list[tuple[str, Any]] = [(f"Mean {s} by variant", lambda s=s: plots.scores(results, s)) for s in scorers]
     first = scorers[0]
     if any(results[p].nunique() > 1 for p in param_columns(results)):
@@ -142,7 +147,8 @@ def report_html(results: pd.DataFrame, path: str | Path | None = None, *, title:
     """
     scorers = score_columns(results)
     if not scorers:
-        raise WorkbenchError("The results have no scorer columns to report. Fix: run the experiment with scorers=[...].")
+        raise WorkbenchError("The results have no scorer columns to report. "
+                             "Fix: run the experiment with scorers=[...].")
     attrs = results.attrs
     title = title or f"Experiment {attrs.get('name') or attrs.get('experiment_id') or ''}".strip()
     errors = int(results["error"].notna().sum()) if "error" in results else 0
@@ -174,7 +180,8 @@ def report_html(results: pd.DataFrame, path: str | Path | None = None, *, title:
                       f"<figcaption>{html.escape(c)}</figcaption></figure>" for c, png in _figures(results, scorers))
     marker = "<h2>Summary</h2>"
     body = body.replace(marker, f"<h2>Plots</h2>{figures}\n{marker}", 1)
-    document = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(redact(title))}</title>"
+    document = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+                f"<title>{html.escape(redact(title))}</title>"
                 f"<style>{_CSS}</style></head><body>{body}</body></html>")
     if path is None:
         return document
@@ -207,19 +214,20 @@ def _promptfoo_prompt(name: str, prompt: Any) -> dict[str, Any]:
 
 
 def _promptfoo_provider(model: str, combo: dict[str, Any]) -> dict[str, Any] | None:
-    from .providers import get_provider
-
-    provider_name, name = model.split(":", 1)
-    config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in combo.items() if v is not None and k != "n"}
+    """One promptfoo provider entry for ``model`` at one parameter setting (None if promptfoo cannot call it)."""
+    provider_name, name = split_model(model)
+    provider = get_provider(provider_name)
+    # The provider's own wire names (Mistral's random_seed, OpenAI's max_completion_tokens), which promptfoo's
+    # providers take as they are. promptfoo scores one answer per test, so n is left out (repeats are
+    # evaluateOptions.repeat).
+    config = provider.map_params(Params.build(**{k: v for k, v in combo.items() if k != "n"}))
     settings = ", ".join(f"{k}={v}" for k, v in combo.items())
     label = model + (f" ({settings})" if settings else "")
     if provider_name == "openai":
         return {"id": f"openai:chat:{name}", "label": label, "config": config}
     if provider_name == "mistral":
-        if "seed" in config:
-            config["random_seed"] = config.pop("seed")
         return {"id": f"mistral:{name}", "label": label, "config": config}
-    base_url = getattr(get_provider(provider_name), "base_url", None)
+    base_url = getattr(provider, "base_url", None)
     if provider_name != "local" and base_url:
         return {"id": f"openai:chat:{name}", "label": label, "config": {"apiBaseUrl": base_url, **config}}
     return None
@@ -235,8 +243,6 @@ def to_promptfoo(experiment: Experiment, path: str | Path | None = None) -> Path
     scorers) is listed in a comment at the top. Writes ``path`` and returns
     it, or returns the YAML text when ``path`` is None.
     """
-    import yaml
-
     providers, skipped_models = [], []
     for model in experiment.models:
         for combo in experiment.grid:
@@ -263,7 +269,8 @@ def to_promptfoo(experiment: Experiment, path: str | Path | None = None) -> Path
     }
     if experiment.repeats > 1:
         config["evaluateOptions"] = {"repeat": experiment.repeats}
-    notes = [f"# Exported from prompt-workbench ({datetime.now(timezone.utc):%Y-%m-%d}). Run: npx promptfoo eval -c <this file>"]
+    notes = [f"# Exported from prompt-workbench ({datetime.now(timezone.utc):%Y-%m-%d}). "
+             "Run: npx promptfoo eval -c <this file>"]
     for model in dict.fromkeys(skipped_models):
         notes.append(f"# Not exported: {model} runs inside the workbench; serve it with an OpenAI-compatible server "
                      "(e.g. llama.cpp's llama-server) and add it as an openai:chat provider with apiBaseUrl.")

@@ -78,7 +78,7 @@ def _warn_if_key(info: Any) -> None:
 def watch_cells() -> bool:
     """In IPython/Jupyter, warn whenever a cell with a literal key is run. Returns whether it is watching."""
     ipython_module = sys.modules.get("IPython")
-    shell = ipython_module.get_ipython() if ipython_module else None  # type: ignore[attr-defined]
+    shell = ipython_module.get_ipython() if ipython_module else None
     if shell is None:
         return False
     callbacks = shell.events.callbacks.get("pre_run_cell", [])

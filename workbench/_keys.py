@@ -95,7 +95,7 @@ def _dotenv_values() -> dict[str, str]:
         return _dotenv_cache[2]
     values: dict[str, str] = {}
     if path is not None:
-        from dotenv import dotenv_values
+        from dotenv import dotenv_values  # only when a .env file exists; every error message imports this module
 
         values = {k: v for k, v in dotenv_values(path).items() if v}
     _dotenv_cache = (path, mtime, values)

@@ -225,9 +225,6 @@ class Version:
     def short_hash(self) -> str:
         return self.prompt_hash[:7]
 
-    def label(self) -> str:
-        return f"{self.name} · {self.created_at[:16].replace('T', ' ')} · {self.short_hash}"
-
 
 class RunLog:
     """A SQLite run log. ``RunLog(":memory:")`` for tests, a path, or the default.

@@ -29,19 +29,22 @@ class Params(BaseModel):
         None, ge=0.0, le=2.0, description="Randomness of sampling: 0 is (nearly) deterministic, higher is more varied."
     )
     top_p: float | None = Field(
-        None, ge=0.0, le=1.0, description="Nucleus sampling: sample only from the most likely tokens whose probabilities add up to top_p."
+        None, ge=0.0, le=1.0,
+        description="Nucleus sampling: sample only from the most likely tokens whose probabilities add up to top_p.",
     )
     max_tokens: int | None = Field(
         None, ge=1, le=32768, description="Upper limit on the number of tokens generated; the answer is cut there."
     )
     seed: int | None = Field(
-        None, ge=0, le=2**31 - 1, description="Fixes the random sampling so a run can be repeated (best effort on hosted APIs)."
+        None, ge=0, le=2**31 - 1,
+        description="Fixes the random sampling so a run can be repeated (best effort on hosted APIs).",
     )
     stop: tuple[str, ...] | None = Field(
         None, max_length=4, description="Up to 4 strings; generation stops before the first one produced."
     )
     presence_penalty: float | None = Field(
-        None, ge=-2.0, le=2.0, description="Positive values discourage tokens that already appeared, encouraging new topics."
+        None, ge=-2.0, le=2.0,
+        description="Positive values discourage tokens that already appeared, encouraging new topics.",
     )
     frequency_penalty: float | None = Field(
         None, ge=-2.0, le=2.0, description="Positive values discourage tokens in proportion to how often they appeared."

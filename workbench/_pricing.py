@@ -7,6 +7,7 @@ price with :func:`set_price`. Local models cost 0.
 
 from __future__ import annotations
 
+from ._errors import ParamsError
 from ._types import Usage, split_model
 
 __all__ = ["PRICES_AS_OF", "PRICES", "set_price", "estimate_cost", "price_of", "BATCH_MULTIPLIER", "BATCH_PRICES",
@@ -40,8 +41,6 @@ _FREE_PROVIDERS = {"local"}
 def set_price(model: str, input_per_mtok: float, output_per_mtok: float) -> None:
     """Set the price of ``model`` in USD per million input and output tokens."""
     if input_per_mtok < 0 or output_per_mtok < 0:
-        from ._errors import ParamsError
-
         raise ParamsError("Prices cannot be negative. Fix: pass USD per million tokens, e.g. set_price(m, 0.15, 0.6).")
     split_model(model)
     PRICES[model] = (float(input_per_mtok), float(output_per_mtok))

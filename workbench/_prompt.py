@@ -15,7 +15,7 @@ import math
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 from ._errors import PromptError
 
@@ -83,7 +83,7 @@ class Prompt:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "examples", _normalise_examples(self.examples))
-        self.variable_order  # noqa: B018 - validates placeholders early, with a clear message
+        _ = self.variable_order  # parses the placeholders now, so a malformed one fails here with a clear message
 
     # --- structure -------------------------------------------------------
     def _templates(self) -> list[tuple[str, str]]:
@@ -138,7 +138,8 @@ class Prompt:
                 "Fix: remove it, or add it to the prompt as {" + unused[0] + "}."
             )
 
-    def render(self, values: Mapping[str, Any] | None = None, /, *, strict: bool = True, **kwargs: Any) -> list[Message]:
+    def render(self, values: Mapping[str, Any] | None = None, /, *, strict: bool = True,
+               **kwargs: Any) -> list[Message]:
         """The chat messages with every variable filled in.
 
         ``strict`` (the default) also rejects variables the prompt does not use,
@@ -163,7 +164,8 @@ class Prompt:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"system": self.system, "user": self.user, "examples": [list(e) for e in self.examples], "name": self.name}
+        return {"system": self.system, "user": self.user, "examples": [list(e) for e in self.examples],
+                "name": self.name}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Prompt:
@@ -182,7 +184,8 @@ class Prompt:
         if not msgs or msgs[-1].get("role") != "user":
             raise PromptError("The last message must come from the user. Fix: end the list with {'role': 'user', ...}.")
         user = msgs.pop()["content"]
-        if len(msgs) % 2 or any(m.get("role") != r for m, r in zip(msgs, ["user", "assistant"] * len(msgs))):
+        turns = ["user", "assistant"] * (len(msgs) // 2)
+        if len(msgs) % 2 or any(m.get("role") != r for m, r in zip(msgs, turns, strict=True)):
             raise PromptError("Few-shot turns must alternate user, assistant. Fix: check the roles of the messages.")
         examples = tuple((msgs[i]["content"], msgs[i + 1]["content"]) for i in range(0, len(msgs), 2))
         return cls(user=_escape(user), system=_escape(system) if system else None,
@@ -215,7 +218,8 @@ def _normalise_examples(examples: Any) -> tuple[tuple[str, str], ...]:
         else:
             q, a = ex
         if not isinstance(q, str) or not isinstance(a, str):
-            raise PromptError("Each few-shot example is a (user, assistant) pair of strings. Fix: examples=[('2+2?', '4')].")
+            raise PromptError("Each few-shot example is a (user, assistant) pair of strings. "
+                              "Fix: examples=[('2+2?', '4')].")
         out.append((q, a))
     return tuple(out)
 
@@ -230,8 +234,8 @@ def as_prompt(prompt: Prompt | str | Sequence[Mapping[str, str]], *, template: b
         return prompt
     if isinstance(prompt, str):
         return Prompt(user=prompt if template else _escape(prompt))
-    if isinstance(prompt, Sequence):
-        return Prompt.from_messages(prompt)
+    if isinstance(prompt, Sequence):  # (of messages: a str was handled above)
+        return Prompt.from_messages(cast("Sequence[Mapping[str, str]]", prompt))
     raise PromptError(
         f"A prompt must be a wb.Prompt, a string or a list of messages, not {type(prompt).__name__}. "
         "Fix: wrap it, e.g. wb.Prompt(user='...')."

@@ -25,11 +25,13 @@ from typing import Any, Literal, TypeVar
 from ._errors import (
     AuthenticationError,
     CancelledRunError,
+    ParamsError,
     ProviderError,
     ProviderTimeoutError,
     RunLogError,
     WorkbenchError,
 )
+from ._hygiene import watch_cells
 from ._keys import StreamRedactor, redact, redact_obj
 from ._log import RunLog
 from ._params import Params
@@ -312,7 +314,8 @@ class Runner:
             def gate() -> WorkbenchError | None:
                 if provider not in rejected:
                     return None
-                return AuthenticationError(f"Not sent: {provider} already rejected the key in this run. {rejected[provider]}")
+                return AuthenticationError(
+                    f"Not sent: {provider} already rejected the key in this run. {rejected[provider]}")
             return gate
 
         log_failures: list[RunLogError] = []
@@ -370,8 +373,8 @@ def _wait_too_long(request: Request, exc: ProviderError, max_wait: float) -> Pro
     assert wait is not None
     if math.isfinite(wait):
         asked = f"{wait:,.0f} s" + (f" ({wait / 60:.0f} min)" if wait >= 60 else "")
-        fix = (f"try again later, or let the runner wait that long with wb.configure(max_wait={math.ceil(wait * 1.1) + 1})"
-               " (or Runner(max_wait=...))")
+        fix = ("try again later, or let the runner wait that long with "
+               f"wb.configure(max_wait={math.ceil(wait * 1.1) + 1}) (or Runner(max_wait=...))")
     else:
         asked = "with no end (Retry-After: inf)"
         fix = ("try again later; the server gave no time to wait for, so raising wb.configure(max_wait=...) "
@@ -404,7 +407,7 @@ def _progress_bar(progress: Any, total: int) -> Any:
         return None
     if progress is not True:
         return progress  # a bar the caller made in its own thread (see run_sync)
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # only for a batch that shows a bar (tqdm.auto probes for Jupyter widgets)
 
     return tqdm(total=total, desc="calls", unit="call", leave=False)
 
@@ -416,17 +419,17 @@ def get_runner() -> Runner:
     """The session's default runner (default log file, default limits)."""
     global _default
     if _default is None:
-        from ._hygiene import watch_cells
-
         watch_cells()  # in Jupyter: warn when a cell with a literal key runs
         _default = Runner()
     return _default
 
 
-def reset_default_runner() -> None:
-    """Forget the session's default runner; the next :func:`get_runner` makes a new one (tests use this)."""
+def reset_default_runner(runner: Runner | None = None) -> Runner | None:
+    """Replace the session's default runner (by default with none: the next :func:`get_runner` makes
+    a new one); returns the one it replaced, so a test can put it back."""
     global _default
-    _default = None
+    previous, _default = _default, runner
+    return previous
 
 
 def configure(**settings: Any) -> Runner:
@@ -438,8 +441,6 @@ def configure(**settings: Any) -> Runner:
     allowed = {"log", "concurrency", "max_retries", "timeout", "cache", "max_wait", "progress"}
     unknown = set(settings) - allowed
     if unknown:
-        from ._errors import ParamsError
-
         raise ParamsError(f"Unknown setting(s) {sorted(unknown)}. Fix: use some of {sorted(allowed)}.")
     current = get_runner()
     values = {k: getattr(current, k) for k in allowed}

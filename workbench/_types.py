@@ -9,6 +9,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from . import _errors
+from ._errors import ModelNotFoundError
 from ._params import Params
 
 __all__ = ["Request", "Response", "Usage", "Delta", "Completion", "split_model"]
@@ -18,8 +20,6 @@ def split_model(model: str) -> tuple[str, str]:
     """``"openai:gpt-4o-mini"`` -> ``("openai", "gpt-4o-mini")``."""
     provider, sep, name = model.partition(":")
     if not sep or not provider or not name:
-        from ._errors import ModelNotFoundError
-
         raise ModelNotFoundError(
             f"Model {model!r} is not of the form 'provider:model'. "
             "Fix: write e.g. 'local:smollm2', 'openai:gpt-4o-mini' or 'mistral:mistral-small-latest' "
@@ -57,10 +57,6 @@ class Request:
     @property
     def provider(self) -> str:
         return split_model(self.model)[0]
-
-    @property
-    def model_name(self) -> str:
-        return split_model(self.model)[1]
 
     @functools.cached_property
     def cache_key(self) -> str:
@@ -134,8 +130,6 @@ class Response:
     def raise_for_error(self) -> Response:
         """Raise the error this response records, if any (the runner never raises mid-batch)."""
         if self.error is not None:
-            from . import _errors
-
             cls = getattr(_errors, self.error_type or "", None)
             if not (isinstance(cls, type) and issubclass(cls, _errors.WorkbenchError)):
                 cls = _errors.ProviderError
@@ -179,5 +173,6 @@ class Response:
             body = f"<div style='white-space:pre-wrap'>{html.escape(self.text)}</div>"
         return (
             f"<div class='wb-response'>{body}"
-            f"<div style='color:#666;font-size:90%'>{html.escape(self.model)} · {html.escape(self.figures())}</div></div>"
+            f"<div style='color:#666;font-size:90%'>{html.escape(self.model)} · {html.escape(self.figures())}</div>"
+            "</div>"
         )

@@ -1,7 +1,8 @@
 """The provider registry: ``"provider:model"`` strings to provider objects.
 
-Providers are created on first use and import their SDK only then, so that
-``import workbench`` stays fast and works without any optional SDK.
+Providers are created on first use and import their SDK only then (the
+provider modules imported here import none), so that ``import workbench``
+stays fast and works without any optional SDK.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from dataclasses import dataclass
 from .._errors import ModelNotFoundError
 from .._types import split_model
 from ._base import Provider
+from ._local import LocalProvider
+from ._mistral import MistralProvider
+from ._mock import MockProvider
+from ._openai import CompatibleProvider, OpenAIProvider
 
 __all__ = [
     "Provider",
@@ -29,6 +34,8 @@ __all__ = [
     "ModelInfo",
     "register_provider",
     "reset_providers",
+    "save_registry",
+    "restore_registry",
 ]
 
 _lock = threading.Lock()
@@ -37,34 +44,18 @@ _extra_models: dict[str, list[str]] = {}
 
 
 def _make_openai() -> Provider:
-    from ._openai import OpenAIProvider
-
     return OpenAIProvider(base_url=os.environ.get("OPENAI_BASE_URL") or None)
 
 
 def _make_mistral() -> Provider:
-    from ._mistral import MistralProvider
-
     return MistralProvider(server_url=os.environ.get("MISTRAL_SERVER_URL") or None)
 
 
-def _make_local() -> Provider:
-    from ._local import LocalProvider
-
-    return LocalProvider()
-
-
-def _make_mock() -> Provider:
-    from ._mock import MockProvider
-
-    return MockProvider()
-
-
 _BUILTIN: dict[str, Callable[[], Provider]] = {
-    "local": _make_local,
+    "local": LocalProvider,
     "openai": _make_openai,
     "mistral": _make_mistral,
-    "mock": _make_mock,
+    "mock": MockProvider,
 }
 _factories: dict[str, Callable[[], Provider]] = dict(_BUILTIN)
 
@@ -96,10 +87,9 @@ def add_endpoint(name: str, base_url: str, *, models: Sequence[str] = (), key_en
     ``models`` lists the models it serves (any name is accepted if empty);
     ``key_env`` names the environment variable holding its key, if it needs one.
     """
-    from ._openai import CompatibleProvider
-
     if name in _BUILTIN:
-        raise ModelNotFoundError(f"{name!r} is a built-in provider. Fix: give the endpoint another name, e.g. 'ollama'.")
+        raise ModelNotFoundError(
+            f"{name!r} is a built-in provider. Fix: give the endpoint another name, e.g. 'ollama'.")
     if not base_url.startswith(("http://", "https://")):
         raise ModelNotFoundError(f"base_url {base_url!r} is not an http(s) URL. Fix: e.g. 'http://localhost:11434/v1'.")
     register_provider(name, lambda: CompatibleProvider(name, base_url, key_env=key_env, models=models))
@@ -107,8 +97,6 @@ def add_endpoint(name: str, base_url: str, *, models: Sequence[str] = (), key_en
 
 def add_local_model(name: str, path: str | os.PathLike[str], *, n_ctx: int = 4096) -> None:
     """Register a GGUF file as ``"local:<name>"``."""
-    from ._local import LocalProvider
-
     provider = get_provider("local")
     assert isinstance(provider, LocalProvider)
     provider.register(name, path, n_ctx=n_ctx)
@@ -125,7 +113,8 @@ def add_model(model: str) -> None:
 
 
 def _known(provider: Provider) -> list[str]:
-    return provider.known_models() + [m for m in _extra_models.get(provider.name, []) if m not in provider.known_models()]
+    known = provider.known_models()
+    return known + [m for m in _extra_models.get(provider.name, []) if m not in known]
 
 
 def resolve(model: str) -> tuple[Provider, str]:
@@ -153,7 +142,7 @@ class ModelInfo:
     default: bool = False
 
 
-class ModelList(list):  # type: ignore[type-arg]
+class ModelList(list[ModelInfo]):
     """A list of :class:`ModelInfo` that shows itself as a table in notebooks."""
 
     @property
@@ -215,3 +204,27 @@ def reset_providers(*, registrations: bool = False) -> None:
             _factories.clear()
             _factories.update(_BUILTIN)
             _extra_models.clear()
+
+
+@dataclass(frozen=True)
+class _Registry:
+    instances: dict[str, Provider]
+    factories: dict[str, Callable[[], Provider]]
+    extra_models: dict[str, list[str]]
+
+
+def save_registry() -> _Registry:
+    """The providers, endpoints and extra models of this session, for :func:`restore_registry`."""
+    with _lock:
+        return _Registry(dict(_instances), dict(_factories), {k: list(v) for k, v in _extra_models.items()})
+
+
+def restore_registry(saved: _Registry) -> None:
+    """Put back what :func:`save_registry` saved (provider instances included)."""
+    with _lock:
+        _instances.clear()
+        _instances.update(saved.instances)
+        _factories.clear()
+        _factories.update(saved.factories)
+        _extra_models.clear()
+        _extra_models.update({k: list(v) for k, v in saved.extra_models.items()})

@@ -15,10 +15,18 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from .._errors import MissingDependencyError, MissingKeyError, UnsupportedParamError
+from .._errors import (
+    MalformedResponseError,
+    MissingDependencyError,
+    MissingKeyError,
+    ProviderError,
+    UnsupportedParamError,
+    WorkbenchError,
+)
 from .._keys import get_key
 from .._params import Params
 from .._types import Completion, Delta
+from ._http import translate
 
 __all__ = ["Provider", "import_sdk"]
 
@@ -43,6 +51,13 @@ class Provider(ABC):
     sdk: tuple[str, str] | None = None  # (module, pip extra) imported lazily
     unsupported: frozenset[str] = frozenset()
     default_concurrency: int = 8
+    #: What an error that is neither an HTTP status nor a transport failure becomes.
+    fallback_error: type[ProviderError] = MalformedResponseError
+
+    @property
+    def error_label(self) -> str:
+        """How error messages name this provider."""
+        return self.name
 
     # --- checks done before any call -------------------------------------
     def api_key(self) -> str | None:
@@ -96,6 +111,15 @@ class Provider(ABC):
     def stream(self, model: str, messages: Sequence[dict[str, str]], params: Params,
                *, timeout: float | None = None) -> AsyncIterator[Delta | Completion]:
         """Yield text deltas as they arrive, then one final :class:`Completion`."""
+
+    def translate_error(self, exc: BaseException, *, streaming: bool, partial: str | None = None,
+                        label: str | None = None) -> WorkbenchError:
+        """``exc``, raised while calling this provider, as the workbench's error (one mapping for all).
+
+        ``label`` names the provider in the message (default :attr:`error_label`).
+        """
+        return translate(exc, provider=label or self.error_label, key_env=self.key_env, streaming=streaming,
+                         partial=partial, fallback=self.fallback_error)
 
     def loop_client(self, key: str, make: Callable[[], Any]) -> Any:
         """The SDK client for this event loop and key, made by ``make`` on first use.

@@ -3,15 +3,17 @@
 Both official SDKs sit on ``httpx2``; they wrap status errors in their own
 classes but let some transport errors through raw. One function maps a status
 code (plus headers) to an error with a message that names the fix; one maps
-transport exceptions by class name, so that no SDK is imported here.
+transport exceptions by class name, so that no SDK is imported here; and
+:func:`translate`, which every provider uses (through
+``Provider.translate_error``), picks between them for any exception.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 
 from .._errors import (
     AuthenticationError,
@@ -23,9 +25,10 @@ from .._errors import (
     RateLimitError,
     ServerError,
     StreamInterruptedError,
+    WorkbenchError,
 )
 
-__all__ = ["error_for_status", "error_for_transport", "retry_after_from_headers", "short_body"]
+__all__ = ["error_for_status", "error_for_transport", "retry_after_from_headers", "short_body", "translate"]
 
 
 def retry_after_from_headers(headers: Mapping[str, str] | None) -> float | None:
@@ -131,5 +134,36 @@ def error_for_transport(exc: BaseException, *, provider: str, streaming: bool,
         )
     if names & {"JSONDecodeError", "ValidationError", "APIResponseValidationError", "ResponseValidationError",
                 "DecodingError"}:
-        return MalformedResponseError(f"{provider} sent a response that is not a valid completion ({type(exc).__name__}).")
+        return MalformedResponseError(
+            f"{provider} sent a response that is not a valid completion ({type(exc).__name__}).")
     return None
+
+
+def _status_headers(exc: BaseException) -> dict[str, str]:
+    """The failed response's headers: ``exc.headers`` (mistralai) or ``exc.response.headers`` (openai)."""
+    headers = getattr(exc, "headers", None)
+    if headers is None:
+        response = getattr(exc, "response", None)
+        headers = getattr(response, "headers", None) if response is not None else None
+    return dict(headers or {})
+
+
+def translate(exc: BaseException, *, provider: str, key_env: str | None, streaming: bool,
+              partial: str | None = None, fallback: type[ProviderError] = MalformedResponseError) -> WorkbenchError:
+    """Any exception from a provider's call as the workbench's error.
+
+    A :class:`WorkbenchError` passes unchanged; an SDK's HTTP status error
+    (anything with an int ``status_code`` >= 400) is mapped by
+    :func:`error_for_status`; transport failures by :func:`error_for_transport`;
+    anything else becomes ``fallback`` naming the exception.
+    """
+    if isinstance(exc, WorkbenchError):
+        return exc  # a provider's own error (e.g. ContextWindowError) stands
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and status >= 400:
+        body = getattr(exc, "body", None) or getattr(exc, "message", "")
+        return error_for_status(status, short_body(body), _status_headers(exc), provider=provider, key_env=key_env)
+    mapped = error_for_transport(exc, provider=provider, streaming=streaming, partial_text=partial or None)
+    if mapped is not None:
+        return mapped
+    return fallback(f"{provider} call failed: {type(exc).__name__}: {exc}")

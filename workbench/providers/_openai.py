@@ -15,7 +15,7 @@ from .._keys import register_url_secrets
 from .._params import Params
 from .._types import Completion, Delta, Usage
 from ._base import Provider, import_sdk
-from ._http import error_for_status, error_for_transport, short_body
+from ._stream import StreamAccumulator, no_choices
 
 __all__ = ["OpenAIProvider", "CompatibleProvider", "map_openai_params"]
 
@@ -32,7 +32,7 @@ def map_openai_params(params: Params, *, max_tokens_field: str = "max_completion
 
 class OpenAIProvider(Provider):
     name = "openai"
-    key_env = "OPENAI_API_KEY"
+    key_env: str | None = "OPENAI_API_KEY"  # a compatible server may need none
     key_help = "Keys are at platform.openai.com/api-keys."
     default_concurrency = 16
     sdk = ("openai", "openai")
@@ -55,8 +55,7 @@ class OpenAIProvider(Provider):
                                                                 timeout=timeout or 600.0))
 
     def _request(self, model: str, messages: Sequence[dict[str, str]], params: Params, **extra: Any) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": model, "messages": [dict(m) for m in messages], **self.map_params(params), **extra}
-        return body
+        return {"model": model, "messages": [dict(m) for m in messages], **self.map_params(params), **extra}
 
     def batch_body(self, model: str, messages: Sequence[dict[str, str]], params: Params) -> dict[str, Any]:
         """The ``body`` of a batch-API line: exactly what :meth:`complete` sends to ``chat.completions.create``."""
@@ -68,15 +67,19 @@ class OpenAIProvider(Provider):
             shown["base_url"] = self.base_url
         return shown
 
+    @property
+    def error_label(self) -> str:
+        return self.name + (f" ({self.base_url})" if self.base_url else "")
+
     async def complete(self, model: str, messages: Sequence[dict[str, str]], params: Params,
                        *, timeout: float | None = None) -> Completion:
         body = self._request(model, messages, params)
         try:
             result = await self._client(timeout).chat.completions.create(**body, timeout=timeout)
         except Exception as exc:  # translated into the workbench's errors
-            raise self._translate(exc, streaming=False) from exc
+            raise self.translate_error(exc, streaming=False) from exc
         if not getattr(result, "choices", None):
-            raise self._translate(ValueError("empty choices"), streaming=False, empty=True)
+            raise no_choices(self.error_label)
         choices = [c.message.content or "" for c in result.choices]
         reasons = [c.finish_reason for c in result.choices]
         usage = Usage(result.usage.prompt_tokens, result.usage.completion_tokens) if result.usage else Usage()
@@ -85,59 +88,20 @@ class OpenAIProvider(Provider):
     async def stream(self, model: str, messages: Sequence[dict[str, str]], params: Params,
                      *, timeout: float | None = None) -> AsyncIterator[Delta | Completion]:
         body = self._request(model, messages, params, stream=True, stream_options={"include_usage": True})
-        n = params.n
-        texts: list[list[str]] = [[] for _ in range(n)]
-        reasons: list[str | None] = [None] * n
-        usage = Usage()
-        seen_any = False
+        answer = StreamAccumulator(params.n, self.error_label)
         try:
             stream = await self._client(timeout).chat.completions.create(**body, timeout=timeout)
             async for chunk in stream:
                 if chunk.usage:
-                    usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                    answer.usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
                 for choice in chunk.choices or ():
-                    seen_any = True
-                    if choice.index >= n:
-                        continue
-                    if choice.delta and choice.delta.content:
-                        texts[choice.index].append(choice.delta.content)
-                        yield Delta(choice.delta.content, choice.index)
-                    if choice.finish_reason:
-                        reasons[choice.index] = choice.finish_reason
+                    delta = answer.add(choice.index, choice.delta.content if choice.delta else None,
+                                       choice.finish_reason)
+                    if delta is not None:
+                        yield delta
         except Exception as exc:
-            raise self._translate(exc, streaming=True, partial="".join(texts[0])) from exc
-        if not seen_any:
-            raise self._translate(ValueError("empty choices"), streaming=True, empty=True)
-        if reasons[0] is None:
-            raise self._translate(ConnectionError("stream ended without a finish reason"), streaming=True,
-                                  partial="".join(texts[0]), cut=True)
-        yield Completion(["".join(t) for t in texts], reasons[0], usage, self._public_request(body), reasons)
-
-    def _translate(self, exc: BaseException, *, streaming: bool, partial: str | None = None, empty: bool = False,
-                   cut: bool = False) -> Exception:
-        from .._errors import MalformedResponseError, StreamInterruptedError, WorkbenchError
-
-        label = f"{self.name}" + (f" ({self.base_url})" if self.base_url else "")
-        if isinstance(exc, WorkbenchError):
-            return exc
-        if empty:
-            return MalformedResponseError(f"{label} answered with no choices. The runner retries this.")
-        if cut:
-            return StreamInterruptedError(
-                f"The stream from {label} ended before the answer was complete ({len(partial or '')} characters "
-                "received); the partial answer was discarded and the call retried.",
-                partial_text=partial,
-            )
-        status = getattr(exc, "status_code", None)
-        response = getattr(exc, "response", None)
-        if isinstance(status, int) and status >= 400:
-            headers = dict(response.headers) if response is not None else {}
-            return error_for_status(status, short_body(getattr(exc, "body", None) or getattr(exc, "message", "")),
-                                    headers, provider=label, key_env=self.key_env)
-        mapped = error_for_transport(exc, provider=label, streaming=streaming, partial_text=partial or None)
-        if mapped is not None:
-            return mapped
-        return MalformedResponseError(f"{label} call failed: {type(exc).__name__}: {exc}")
+            raise self.translate_error(exc, streaming=True, partial=answer.partial) from exc
+        yield answer.completion(self._public_request(body))
 
 
 class CompatibleProvider(OpenAIProvider):
