@@ -39,7 +39,7 @@ from ._errors import (
 from ._keys import redact, redact_obj
 from ._portal import run_sync
 from ._pricing import batch_price_of, estimate_batch_cost
-from ._types import Request, Response, Usage
+from ._types import Request, Response, Usage, split_model
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -184,7 +184,7 @@ class _OpenAIBackend(_Backend):
         return str(getattr(self.provider, "base_url", None) or "https://api.openai.com/v1")
 
     def line(self, custom_id: str, request: Request) -> dict[str, Any]:
-        body = self.provider.batch_body(request.model_name, request.messages, request.params)  # type: ignore[attr-defined]
+        body = self.provider.batch_body(split_model(request.model)[1], request.messages, request.params)  # type: ignore[attr-defined]
         return {"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": body}
 
     def _make_client(self) -> Any:
@@ -246,7 +246,7 @@ class _MistralBackend(_Backend):
         return str(getattr(self.provider, "server_url", None) or "https://api.mistral.ai")
 
     def line(self, custom_id: str, request: Request) -> dict[str, Any]:
-        body = self.provider.batch_body(request.model_name, request.messages, request.params)  # type: ignore[attr-defined]
+        body = self.provider.batch_body(split_model(request.model)[1], request.messages, request.params)  # type: ignore[attr-defined]
         return {"custom_id": custom_id, "body": body}
 
     def _make_client(self) -> Any:
