@@ -975,10 +975,9 @@ def run_batch(exp: Experiment, *, timeout: float | None = None, progress: bool =
     done = {k: r for k, r in responses.items() if r.error_type != "BatchPendingError"}
     in_batches = job_cells(job)
     todo = [c for c in exp.cells if c.key in in_batches and c.key in done]  # answered through a batch
-    judged: dict[Any, Any] = {}
-    # judges grade the answers online; pending and failed cells are not ok, so they are not judged
-    exp._judge_stats = run_sync(exp._score_judges(responses, exp._logged(), judged, None)) if exp.judges else {}
-    frame = exp._finish(responses, judged, todo, verbose)
+    # judges grade the answers online; pending and failed cells are not ok, so they are not judged or scored
+    scored = run_sync(exp._score_async(responses, exp._logged(), None, plain_in_loop=False))
+    frame = exp._finish(responses, {**exp._score_plain(responses), **scored}, todo, verbose)
     pending = sum(1 for r in responses.values() if r.error_type == "BatchPendingError")
     frame.attrs["batch_pending"] = pending
     if verbose and not finished:

@@ -493,11 +493,17 @@ class Experiment:
             got = await self.runner.run([c.request for c in todo], cache=self.cache, progress=bar or False,
                                         experiment_id=self.experiment_id, cell_keys=[c.key for c in todo])
             responses.update({c.key: r for c, r in zip(todo, got)})
+        return responses, await self._score_async(responses, logged, bar, plain_in_loop=plain_in_loop), todo
+
+    async def _score_async(self, responses: dict[str, Response], logged: dict[str, Response], bar: Any, *,
+                           plain_in_loop: bool) -> dict[tuple[str, str], Score | None]:
+        """The scores made in the loop: the judges (a batch through the runner), the other async
+        scorers and, with ``plain_in_loop``, the plain ones (in worker threads)."""
         scored: dict[tuple[str, str], Score | None] = {}
         self._judge_stats = await self._score_judges(responses, logged, scored, bar)
         looped = [s for s in self.scorers if not isinstance(s, LLMJudge) and (plain_in_loop or is_async_scorer(s))]
         scored.update(await self._score_in_loop(responses, looped))
-        return responses, scored, todo
+        return scored
 
     def _finish(self, responses: dict[str, Response], scores: dict[tuple[str, str], Score | None],
                 todo: list[Cell], verbose: bool) -> pd.DataFrame:
