@@ -38,7 +38,7 @@ from ._errors import (
 )
 from ._keys import redact, redact_obj
 from ._portal import run_sync
-from ._pricing import batch_price_of, estimate_batch_cost
+from ._pricing import batch_price_of, estimate_batch_cost, request_tokens
 from ._types import Request, Response, Usage, split_model
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ class _Backend:
         raise NotImplementedError
 
     # calls
-    async def __aenter__(self) -> _Backend:  # noqa: PYI034 - Python 3.10 has no typing.Self
+    async def __aenter__(self) -> _Backend:
         self.client = self._make_client()
         return self
 
@@ -431,8 +431,6 @@ class BatchPlan:
 
 def plan_batch(exp: Experiment, todo: Sequence[Cell]) -> BatchPlan | None:
     """The batch side of the plan (``None`` when no model has a batch API)."""
-    from ._experiment import _cell_tokens
-
     backends: dict[str, _Backend] = {}
     unsupported = []
     for model in exp.models:
@@ -455,7 +453,7 @@ def plan_batch(exp: Experiment, todo: Sequence[Cell]) -> BatchPlan | None:
     from ._pricing import price_of
 
     for cell in fresh:
-        t_in, t_out = _cell_tokens(cell.request)
+        t_in, t_out = request_tokens(cell.request)
         price, full = batch_price_of(cell.model), price_of(cell.model)
         cost = None if cost is None or price is None else cost + (t_in * price[0] + t_out * price[1]) / 1e6
         online = None if online is None or full is None else online + (t_in * full[0] + t_out * full[1]) / 1e6
@@ -499,8 +497,6 @@ def _chunks(backend: _Backend, lines: list[tuple[str, bytes]]) -> list[list[tupl
 def _check_budget(exp: Experiment, fresh: Sequence[Cell]) -> None:
     if exp.budget_usd is None or not fresh:
         return
-    from ._experiment import _cell_tokens
-
     cost = 0.0
     for cell in fresh:
         price = batch_price_of(cell.model)
@@ -508,7 +504,7 @@ def _check_budget(exp: Experiment, fresh: Sequence[Cell]) -> None:
             raise BudgetExceededError(
                 f"Cannot keep this batch within budget_usd={exp.budget_usd:g}: the price of {cell.model} is unknown. "
                 "Fix: set it with wb.set_price(model, usd_per_mtok_in, usd_per_mtok_out), or drop budget_usd.")
-        t_in, t_out = _cell_tokens(cell.request)
+        t_in, t_out = request_tokens(cell.request)
         cost += (t_in * price[0] + t_out * price[1]) / 1e6
     if cost > exp.budget_usd:
         raise BudgetExceededError(

@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._batch import BatchJob, plan_batch, run_batch, submit
 from ._errors import BudgetExceededError, CasesError, ParamsError, PromptError, ScorerError
 from ._keys import redact_obj
 from ._params import PARAM_NAMES, Params
 from ._portal import run_sync
-from ._pricing import price_of
+from ._pricing import DEFAULT_OUTPUT_TOKENS, estimate_tokens, price_of, request_tokens
 from ._prompt import Prompt, as_prompt
 from ._runner import CacheMode, Runner, get_runner
 from ._scoring import Score, ascore, is_async_scorer, score, scorer_name
@@ -47,12 +48,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Experiment", "ExperimentPlan", "DEFAULT_OUTPUT_TOKENS", "load_cases"]
 
-#: Output tokens assumed per call for the cost estimate when max_tokens is not set.
-DEFAULT_OUTPUT_TOKENS = 256
 #: At most this many answers are scored at once by async scorers (their model calls also
 #: pass through the runner's per-provider limits).
 SCORING_CONCURRENCY = 16
-CHARS_PER_TOKEN = 4
 RESERVED = frozenset({"experiment_id", "variant", "model", "case_id", "repeat", "output", "expected", "prompt_tokens",
                       "completion_tokens", "latency_s", "cost_usd", "cached", "error", "call_id", "rating", "id",
                       "finish_reason", *PARAM_NAMES})
@@ -261,10 +259,6 @@ def _hash(obj: Any, n: int = 16) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()[:n]
 
 
-def _estimate_tokens(text_chars: int, messages: int) -> int:
-    return math.ceil(text_chars / CHARS_PER_TOKEN) + 4 * messages
-
-
 # --- the experiment ------------------------------------------------------------------
 class Experiment:
     """Prompt variants x models x parameter grid x cases x repeats, run, logged and scored.
@@ -378,23 +372,21 @@ class Experiment:
         tokens_in = tokens_out = 0
         by_model: dict[str, float | None] = {}
         for cell in todo:
-            t_in, t_out = _cell_tokens(cell.request)
+            t_in, t_out = request_tokens(cell.request)
             tokens_in, tokens_out = tokens_in + t_in, tokens_out + t_out
             _add_cost(by_model, cell.model, t_in, t_out)
         judge_calls = 0
         for judge in self.judges:
             template_chars = len(str(judge.prompt)) + len(judge.rubric)
             for cell in todo:
-                t_in = _estimate_tokens(template_chars + sum(len(str(v)) for v in cell.case.values()), 2)
-                t_in += _cell_tokens(cell.request)[1]  # the answer being graded
+                t_in = estimate_tokens(template_chars + sum(len(str(v)) for v in cell.case.values()), 2)
+                t_in += request_tokens(cell.request)[1]  # the answer being graded
                 t_out = int(judge.params.get("max_tokens") or DEFAULT_OUTPUT_TOKENS)
                 tokens_in, tokens_out = tokens_in + t_in, tokens_out + t_out
                 _add_cost(by_model, judge.judge_model, t_in, t_out)
             judge_calls += len(todo)
         unknown = tuple(m for m, c in by_model.items() if c is None)
         cost = None if unknown else sum(c for c in by_model.values() if c is not None)
-        from ._batch import plan_batch
-
         return ExperimentPlan(self.experiment_id, self.shape(), len(self.cells), len(self.cells) - len(todo), len(todo),
                               judge_calls, tokens_in, tokens_out, cost, unknown, by_model, self.budget_usd,
                               plan_batch(self, todo))
@@ -419,20 +411,16 @@ class Experiment:
         return plan
 
     # --- batch APIs (workbench/_batch.py) ----------------------------------------------
-    def submit(self, *, resubmit: bool = False, verbose: bool = True) -> Any:
+    def submit(self, *, resubmit: bool = False, verbose: bool = True) -> BatchJob:
         """Submit the missing calls to the providers' batch APIs and return a ``BatchJob`` at once.
 
         Cells already answered or already in a batch are never submitted; cells an expired, cancelled
         or failed batch left unanswered are submitted again only with ``resubmit=True``.
         """
-        from ._batch import submit
-
         return submit(self, resubmit=resubmit, verbose=verbose)
 
-    def batch_job(self) -> Any:
+    def batch_job(self) -> BatchJob:
         """The ``BatchJob`` of this experiment's batches in the run log (``.status()``, ``.cancel()``, ...)."""
-        from ._batch import BatchJob
-
         return BatchJob(self)
 
     # --- running --------------------------------------------------------------------
@@ -451,8 +439,6 @@ class Experiment:
         same table; calls still pending have ``error`` "Not answered yet".
         """
         if batch:
-            from ._batch import run_batch
-
             return run_batch(self, timeout=timeout, progress=progress, verbose=verbose, poll_s=poll_s)
         plan = self.check_budget()
         if verbose:
@@ -639,12 +625,6 @@ def _plain(value: Any) -> Any:
 def _hashable(value: Any) -> Any:
     """Lists (a ``stop`` list) as tuples, so results can be grouped by every parameter column."""
     return tuple(value) if isinstance(value, list) else value
-
-
-def _cell_tokens(request: Request) -> tuple[int, int]:
-    chars = sum(len(m["content"]) for m in request.messages)
-    out = (request.params.max_tokens or DEFAULT_OUTPUT_TOKENS) * request.params.n
-    return _estimate_tokens(chars, len(request.messages)), out
 
 
 def _add_cost(by_model: dict[str, float | None], model: str, tokens_in: int, tokens_out: int) -> None:

@@ -7,10 +7,13 @@ price with :func:`set_price`. Local models cost 0.
 
 from __future__ import annotations
 
-from ._errors import ParamsError
-from ._types import Usage, split_model
+import math
 
-__all__ = ["PRICES_AS_OF", "PRICES", "set_price", "estimate_cost", "price_of", "BATCH_MULTIPLIER", "BATCH_PRICES",
+from ._errors import ParamsError
+from ._types import Request, Usage, split_model
+
+__all__ = ["DEFAULT_OUTPUT_TOKENS", "CHARS_PER_TOKEN", "estimate_tokens", "request_tokens", "PRICES_AS_OF",
+           "PRICES", "set_price", "estimate_cost", "price_of", "BATCH_MULTIPLIER", "BATCH_PRICES",
            "set_batch_price", "batch_price_of", "estimate_batch_cost"]
 
 PRICES_AS_OF = "2025-06-01"
@@ -88,3 +91,22 @@ def estimate_batch_cost(model: str, usage: Usage) -> float | None:
     if price is None:
         return None
     return (usage.prompt_tokens * price[0] + usage.completion_tokens * price[1]) / 1_000_000
+
+
+# --- token estimates before any call (plans and budgets) ---------------------------
+#: Output tokens assumed for a call without ``max_tokens``, so a plan's cost is an upper-end estimate.
+DEFAULT_OUTPUT_TOKENS = 256
+#: A rough, model-independent ratio: good enough for a budget check, never used for billing.
+CHARS_PER_TOKEN = 4
+
+
+def estimate_tokens(text_chars: int, messages: int) -> int:
+    """Prompt tokens of ``messages`` messages holding ``text_chars`` characters (about 4 per token)."""
+    return math.ceil(text_chars / CHARS_PER_TOKEN) + 4 * messages
+
+
+def request_tokens(request: Request) -> tuple[int, int]:
+    """(prompt, output) tokens a request may use: the output at ``max_tokens`` (or the default) x ``n``."""
+    chars = sum(len(m["content"]) for m in request.messages)
+    out = (request.params.max_tokens or DEFAULT_OUTPUT_TOKENS) * request.params.n
+    return estimate_tokens(chars, len(request.messages)), out
