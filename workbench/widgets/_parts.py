@@ -19,7 +19,7 @@ import ipywidgets as w
 from .._keys import redact
 from ..providers import models
 from ..state import Answer, ParamSpec, Throttle, friendly_error, param_specs
-from ._style import CSS
+from ._style import CSS, FALLBACK_CSS
 
 __all__ = [
     "guard", "style_tag", "section", "hidden", "show", "AnswerView", "ParamControls", "VariableFields",
@@ -508,6 +508,62 @@ class StateWidget(w.VBox):
         except Exception:  # noqa: BLE001 - the live widget matters more than its fallback
             pass
         return bundle
+
+    def _ipython_display_(self, **kwargs: Any) -> None:
+        """Show the widget, and beside it an HTML summary that follows the state.
+
+        JupyterLab renders the widget view whenever an output carries one, so
+        the ``text/html`` inside the widget's own bundle is never seen there:
+        a notebook saved without widget state (JupyterLab's default) reopens
+        as "model not found". The summary is therefore a separate output with
+        a display id, updated as the state changes (at most every 0.3 s, and
+        when a run ends), so the saved file holds the latest prompt and
+        answer. Its stylesheet hides it while the live widget is shown in the
+        same output area, and hides the widget's error once the model is gone.
+        """
+        from IPython.display import HTML, display
+
+        bundle = self._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return
+        bundle.pop("text/html", None)  # the summary below is the one readable form (not two on nbviewer)
+        display(bundle, raw=True)
+        handle = display(HTML(self._fallback_html()), display_id=True)
+        if handle is None:
+            return
+        if not hasattr(self, "_fallbacks"):
+            self._fallbacks: list[Any] = []
+            self._fallback_throttle = Throttle(self._update_fallbacks, interval=0.3)
+            self.state.observe(self._fallback_changed)
+        self._fallbacks.append(handle)
+
+    def _fallback_html(self) -> str:
+        try:
+            body = self.state.summary_html()
+        except Exception:  # noqa: BLE001 - the summary must never break the widget
+            body = ""
+        return f"<style>{FALLBACK_CSS}</style><div class='wb-fallback'>{body}</div>"
+
+    def _fallback_changed(self, name: str) -> None:
+        if name == "answer" and getattr(self.state, "running", False):
+            return  # streaming: the summary follows once the run ends
+        if name == "running":
+            self._fallback_throttle.final()
+        else:
+            self._fallback_throttle.poke()
+
+    def _update_fallbacks(self) -> None:
+        from IPython.display import HTML
+
+        html_text = self._fallback_html()
+        if html_text == getattr(self, "_fallback_shown", None):
+            return
+        self._fallback_shown = html_text
+        for handle in self._fallbacks:
+            try:
+                handle.update(HTML(html_text))
+            except Exception:  # noqa: BLE001 - a closed kernel channel must not break the widget
+                pass
 
     def _run_controls(self, label: str, width: str, tooltip: str | None, safe: Callable[..., Any]) -> None:
         """The Run and Stop buttons and the run status every widget's top bar shows, bound to its state."""

@@ -78,3 +78,13 @@ CSS = """
 .wb-root .wb-answer-header .widget-html-content { line-height: 1.4; }
 .wb-root .widget-button.mod-primary { font-weight: 600; }
 """
+
+
+#: The stylesheet of the HTML summary shown beside each widget (see ``StateWidget._ipython_display_``):
+#: hidden while the live widget renders in the same output area; once the widget's model is gone
+#: (a saved notebook reopened), the summary shows and the widget's "model not found" line is hidden.
+FALLBACK_CSS = """
+.jp-OutputArea:has(.wb-root) > .jp-OutputArea-child:has(.wb-fallback) { display: none; }
+.jp-OutputArea:has(.wb-fallback):not(:has(.wb-root))
+  > .jp-OutputArea-child:not(:has(.wb-fallback)):not(:has([data-mime-type])) { display: none; }
+"""
