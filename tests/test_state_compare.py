@@ -83,3 +83,26 @@ def test_update_variant_refuses_names_that_are_not_fields(runner):
     assert [a.text for a in c.answers] == ["A 1", "B 1"]
     c.update_variant(1, user="C {x}", label="third")
     assert c.answers[1].label == "third" and c.variants[1].prompt().user == "C {x}"
+
+
+def test_compare_runs_the_columns_it_can_and_names_those_needing_a_key(runner, monkeypatch):
+    """Issue 18 item 8: one column without a key ran nothing and kept the old answer under the new header."""
+    from workbench import testing
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    model = testing.script("cmp-key", ["first answer", "second answer"])
+    c = S.CompareState(wb.Prompt(user="Name {x}."), [model, model], runner=runner, x="a tree")
+    c.run(timeout=20)
+    assert [a.status for a in c.answers] == ["done", "done"]
+    c.update_variant(1, model="openai:gpt-4o-mini")
+    assert c.answers[1].status == "idle" and c.answers[1].text == ""  # the old answer is not shown under gpt-4o
+    future = c.start()
+    assert future is not None
+    future.result(20)
+    assert c.answers[0].status == "done" and c.answers[0].text
+    assert c.answers[1].status == "idle" and c.answers[1].model == "openai:gpt-4o-mini" and not c.answers[1].text
+    assert "OPENAI_API_KEY" in (c.answers[1].error or "")
+    assert c.error and f"Variant {c.variants[1].label} not run" in c.error and "OPENAI_API_KEY" in c.error
+    assert c.counts()["answered"] == 1 and c.counts()["needs_key"] == 1
+    assert "1/2 answered" in c.status_text() and "1 needs a key" in c.status_text()
+    assert set(runner.run_log.calls()["model"]) == {model}  # nothing was sent for the column without a key

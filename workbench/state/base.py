@@ -154,7 +154,7 @@ class RunningState(Observable):
                 raise
             run = self._current = _Run()
             self._done.clear()
-            self.error = None
+            self.error = self._launch_notice()
             self.info = None
             self.running = True
         self._future = submit(self._execute(run, work))
@@ -217,6 +217,10 @@ class RunningState(Observable):
                 self._current = None
             self.running = False
             self._done.set()
+
+    def _launch_notice(self) -> str | None:
+        """A message to show as the run starts (Compare: the columns skipped for want of a key)."""
+        return None
 
     def _prepare_run(self) -> Any:
         """:meth:`prepare`, plus the fresh answers the run will fill."""

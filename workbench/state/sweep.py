@@ -26,7 +26,7 @@ from .._runner import Runner
 from .._scoring import ascore, scorer_name
 from .._types import Request, Response
 from . import cards
-from .answer import Answer
+from .answer import Answer, tally, tally_text
 from .base import RunningState
 from .inputs import (
     check_filled,
@@ -312,6 +312,16 @@ class SweepState(RunningState):
         for point in self.points:
             order.setdefault(point.value, []).append(point)
         return list(order.items())
+
+    def counts(self) -> dict[str, int]:
+        """Points answered, failed and stopped (a stopped call is not an answer), and the total."""
+        counts = tally([p.answer for p in self.points])
+        counts.pop("needs_key")
+        return counts
+
+    def status_text(self) -> str:
+        """What the widget's status says: ``"6/9 answered · 3 stopped"`` (``"running… 4/9"`` while running)."""
+        return tally_text({**self.counts(), "needs_key": 0}, self.running)
 
     def summary(self) -> list[dict[str, Any]]:
         """Per value: mean, min, max and count of the measure over answers that have one."""

@@ -130,6 +130,8 @@ class Compare(StateWidget):
                     view.bind(self.state.answers[i])
                 else:
                     view.changed()
+            if not self.state.running:
+                self._show_running()
         elif name in ("variants", "answers"):
             self._show_variants()
         elif name == "variant":
@@ -187,13 +189,9 @@ class Compare(StateWidget):
         self.add_button.disabled = running or len(self.state.variants) >= MAX_VARIANTS
         for view in self._views:
             view.remove.disabled = running or len(self.state.variants) <= 2
-        done = [a for a in self.state.answers if a.status == "done"]
-        if running:
-            status = "<span class='wb-status wb-status-running'>running…</span>"
-        elif done:
-            status = f"<span class='wb-status'>{len(done)}/{len(self.state.answers)} answered</span>"
-        else:
-            status = ""
+        text = self.state.status_text()
+        kind = " wb-status-running" if running else ""
+        status = f"<span class='wb-status{kind}'>{html.escape(text)}</span>" if text else ""
         self._show_run_controls(status)
 
     def variable_field(self, name: str) -> w.Text:

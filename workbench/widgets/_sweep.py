@@ -199,13 +199,9 @@ class Sweep(StateWidget):
         s = self.state
         for control in (self.parameter, self.values, self.repeats):
             control.disabled = s.running
-        finished = sum(1 for p in s.points if p.answer.status in ("done", "error", "stopped"))
-        if s.running:
-            status = f"<span class='wb-status wb-status-running'>running… {finished}/{len(s.points)}</span>"
-        elif s.points:
-            status = f"<span class='wb-status'>{finished}/{len(s.points)} answers</span>"
-        else:
-            status = ""
+        text = s.status_text()
+        kind = " wb-status-running" if s.running else ""
+        status = f"<span class='wb-status{kind}'>{html.escape(text)}</span>" if text else ""
         self._show_run_controls(status)
 
     def _show_points(self) -> None:
