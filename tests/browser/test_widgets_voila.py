@@ -9,6 +9,8 @@ matplotlib plot is shown as an image.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page
 
@@ -47,7 +49,7 @@ def test_demo_notebook_in_voila(page: Page, voila_server: VoilaServer) -> None:
 
         _click(page, f"{sweep} button.wb-run")
         page.locator(f"{sweep} .wb-plot").wait_for(state="visible", timeout=lab.WAIT_TIMEOUT_MS * 3)
-        lab.wait_for_text(page, f"{sweep} .wb-run-status", "4/4 answers", timeout_ms=lab.WAIT_TIMEOUT_MS * 3)
+        lab.wait_for_text(page, f"{sweep} .wb-run-status", "4/4 answered", timeout_ms=lab.WAIT_TIMEOUT_MS * 3)
         headers = page.locator(f"{sweep} .wb-group-header").all_inner_texts()
         assert [h.split(" · ")[0] for h in headers] == ["temperature = 0", "temperature = 1.2"], headers
         assert all("mean length (characters)" in h and "(n=2)" in h for h in headers), headers
@@ -58,5 +60,46 @@ def test_demo_notebook_in_voila(page: Page, voila_server: VoilaServer) -> None:
         lab.assert_widgets_rendered(page)
         _snap(page, cmp, "voila_demo-compare")
         _snap(page, sweep, "voila_demo-sweep")
+    finally:
+        lab.shutdown_voila_kernel(page)
+
+
+KEY_COMPARE_CELLS = [
+    "import os\nimport workbench as wb\nfrom workbench import testing\nos.environ.pop('OPENAI_API_KEY', None)",
+    (
+        "model = testing.script('cmp', ['Oak trees live for centuries.', 'Pines keep their needles.',\n"
+        "                               'Birches have white bark.'])\n"
+        "wb.Compare(wb.Prompt(user='Name {thing}.'), [model, model], thing='a tree')"
+    ),
+]
+
+
+@pytest.mark.browser
+def test_compare_runs_the_columns_with_a_key_in_voila(page: Page, voila_server: VoilaServer) -> None:
+    """Issue 18 item 8: a column switched to a model without a key is cleared and named; the others run."""
+    voila_server.write_notebook("compare_key.ipynb", KEY_COMPARE_CELLS)
+    lab.open_voila(page, voila_server, "compare_key.ipynb")
+    try:
+        cmp = ".wb-compare"
+        _click(page, f"{cmp} button.wb-run")
+        lab.wait_for_text(page, f"{cmp} .wb-run-status", "2/2 answered")
+        column_b = page.locator(f"{cmp} .wb-variant").nth(1)
+        old_b = column_b.locator(".wb-answer").inner_text().strip()
+        assert old_b
+        lab.wait_kernel_idle(page)
+        option = column_b.locator(".wb-model select option").filter(has_text=re.compile(r"^openai:gpt-4o-mini(\s|$)"))
+        column_b.locator(".wb-model select").select_option(option.first.get_attribute("value"))
+        lab.wait_kernel_idle(page)
+        assert old_b not in column_b.inner_text()  # the old model's answer is not left under the new header
+        _click(page, f"{cmp} button.wb-run")
+        lab.wait_for_text(page, f"{cmp} .wb-run-status", "1/2 answered · 1 needs a key")
+        column_a = page.locator(f"{cmp} .wb-variant").nth(0)
+        assert column_a.locator(".wb-figures").inner_text().strip()  # column A ran again
+        assert old_b not in column_b.inner_text()
+        assert "OPENAI_API_KEY" in column_b.locator(".wb-answer-error").inner_text()
+        message = page.locator(f"{cmp} .wb-messages .wb-error").inner_text()
+        assert "not run" in message and "OPENAI_API_KEY" in message, message
+        assert page.locator(f"{cmp} .wb-key").is_visible()
+        _snap(page, cmp, "voila_compare-missing-key")
     finally:
         lab.shutdown_voila_kernel(page)
