@@ -400,3 +400,17 @@ def test_sweep_with_the_experiment_scorers(fake_model, runner):
     assert [r["mean"] for r in sw.state.summary()] == [0.0, 1.0]
     sw.measure.value = "exact_match"
     assert [r["mean"] for r in sw.state.summary()] == [0.0, 1.0] and not sw.state.measure_errors
+
+
+def test_a_failed_run_shows_its_error_without_empty_samples_or_rating(log):
+    """Issue 18 item 6: a failed run still showed an empty answer box and the thumbs."""
+    from workbench import testing
+
+    runner = wb.Runner(log=log, progress=False, max_retries=0)
+    model = testing.script("fails", [testing.fault("bad_request")])
+    pg = wb.Playground("Go {x}", model, runner=runner, x="1")
+    pg.run_button.click()
+    assert pg.state.wait(10) and pg.state.answer.status == "error"
+    assert shown(pg.answer.error)
+    assert not shown(pg.answer.samples) and not shown(pg.answer.rating)
+    assert "failed" in text_of(pg.status) or "error" in text_of(pg.status)

@@ -109,6 +109,18 @@ class RunningState(Observable):
         return self._future
 
     # --- editing ---------------------------------------------------------
+    #: Changes that make the last message stale ("Loaded #1", a validation error): they are cleared.
+    EDITS = frozenset({"system", "user", "examples", "model", "params", "variables", "variant", "parameter",
+                       "sweep_values", "repeats"})
+
+    def changed(self, name: str) -> None:
+        if name in self.EDITS and "_lock" in self.__dict__:
+            for message in ("error", "info"):
+                if self.__dict__.get(message) is not None:
+                    object.__setattr__(self, message, None)
+                    super().changed(message)
+        super().changed(name)
+
     def set_variable(self, name: str, value: str) -> None:
         self.variables[name] = value
         self.changed("variables")

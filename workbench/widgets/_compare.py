@@ -48,7 +48,7 @@ class VariantView(w.VBox):
         header.add_class("wb-row")
         super().__init__([header, self.system, self.user, self.answer], layout=w.Layout(min_width="0"))
         self.add_class("wb-variant")
-        self.model.observe(safe(lambda c: self._edit(model=c["new"])), names="value")
+        self.model.on_pick(safe(lambda model: self._edit(model=model)))
         self.system.observe(safe(lambda c: self._edit(system=c["new"])), names="value")
         self.user.observe(safe(lambda c: self._edit(user=c["new"])), names="value")
         self.remove.on_click(safe(lambda _: state.remove_variant(self.index)))

@@ -120,13 +120,23 @@ class ModelPicker(w.Dropdown):
             options.insert(0, (current, current))
         return options
 
+    syncing = False  # True while refresh() rebuilds the menu: the value changes seen then are not the user's
+
     def refresh(self, current: str) -> None:
         """Rebuild the labels (a key was just set) and select ``current``."""
-        options = self._options(current)
-        if list(self.options) != options:
-            self.options = options
-        if self.value != current:
-            self.value = current
+        self.syncing = True
+        try:
+            options = self._options(current)
+            if list(self.options) != options:
+                self.options = options
+            if self.value != current:
+                self.value = current
+        finally:
+            self.syncing = False
+
+    def on_pick(self, callback: Callable[[str], Any]) -> None:
+        """Call ``callback(model)`` when the user picks a model (not while :meth:`refresh` runs)."""
+        self.observe(lambda c: None if self.syncing or c["new"] is None else callback(c["new"]), names="value")
 
 
 class KeyPrompt(w.HBox):
@@ -441,13 +451,15 @@ class AnswerView(w.VBox):
                                      self.placeholder if a is None or a.status == "idle" else "")
         if tuple(self.samples.children) != tuple(boxes):
             self.samples.children = tuple(boxes)
+        # a call that failed before any text came: its error alone, no empty box
+        hidden(self.samples, a is not None and a.status == "error" and not any(texts))
         self.header.value = _header_html(a, self.show_label)
         hidden(self.header, not self.header.value)
         self.error.value = f"<div>{html.escape(a.error)}</div>" if a is not None and a.error else ""
         hidden(self.error, not self.error.value)
         self.figures.value = html.escape(a.figures()) if a is not None else ""
         hidden(self.figures, not self.figures.value)
-        rateable = a is not None and a.call_id is not None and a.status in ("done", "error")
+        rateable = a is not None and a.call_id is not None and a.status == "done"
         hidden(self.rating, not rateable)
         if a is not None:
             self.up.button_style = "success" if a.rating == 1 else ""

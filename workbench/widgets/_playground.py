@@ -89,7 +89,7 @@ class Playground(StateWidget):
         self.add_class("wb-root")
         self.add_class("wb-playground")
 
-        self.model.observe(safe(lambda c: setattr(s, "model", c["new"])), names="value")
+        self.model.on_pick(safe(lambda model: setattr(s, "model", model) if model != s.model else None))
         self.system.observe(safe(lambda c: setattr(s, "system", c["new"])), names="value")
         self.user.observe(safe(lambda c: setattr(s, "user", c["new"])), names="value")
         s.observe(self._on_state)
@@ -97,6 +97,8 @@ class Playground(StateWidget):
 
     # --- state -> view ---------------------------------------------------
     def _on_state(self, name: str) -> None:
+        if name in self.state.EDITS and not self.state.running:
+            self._show_running()  # "done in 0.4 s" describes the answer only until the inputs change
         if name in ("system", "user", "examples", "name"):
             self._show_prompt()
         elif name in ("variables", "values"):
@@ -154,15 +156,10 @@ class Playground(StateWidget):
         self.key.show_for(self.state.missing_key)
 
     def _show_running(self) -> None:
-        a = self.state.answer
-        if self.state.running:
-            text = "<span class='wb-status wb-status-running'>running…</span>"
-        elif a.status == "done" and a.response is not None:
-            text = f"<span class='wb-status'>done in {a.response.latency_s:.2f} s</span>"
-        elif a.status in ("error", "stopped"):
-            text = f"<span class='wb-status wb-status-{a.status}'>{html.escape(a.status)}</span>"
-        else:
-            text = ""
+        s = self.state
+        status = s.status_text()
+        kind = "running" if s.running else s.answer.status
+        text = f"<span class='wb-status wb-status-{kind}'>{html.escape(status)}</span>" if status else ""
         self._show_run_controls(text)
 
     # --- for tests and code ------------------------------------------------

@@ -107,7 +107,7 @@ class Sweep(StateWidget):
         self.add_class("wb-root")
         self.add_class("wb-sweep")
 
-        self.model.observe(safe(lambda c: setattr(s, "model", c["new"])), names="value")
+        self.model.on_pick(safe(lambda model: setattr(s, "model", model) if model != s.model else None))
         self.system.observe(safe(lambda c: setattr(s, "system", c["new"])), names="value")
         self.user.observe(safe(lambda c: setattr(s, "user", c["new"])), names="value")
         self.parameter.observe(safe(lambda c: s.set_parameter(c["new"])), names="value")
