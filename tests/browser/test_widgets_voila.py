@@ -103,3 +103,37 @@ def test_compare_runs_the_columns_with_a_key_in_voila(page: Page, voila_server: 
         _snap(page, cmp, "voila_compare-missing-key")
     finally:
         lab.shutdown_voila_kernel(page)
+
+
+STALE_CELLS = [
+    "import workbench as wb\nfrom workbench import testing",
+    (
+        "model = testing.script('stale', [testing.fault('bad_request'), 'Owls fly at night.'])\n"
+        "wb.Playground(wb.Prompt(user='Tell me about {topic}.'), model, topic='owls',\n"
+        "              runner=wb.Runner(log=':memory:', progress=False, max_retries=0))"
+    ),
+]
+
+
+@pytest.mark.browser
+def test_playground_failed_run_and_stale_status_in_voila(page: Page, voila_server: VoilaServer) -> None:
+    """Issue 18 item 6: a failed run shows only its error; "done in" goes once the prompt is edited."""
+    voila_server.write_notebook("stale.ipynb", STALE_CELLS)
+    lab.open_voila(page, voila_server, "stale.ipynb")
+    try:
+        pg = ".wb-playground"
+        _click(page, f"{pg} button.wb-run")
+        lab.wait_for_text(page, f"{pg} .wb-answer-error", "400")
+        assert page.locator(f"{pg} .wb-answer:visible").count() == 0
+        assert page.locator(f"{pg} .wb-rating:visible").count() == 0
+        _snap(page, pg, "voila_playground-failed")
+        _click(page, f"{pg} button.wb-run")
+        lab.wait_for_text(page, f"{pg} .wb-run-status", "done in")
+        assert "Owls fly at night." in page.locator(f"{pg} .wb-answer").inner_text()
+        lab.fill_textarea(page, f"{pg} .wb-user", "Tell me two things about {topic}.")
+        lab.wait_kernel_idle(page)
+        page.wait_for_function("sel => document.querySelector(sel).innerText.trim() === ''",
+                               arg=f"{pg} .wb-run-status", timeout=lab.WAIT_TIMEOUT_MS)
+        _snap(page, pg, "voila_playground-edited")
+    finally:
+        lab.shutdown_voila_kernel(page)
