@@ -137,3 +137,35 @@ def test_playground_failed_run_and_stale_status_in_voila(page: Page, voila_serve
         _snap(page, pg, "voila_playground-edited")
     finally:
         lab.shutdown_voila_kernel(page)
+
+
+PARAMS_CELLS = [
+    "import workbench as wb",
+    "wb.Playground(wb.Prompt(user='Say hi.'), 'local:smollm2')",
+]
+
+
+@pytest.mark.browser
+def test_parameter_form_in_voila(page: Page, voila_server: VoilaServer) -> None:
+    """Issue 18 items 2-4: descriptions on hover, the local model's real defaults, a note when a value is clamped."""
+    voila_server.write_notebook("params.ipynb", PARAMS_CELLS)
+    lab.open_voila(page, voila_server, "params.ipynb")
+    try:
+        pg = ".wb-playground"
+        name = page.locator(f"{pg} .wb-param-name-temperature .wb-param-name")
+        assert name.is_visible() and "Randomness" in (name.get_attribute("title") or "")
+        temperature = page.locator(f"{pg} .wb-param-temperature input[type=number]")
+        max_tokens = page.locator(f"{pg} .wb-param-max_tokens input[type=number]")
+        assert float(temperature.input_value()) == 0.2 and int(max_tokens.input_value()) == 512
+        lab.wait_kernel_idle(page)
+        temperature.fill("5")
+        temperature.press("Enter")
+        lab.wait_for_text(page, f"{pg} .wb-param-note-temperature", "using 2")
+        page.wait_for_function("el => parseFloat(el.value) === 2", arg=temperature.element_handle())
+        max_tokens.fill("0")
+        max_tokens.press("Enter")
+        lab.wait_for_text(page, f"{pg} .wb-param-note-max_tokens", "using 1")
+        name.hover()
+        _snap(page, f"{pg} .wb-params", "voila_params-clamped")
+    finally:
+        lab.shutdown_voila_kernel(page)

@@ -69,6 +69,9 @@ class LocalProvider(Provider):
     key_env = None
     default_concurrency = 1
 
+    def default_params(self, model: str) -> dict[str, Any]:
+        return dict(LOCAL_DEFAULTS)
+
     def __init__(self, n_threads: int | None = None) -> None:
         self._models: dict[str, _Model] = {"smollm2": _Model(None, 4096)}
         self._lock = threading.Lock()

@@ -135,6 +135,12 @@ class CompareState(RunningState):
         self.answers = [a for i, a in enumerate(self.answers) if i != index]
 
     @property
+    def defaults_model(self) -> str | None:
+        """The variants' model when they share one (its defaults are shown for unset parameters)."""
+        models = {v.model for v in self.variants}
+        return models.pop() if len(models) == 1 else None
+
+    @property
     def missing_keys(self) -> list[str]:
         """Environment variables of missing keys, for the models of all variants."""
         out: list[str] = []

@@ -99,7 +99,8 @@ class Compare(StateWidget):
         topbar.add_class("wb-topbar")
 
         self.variables = VariableFields(safe(lambda name, value: s.set_variable(name, value)))
-        self.params = ParamControls(s.params, safe(lambda name, value: s.set_param(name, value)))
+        self.params = ParamControls(s.params, safe(lambda name, value: s.set_param_typed(name, value)),
+                                    defaults=s.param_defaults())
         left = w.VBox([section("variables (shared)"), self.variables])
         right = w.VBox([section("parameters (shared)"), self.params])
         for box in (left, right):
@@ -138,11 +139,12 @@ class Compare(StateWidget):
             for view in self._views:
                 view.show()
             self._show_variables()
+            self._show_params()
             self.key.show_for(next(iter(self.state.missing_keys), None))
         elif name in ("variables", "values"):
             self._show_variables()
         elif name == "params":
-            self.params.set_values(self.state.params)
+            self._show_params()
         elif name in ("error", "info"):
             self.messages.set(self.state.error, self.state.info)
         elif name == "running":
@@ -160,7 +162,7 @@ class Compare(StateWidget):
         """Redraw everything from :attr:`state`."""
         self._show_variants()
         self._show_variables()
-        self.params.set_values(self.state.params)
+        self._show_params()
         self.messages.set(self.state.error, self.state.info)
         self._show_running()
 

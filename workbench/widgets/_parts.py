@@ -254,17 +254,24 @@ class ParamControls(w.GridBox):
     """Controls for the generation parameters, built from ``Params.model_json_schema()``.
 
     Each optional parameter has a checkbox: unticked means "the provider's
-    default" (the control is dimmed); moving the control ticks it. Bounds and
-    descriptions come from the schema (descriptions are the tooltips).
+    default", and the control then shows that default, dimmed, where the
+    provider says what it is (:meth:`~workbench.state.RunningState.param_defaults`);
+    moving the control ticks it. The parameter's name carries its description
+    as a tooltip (a ``title`` on the visible name). Numbers are typed into an
+    unbounded box next to the slider, so a value out of range reaches the
+    state, which brings it within the bounds and says so in a note beside the
+    control (``wb-param-note-<name>``).
     """
 
     def __init__(self, values: dict[str, Any], on_change: Callable[[str, Any], Any],
-                 names: Sequence[str] | None = None) -> None:
+                 names: Sequence[str] | None = None, defaults: dict[str, Any] | None = None) -> None:
         self._on_change = on_change
         self._syncing = False
         self.specs = {s.name: s for s in param_specs() if names is None or s.name in names}
         self.toggles: dict[str, w.Checkbox] = {}
         self.controls: dict[str, w.DOMWidget] = {}
+        self.sliders: dict[str, w.DOMWidget] = {}
+        self.notes: dict[str, w.HTML] = {}
         cells: list[w.Widget] = []
         for spec in self.specs.values():
             toggle, control = self._make(spec)
@@ -272,38 +279,58 @@ class ParamControls(w.GridBox):
         super().__init__(cells, layout=w.Layout(grid_template_columns="minmax(130px, max-content) 1fr",
                                                 grid_gap="2px 8px", align_items="center", width="100%"))
         self.add_class("wb-params")
-        self.set_values(values)
+        self.set_values(values, defaults)
 
     def _make(self, spec: ParamSpec) -> tuple[w.Widget, w.DOMWidget]:
         bounds = f" Range {spec.low:g} to {spec.high:g}." if spec.low is not None and spec.high is not None else ""
         tip = spec.description + bounds + (" Untick for the provider's default." if spec.optional else "")
+        name = w.HTML(f"<span class='wb-param-name' title=\"{html.escape(tip, quote=True)}\">"
+                      f"{html.escape(spec.name)}</span>")
+        name.add_class(f"wb-param-name-{spec.name}")
         if spec.optional:
-            toggle: w.Widget = w.Checkbox(value=False, description=spec.name, indent=False,
-                                          layout=w.Layout(width="auto"))
-            toggle.observe(lambda c, s=spec: self._toggled(s, c["new"]), names="value")
-            self.toggles[spec.name] = toggle
+            box = w.Checkbox(value=False, description="", indent=False, layout=w.Layout(width="20px"))
+            box.tooltip = tip
+            box.add_class(f"wb-set-{spec.name}")
+            box.observe(lambda c, s=spec: self._toggled(s, c["new"]), names="value")
+            self.toggles[spec.name] = box
+            toggle: w.Widget = w.HBox([box, name], layout=w.Layout(align_items="center", width="auto"))
         else:
-            toggle = w.HTML(f"<span class='wb-param-name'>{html.escape(spec.name)}</span>")
-        toggle.tooltip = tip
-        toggle.add_class(f"wb-set-{spec.name}")
-        common = {"layout": w.Layout(width="auto", min_width="120px")}
-        if spec.kind == "float":
-            control: w.DOMWidget = w.FloatSlider(value=spec.shown, min=spec.low, max=spec.high, step=spec.step,
-                                                 readout_format=".2f", continuous_update=False, **common)
-        elif spec.kind == "count":
-            control = w.IntSlider(value=spec.shown, min=spec.low, max=spec.high, step=1, continuous_update=False,
-                                  **common)
+            toggle = name
+        toggle.add_class("wb-param-label")
+        number = {"layout": w.Layout(width="80px")}
+        parts: list[w.Widget] = []
+        if spec.kind in ("float", "count"):
+            kind_slider = w.FloatSlider if spec.kind == "float" else w.IntSlider
+            slider = kind_slider(value=spec.shown, min=spec.low, max=spec.high, step=spec.step, readout=False,
+                                 continuous_update=False, layout=w.Layout(width="auto", flex="1 1 auto"))
+            slider.tooltip = tip
+            slider.observe(lambda c, s=spec: self._moved(s, c["new"]), names="value")
+            self.sliders[spec.name] = slider
+            kind_text = w.FloatText if spec.kind == "float" else w.IntText
+            control: w.DOMWidget = kind_text(value=spec.shown, step=spec.step, **number)
+            control.add_class("wb-param-number")
+            parts = [slider, control]
         elif spec.kind == "int":
-            control = w.BoundedIntText(value=spec.shown, min=spec.low, max=spec.high, step=1, **common)
+            control = w.IntText(value=spec.shown, step=1, layout=w.Layout(width="auto", flex="1 1 auto"))
+            control.add_class("wb-param-number")
+            parts = [control]
         else:
             control = w.TagsInput(value=[], allow_duplicates=False, placeholder="type, then Enter (\\n = newline)",
-                                  **common)
+                                  layout=w.Layout(width="auto", min_width="120px"))
+            parts = [control]
         control.tooltip = tip
-        control.add_class("wb-param")
-        control.add_class(f"wb-param-{spec.name}")
         control.observe(lambda c, s=spec: self._moved(s, c["new"]), names="value")
         self.controls[spec.name] = control
-        return toggle, control
+        note = w.HTML(layout=w.Layout(width="auto"))
+        note.add_class("wb-param-note")
+        note.add_class(f"wb-param-note-{spec.name}")
+        hidden(note)
+        self.notes[spec.name] = note
+        row = w.HBox(parts, layout=w.Layout(width="100%", align_items="center"))
+        cell = w.VBox([row, note], layout=w.Layout(width="auto", min_width="120px"))
+        cell.add_class("wb-param")
+        cell.add_class(f"wb-param-{spec.name}")
+        return toggle, cell
 
     def _value_of(self, spec: ParamSpec, raw: Any) -> Any:
         if spec.kind == "strings":
@@ -315,14 +342,27 @@ class ParamControls(w.GridBox):
             return
         value = self._value_of(spec, raw)
         toggle = self.toggles.get(spec.name)
-        if toggle is not None and spec.kind != "strings":
-            self._syncing = True
-            try:
+        self._syncing = True
+        try:
+            if toggle is not None and spec.kind != "strings":
                 toggle.value = True
-            finally:
-                self._syncing = False
+            self._show_number(spec.name, value)
+        finally:
+            self._syncing = False
         self._dim(spec.name, toggle is not None and not toggle.value)
         self._on_change(spec.name, value)
+
+    def _show_number(self, name: str, value: Any) -> None:
+        """Show ``value`` in the number box and, where it is within range, on the slider."""
+        spec = self.specs[name]
+        if spec.kind == "strings" or value is None:
+            return
+        if self.controls[name].value != value:
+            self.controls[name].value = value
+        slider = self.sliders.get(name)
+        if slider is not None and spec.low is not None and spec.high is not None and spec.low <= value <= spec.high \
+                and slider.value != value:
+            slider.value = value
 
     def _toggled(self, spec: ParamSpec, on: bool) -> None:
         if self._syncing:
@@ -331,14 +371,22 @@ class ParamControls(w.GridBox):
         self._on_change(spec.name, self._value_of(spec, self.controls[spec.name].value) if on else None)
 
     def _dim(self, name: str, flag: bool) -> None:
-        control = self.controls[name]
-        if flag:
-            control.add_class("wb-unset")
-        else:
-            control.remove_class("wb-unset")
+        for widget in (self.controls[name], self.sliders.get(name)):
+            if widget is None:
+                continue
+            if flag:
+                widget.add_class("wb-unset")
+            else:
+                widget.remove_class("wb-unset")
 
-    def set_values(self, values: dict[str, Any]) -> None:
-        """Show ``values`` (only the parameters that are set; the others show unset)."""
+    def set_values(self, values: dict[str, Any], defaults: dict[str, Any] | None = None,
+                   notes: dict[str, str] | None = None) -> None:
+        """Show ``values`` (only the parameters that are set); unset ones show ``defaults`` where given.
+
+        ``notes`` (a parameter's typed value was out of range) show beside their control.
+        """
+        defaults = defaults or {}
+        notes = notes or {}
         self._syncing = True
         try:
             for name, spec in self.specs.items():
@@ -348,14 +396,19 @@ class ParamControls(w.GridBox):
                     shown = [_escape_stop(s) for s in (value or [])]
                     if list(control.value) != shown:
                         control.value = shown
-                elif value is not None and control.value != value:
-                    control.value = value
-                elif value is None and spec.default is not None and control.value != spec.default:
-                    control.value = spec.default
+                elif value is not None:
+                    self._show_number(name, value)
+                else:
+                    unset = defaults.get(name, spec.default if spec.default is not None else spec.shown)
+                    if unset is not None:
+                        self._show_number(name, unset)
                 toggle = self.toggles.get(name)
                 if toggle is not None:
                     toggle.value = value is not None and value != []
                     self._dim(name, spec.kind != "strings" and not toggle.value)
+                note = self.notes[name]
+                note.value = f"<span class='wb-param-note-text'>{html.escape(notes[name])}</span>" if name in notes else ""
+                hidden(note, name not in notes)
         finally:
             self._syncing = False
 
@@ -595,6 +648,11 @@ class StateWidget(w.VBox):
         self.run_button.disabled = running
         self.stop_button.disabled = not running
         self.status.value = status_html
+
+    def _show_params(self) -> None:
+        """The parameter form from the state: set values, the provider's defaults, notes on clamped values."""
+        s = self.state
+        self.params.set_values(s.params, s.param_defaults(), s.param_notes)
 
     def _report(self, message: str) -> None:
         self.state.error = message

@@ -66,7 +66,8 @@ class Playground(StateWidget):
                              "wb-user")
         self.examples_note = w.HTML()
         self.variables = VariableFields(safe(lambda name, value: s.set_variable(name, value)))
-        self.params = ParamControls(s.params, safe(lambda name, value: s.set_param(name, value)))
+        self.params = ParamControls(s.params, safe(lambda name, value: s.set_param_typed(name, value)),
+                                    defaults=s.param_defaults())
         editor = w.VBox([section("system"), self.system, section("user"), self.user, self.examples_note,
                          section("variables"), self.variables, section("parameters"), self.params])
         editor.add_class("wb-column")
@@ -105,8 +106,9 @@ class Playground(StateWidget):
             self._show_variables()
         elif name == "model":
             self._show_model()
+            self._show_params()
         elif name == "params":
-            self.params.set_values(self.state.params)
+            self._show_params()
         elif name in ("error", "info"):
             self.messages.set(self.state.error, self.state.info)
         elif name == "running":
@@ -130,7 +132,7 @@ class Playground(StateWidget):
         """Redraw everything from :attr:`state` (after changing it in place)."""
         self._show_prompt()
         self._show_model()
-        self.params.set_values(self.state.params)
+        self._show_params()
         self.messages.set(self.state.error, self.state.info)
         self._show_running()
         self.answer.bind(self.state.answer)

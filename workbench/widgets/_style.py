@@ -57,6 +57,8 @@ CSS = """
 .wb-root .wb-params .widget-checkbox label, .wb-root .wb-param-name {
   font-family: var(--jp-code-font-family, monospace); font-size: 12px;
 }
+.wb-root .wb-param-note-text { color: var(--jp-error-color1, #b00020); font-size: 12px; line-height: 1.3; }
+.wb-root .wb-param-note { margin: 0 0 4px 0; }
 .wb-root .wb-unset .widget-readout, .wb-root .wb-unset .slider-container, .wb-root .wb-unset input {
   opacity: .4;
 }

@@ -68,7 +68,8 @@ class Sweep(StateWidget):
         self.system = textarea(s.system, 2, "System message (optional)", "wb-system")
         self.user = textarea(s.user, 4, "User message, with {variables}", "wb-user")
         self.variables = VariableFields(safe(lambda name, value: s.set_variable(name, value)))
-        self.params = ParamControls(s.params, safe(lambda name, value: s.set_param(name, value)))
+        self.params = ParamControls(s.params, safe(lambda name, value: s.set_param_typed(name, value)),
+                                    defaults=s.param_defaults())
         editor = w.VBox([section("system"), self.system, section("user"), self.user, section("variables"),
                          self.variables, section("other parameters (the swept one is overridden)"), self.params])
         editor.add_class("wb-column")
@@ -134,8 +135,9 @@ class Sweep(StateWidget):
         elif name == "model":
             self.model.refresh(self.state.model)
             self.key.show_for(self.state.missing_key)
+            self._show_params()
         elif name == "params":
-            self.params.set_values(self.state.params)
+            self._show_params()
         elif name in ("parameter", "sweep_values", "repeats", "measure"):
             self._show_settings()
         elif name in ("error", "info"):
@@ -158,7 +160,7 @@ class Sweep(StateWidget):
         self._show_prompt()
         self.model.refresh(self.state.model)
         self.key.show_for(self.state.missing_key)
-        self.params.set_values(self.state.params)
+        self._show_params()
         self._show_settings()
         self.messages.set(self.state.error, self.state.info)
         self._show_running()
