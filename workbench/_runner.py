@@ -122,12 +122,17 @@ class Runner:
                     for index, text in enumerate(hit.choices or [hit.text]):
                         on_delta(Delta(text, index))
                 return self._finish(request, hit, experiment_id, cell_key)
+        queued = time.perf_counter()
         async with self._semaphore(provider):
+            queue_s = time.perf_counter() - queued  # waiting for a slot (another call to the same model)
             refusal = gate() if gate is not None else None
             if refusal is not None:
                 return self._finish(request, _error_response(request, refusal, 0, None), experiment_id, cell_key)
+            loading = time.perf_counter()
             await provider.warm_up(name)
+            load_s = time.perf_counter() - loading  # loading the model: not part of the call's latency
             response = await self._call_with_retries(provider, name, request, on_delta)
+        response.queue_s, response.load_s = queue_s, load_s
         return self._finish(request, response, experiment_id, cell_key)
 
     async def _call_with_retries(self, provider: Provider, name: str, request: Request,
