@@ -158,3 +158,12 @@ def test_plots_leave_no_open_pyplot_figures(grid):
     for make in (wb.plots.scores, wb.plots.sweep, wb.plots.heatmap, wb.plots.distribution, wb.plots.pareto):
         make(grid)
     assert len(plt.get_fignums()) == before
+
+
+def test_scores_bars_at_zero_are_visible():
+    """Issue 18 item 9: a configuration that scored 0 drew no bar at all; it is labelled "0" on the axis."""
+    results = make_results({("terse", "local:a", 0.0): [[0.0, 0.0]] * 3, ("few-shot", "local:a", 0.0): [[1.0, 1.0]] * 3},
+                           params=["temperature"])
+    ax = wb.plots.scores(results).axes[0]
+    assert [b.get_height() for b in _bars(ax)][:2] == [0.0, 1.0]
+    assert [t.get_text() for t in ax.texts if t.get_text()] == ["0"]  # only the zero bar is marked

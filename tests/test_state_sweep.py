@@ -202,3 +202,19 @@ def test_sweep_status_counts_answered_stopped_and_failed_apart(log):
     text = sw.status_text()
     assert "1/9 answered" in text and "7 stopped" in text and "1 failed" in text, text
     assert "9/9" not in text
+
+
+def test_a_pass_fail_measure_reads_as_a_pass_rate(runner):
+    """Issue 18 item 9: a pass/fail scorer was labelled "mean word_count 0.0" (read as "zero words")."""
+    model = testing.script("pass-rate")  # echoes "Say hi" (2 words)
+    sw = S.SweepState("Say {x}", model, values=[0, 1], repeats=2, runner=runner, x="hi",
+                      scorers=[wb.scorers.word_count(max=1)])
+    sw.set_measure("word_count")
+    sw.run(timeout=20)
+    assert sw.measure_is_pass_fail()
+    labels = [sw.describe(row) for row in sw.summary()]
+    assert labels == ["pass rate word_count 0% (n=2)"] * 2, labels
+    assert "mean word_count" not in sw.summary_text()
+    sw.set_measure("length (characters)")
+    assert not sw.measure_is_pass_fail()
+    assert sw.describe(sw.summary()[0]).startswith("mean length (characters) 6.0")

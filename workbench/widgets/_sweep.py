@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -238,8 +237,8 @@ class Sweep(StateWidget):
         rows = {r["value"]: r for r in self.state.summary()}
         for value, header in self._headers:
             row = rows.get(value)
-            mean = "" if row is None or not row["n"] or math.isnan(row["mean"]) else \
-                f" · mean {html.escape(self.state.measure)} <b>{row['mean']:.1f}</b> (n={row['n']})"
+            described = self.state.describe(row) if row is not None else ""
+            mean = f" · {html.escape(described)}" if described else ""
             header.value = f"<span><code>{html.escape(self.state.parameter)} = {value:g}</code>{mean}</span>"
         errors = self.state.measure_errors
         if errors and not self.state.error:
