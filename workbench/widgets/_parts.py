@@ -9,6 +9,7 @@ which ipykernel sends safely from any thread.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 from collections.abc import Callable, Sequence
@@ -625,10 +626,8 @@ class StateWidget(w.VBox):
             return
         self._fallback_shown = html_text
         for handle in self._fallbacks:
-            try:
+            with contextlib.suppress(Exception):  # a closed kernel channel must not break the widget
                 handle.update(HTML(html_text))
-            except Exception:  # noqa: BLE001 - a closed kernel channel must not break the widget
-                pass
 
     def _run_controls(self, label: str, width: str, tooltip: str | None, safe: Callable[..., Any]) -> None:
         """The Run and Stop buttons and the run status every widget's top bar shows, bound to its state."""
