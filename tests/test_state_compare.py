@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -83,3 +84,50 @@ def test_update_variant_refuses_names_that_are_not_fields(runner):
     assert [a.text for a in c.answers] == ["A 1", "B 1"]
     c.update_variant(1, user="C {x}", label="third")
     assert c.answers[1].label == "third" and c.variants[1].prompt().user == "C {x}"
+
+
+def test_compare_runs_the_columns_it_can_and_names_those_needing_a_key(runner, monkeypatch):
+    """Issue 18 item 8: one column without a key ran nothing and kept the old answer under the new header."""
+    from workbench import testing
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    model = testing.script("cmp-key", ["first answer", "second answer"])
+    c = S.CompareState(wb.Prompt(user="Name {x}."), [model, model], runner=runner, x="a tree")
+    c.run(timeout=20)
+    assert [a.status for a in c.answers] == ["done", "done"]
+    c.update_variant(1, model="openai:gpt-4o-mini")
+    assert c.answers[1].status == "idle" and c.answers[1].text == ""  # the old answer is not shown under gpt-4o
+    future = c.start()
+    assert future is not None
+    future.result(20)
+    assert c.answers[0].status == "done" and c.answers[0].text
+    assert c.answers[1].status == "idle" and c.answers[1].model == "openai:gpt-4o-mini" and not c.answers[1].text
+    assert "OPENAI_API_KEY" in (c.answers[1].error or "")
+    assert c.error and f"Variant {c.variants[1].label} not run" in c.error and "OPENAI_API_KEY" in c.error
+    assert c.counts()["answered"] == 1 and c.counts()["needs_key"] == 1
+    assert "1/2 answered" in c.status_text() and "1 needs a key" in c.status_text()
+    assert set(runner.run_log.calls()["model"]) == {model}  # nothing was sent for the column without a key
+
+
+def test_load_and_queue_time_are_reported_apart_from_latency(log, monkeypatch):
+    """Issue 18 item 9: the first call's latency seemed to include the model load, a column's the other's turn."""
+    from workbench import testing
+    from workbench.providers._mock import MockProvider
+
+    loaded: list[str] = []
+
+    async def slow_warm_up(self, model):  # a model that takes 0.4 s to load, once
+        if model not in loaded:
+            loaded.append(model)
+            await asyncio.sleep(0.4)
+
+    monkeypatch.setattr(MockProvider, "warm_up", slow_warm_up)
+    runner = wb.Runner(log=log, progress=False, concurrency=1, cache=False)  # one call at a time, like local
+    model = testing.script("queue", ["one two", "three four"], delay=0.3)
+    c = S.CompareState({"a": "First {x}", "b": "Second {x}"}, model, runner=runner, x="1")
+    c.run(timeout=20)
+    first, second = sorted((a.response for a in c.answers), key=lambda r: r.queue_s)
+    assert first.load_s >= 0.35 and first.latency_s < 0.6  # the load is not in the latency ...
+    assert "model load 0.4" in first.figures()  # ... and is shown apart
+    assert second.queue_s >= 0.6 and second.latency_s < 0.6  # waiting for the other column is not either
+    assert "queued" in second.figures()

@@ -118,3 +118,34 @@ def test_state_and_widget_modules_import_their_siblings_at_the_top():
                     if isinstance(node, ast.ImportFrom) and node.level > 0:
                         inside.append(f"{path.name}:{node.lineno}")
     assert inside == []
+
+
+# --------------------------------------------------------------------------- #
+# Issue 18: parameters shown as they are used
+# --------------------------------------------------------------------------- #
+
+
+def test_unset_parameters_show_the_providers_default_for_the_model(runner):
+    """Item 3: unticked controls showed 0.70 and 256 where the local model uses 0.2 and 512."""
+    from workbench.providers._local import LOCAL_DEFAULTS
+
+    s = S.PlaygroundState("Hi", "local:smollm2", runner=runner, top_p=0.5)
+    shown = s.shown_params()
+    assert shown["temperature"] == LOCAL_DEFAULTS["temperature"] == 0.2
+    assert shown["max_tokens"] == LOCAL_DEFAULTS["max_tokens"] == 512
+    assert shown["top_p"] == 0.5  # a set value is shown as set
+    assert s.param_defaults() == LOCAL_DEFAULTS
+    s.model = "mock:anything"
+    assert s.param_defaults() == {}  # a provider that does not say: nothing is claimed
+
+
+def test_out_of_range_values_are_clamped_with_a_note(runner):
+    """Item 4: temperature 5 became 2.00 and max_tokens 0 became 1 without a word."""
+    s = S.PlaygroundState("Hi", "local:smollm2", runner=runner)
+    note = s.set_param_typed("temperature", 5)
+    assert s.params["temperature"] == 2 and note and "5" in note and "2" in note and "temperature" in note
+    assert s.param_notes["temperature"] == note
+    assert s.set_param_typed("max_tokens", 0) and s.params["max_tokens"] == 1
+    assert "max_tokens" in s.param_notes
+    assert s.set_param_typed("temperature", 0.5) is None and s.params["temperature"] == 0.5
+    assert "temperature" not in s.param_notes  # an accepted value clears its note

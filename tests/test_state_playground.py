@@ -305,3 +305,53 @@ def test_cancelling_the_future_of_a_run_leaves_the_state_ready(runner):
     assert s.wait(5) and not s.running
     s.run(timeout=10)
     assert s.answer.status == "done" and s.answer.text in ("first", "after")
+
+
+# --------------------------------------------------------------------------- #
+# Issue 18: labels and messages that outlive what they describe
+# --------------------------------------------------------------------------- #
+
+
+def test_a_loaded_version_label_is_marked_edited_once_the_prompt_or_params_change(runner):
+    """Item 5: the label of a loaded version stuck to every later answer."""
+    model = testing.script("versions-edited")  # echoes
+    s = S.PlaygroundState(wb.Prompt(user="Hi {x}"), model, runner=runner, x="a")
+    v1 = s.save_version("v1")
+    s.user = "Something else {x}"
+    s.load_version(v1.id)
+    s.run(timeout=10)
+    assert s.answer.label == "v1"
+    s.user = "Hello {x}"
+    s.run(timeout=10)
+    assert s.answer.label == "v1 (edited)"
+    s.load_version(v1.id)
+    s.set_param("temperature", 1.5)
+    s.run(timeout=10)
+    assert s.answer.label == "v1 (edited)"
+    s.load_version(v1.id)
+    s.set_variable("x", "b")  # a variable is not part of a version: still v1
+    s.run(timeout=10)
+    assert s.answer.label == "v1"
+
+
+def test_stale_messages_and_status_clear_when_the_inputs_change(runner):
+    """Item 6: "done in 6.74 s", an error or "Loaded #1" stayed after switching model or editing."""
+    model = testing.script("stale-a")
+    s = S.PlaygroundState(wb.Prompt(user="Tell me about {topic}"), model, runner=runner, topic="owls")
+    v1 = s.save_version("v1")
+    s.load_version(v1.id)
+    assert s.info and s.info.startswith("Loaded")
+    s.user = "Tell me more about {topic}"
+    assert s.info is None
+    s.run(timeout=10)
+    assert s.status_text().startswith("done in")
+    s.model = testing.script("stale-b")
+    assert s.status_text() == ""  # the answer shown is not from this model
+    s.set_variable("topic", "")
+    assert s.start() is None and s.error
+    s.set_variable("topic", "bats")
+    assert s.error is None
+    s.run(timeout=10)
+    assert s.status_text().startswith("done in")
+    s.set_param("max_tokens", 5)
+    assert s.status_text() == ""

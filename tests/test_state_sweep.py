@@ -13,7 +13,7 @@ import workbench as wb
 from workbench import state as S
 from workbench import testing
 
-from .conftest import PLANTED_KEY
+from .conftest import PLANTED_KEY, wait_until
 
 
 @pytest.fixture
@@ -185,3 +185,36 @@ def test_sweep_points_from_pairs_and_from_a_frame():
     empty = wb.plots.sweep_points([], values=[0, 1])
     assert "no answers yet" in [t.get_text() for t in empty.axes[0].texts]
     assert wb.plots.to_png(empty).startswith(b"\x89PNG")
+
+
+def test_sweep_status_counts_answered_stopped_and_failed_apart(log):
+    """Issue 18 item 7: after Stop, "9/9 answers" counted stopped calls as answers."""
+    runner = wb.Runner(log=log, progress=False, max_retries=0, concurrency=1)
+    long = " ".join(["word"] * 60)
+    model = testing.script("sweep-stop", ["a short answer", testing.fault("bad_request")], delay=0.3,
+                           default=long)
+    sw = S.SweepState("Say {x}", model, values=[0, 1, 2], repeats=3, runner=runner, x="hi")
+    sw.start()
+    assert wait_until(lambda: sum(p.answer.status in ("done", "error") for p in sw.points) >= 2, 20)
+    assert sw.stop() and sw.wait(10)
+    counts = sw.counts()
+    assert counts == {"answered": 1, "failed": 1, "stopped": 7, "total": 9}, counts
+    text = sw.status_text()
+    assert "1/9 answered" in text and "7 stopped" in text and "1 failed" in text, text
+    assert "9/9" not in text
+
+
+def test_a_pass_fail_measure_reads_as_a_pass_rate(runner):
+    """Issue 18 item 9: a pass/fail scorer was labelled "mean word_count 0.0" (read as "zero words")."""
+    model = testing.script("pass-rate")  # echoes "Say hi" (2 words)
+    sw = S.SweepState("Say {x}", model, values=[0, 1], repeats=2, runner=runner, x="hi",
+                      scorers=[wb.scorers.word_count(max=1)])
+    sw.set_measure("word_count")
+    sw.run(timeout=20)
+    assert sw.measure_is_pass_fail()
+    labels = [sw.describe(row) for row in sw.summary()]
+    assert labels == ["pass rate word_count 0% (n=2)"] * 2, labels
+    assert "mean word_count" not in sw.summary_text()
+    sw.set_measure("length (characters)")
+    assert not sw.measure_is_pass_fail()
+    assert sw.describe(sw.summary()[0]).startswith("mean length (characters) 6.0")

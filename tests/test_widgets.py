@@ -67,7 +67,7 @@ def test_playground_layout_and_css_classes(runner):
     assert pg.params.controls["temperature"].value == 0.7 and pg.params.toggles["temperature"].value
     assert not pg.params.toggles["seed"].value  # unset = provider default
     assert "Randomness" in pg.params.controls["temperature"].tooltip
-    assert pg.params.controls["temperature"].max == 2.0
+    assert pg.params.sliders["temperature"].max == 2.0  # the slider is bounded; the number box takes any value
     assert pg.stop_button.disabled and not pg.run_button.disabled
 
 
@@ -400,3 +400,36 @@ def test_sweep_with_the_experiment_scorers(fake_model, runner):
     assert [r["mean"] for r in sw.state.summary()] == [0.0, 1.0]
     sw.measure.value = "exact_match"
     assert [r["mean"] for r in sw.state.summary()] == [0.0, 1.0] and not sw.state.measure_errors
+
+
+def test_a_failed_run_shows_its_error_without_empty_samples_or_rating(log):
+    """Issue 18 item 6: a failed run still showed an empty answer box and the thumbs."""
+    from workbench import testing
+
+    runner = wb.Runner(log=log, progress=False, max_retries=0)
+    model = testing.script("fails", [testing.fault("bad_request")])
+    pg = wb.Playground("Go {x}", model, runner=runner, x="1")
+    pg.run_button.click()
+    assert pg.state.wait(10) and pg.state.answer.status == "error"
+    assert shown(pg.answer.error)
+    assert not shown(pg.answer.samples) and not shown(pg.answer.rating)
+    assert "failed" in text_of(pg.status) or "error" in text_of(pg.status)
+
+
+def test_parameter_controls_show_defaults_notes_and_descriptions(runner):
+    """Issue 18 items 2-4: descriptions on a visible name, provider defaults when unset, a note when clamped."""
+    pg = wb.Playground("Hi", "local:smollm2", runner=runner)
+    params = pg.params
+    # 2: the description is on the name a user hovers (an HTML label with a title), not a hidden label
+    names = with_class(params, "wb-param-name-temperature")
+    assert names and 'title="' in names[0].value and "randomness" in names[0].value.lower()
+    # 3: unset controls show the local model's defaults
+    assert params.controls["temperature"].value == 0.2 and params.controls["max_tokens"].value == 512
+    # 4: a value typed out of range is clamped and said so beside the control
+    params.controls["temperature"].value = 5
+    assert pg.state.params["temperature"] == 2
+    assert params.controls["temperature"].value == 2
+    note = with_class(params, "wb-param-note-temperature")[0]
+    assert shown(note) and "5" in text_of(note) and "2" in text_of(note)
+    params.controls["max_tokens"].value = 0
+    assert pg.state.params["max_tokens"] == 1 and shown(with_class(params, "wb-param-note-max_tokens")[0])

@@ -65,16 +65,33 @@ def test_saved_notebook_is_valid_and_has_no_key(saved_notebook):
         "application/vnd.jupyter.widget-state+json", {"state": {}})
 
 
+def _widget_outputs(nb: nbformat.NotebookNode) -> list[dict]:
+    """Each widget output's data, with the ``text/html`` of the summary displayed beside it (same cell).
+
+    The summary is its own output (JupyterLab never shows the ``text/html`` of an output that
+    carries a widget view), and the widget's bundle leaves ``text/html`` out so nbviewer shows it once.
+    """
+    found = []
+    for cell in nb.cells:
+        outs = cell.get("outputs", [])
+        for i, out in enumerate(outs):
+            if WIDGET_MIME in out.get("data", {}):
+                assert "text/html" not in out["data"]
+                beside = [o for o in outs[i + 1:] if "wb-fallback" in o.get("data", {}).get("text/html", "")]
+                assert beside, f"no summary beside the widget: {outs}"
+                found.append({**out["data"], "text/html": beside[0]["data"]["text/html"]})
+    return found
+
+
 @pytest.mark.local_model
 def test_every_widget_output_has_a_readable_fallback(saved_notebook):
     nb, _ = saved_notebook
-    outputs = [o for cell in nb.cells for o in cell.get("outputs", []) if WIDGET_MIME in o.get("data", {})]
+    outputs = _widget_outputs(nb)
     assert len(outputs) == 4  # Playground x2, Compare, Sweep
-    for output in outputs:
-        data = output["data"]
+    for data in outputs:
         assert data["text/plain"].split(" · ")[0] in ("Playground", "Compare", "Sweep")
         assert "children=" not in data["text/plain"] and "<div class='wb-static'" in data["text/html"]
-    playground, local, compare, sweep = (o["data"] for o in outputs)
+    playground, local, compare, sweep = outputs
     assert "Summarise: {text}" in playground["text/html"] and "A long e-mail." in playground["text/html"]
     assert "openai:gpt-4o-mini" in playground["text/plain"] and "temperature=0.2" in playground["text/plain"]
     assert "6 out" in local["text/plain"] and "latency" in local["text/html"]  # the answer ran before display

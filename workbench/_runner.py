@@ -142,8 +142,10 @@ class Runner:
                 return await self._finish(request, hit, experiment_id, cell_key)
         claiming = log is not None and experiment_id is not None and cell_key is not None
         waited = 0.0
+        queued = time.perf_counter()
         while True:
             async with self._semaphore(provider):
+                queue_s = time.perf_counter() - queued  # waiting for a slot (another call to the same model)
                 if log is not None and log.failure is not None:
                     raise log._copy_failure()  # no new call once the log has failed
                 refusal = gate() if gate is not None else None
@@ -159,9 +161,12 @@ class Runner:
                     claim.tags = dict(request.tags)
                     return claim
                 if claim:
+                    loading = time.perf_counter()
                     await provider.warm_up(name)
+                    load_s = time.perf_counter() - loading  # loading the model: not part of the call's latency
                     response = await self._call_with_retries(provider, name, request, on_delta,
                                                              experiment_id, cell_key)
+                    response.queue_s, response.load_s = queue_s, load_s
                     # written before the slot is freed: answers waiting for the log never outnumber the slots
                     return await self._finish(request, response, experiment_id, cell_key)
             # a live process is calling this cell: wait for its row without holding a slot

@@ -122,6 +122,9 @@ class Response:
     retried: list[str] = field(default_factory=list)
     created_at: str | None = None
     tags: dict[str, Any] = field(default_factory=dict)
+    #: Seconds spent loading the model before the call, and waiting for a free slot (not in ``latency_s``).
+    load_s: float = 0.0
+    queue_s: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -146,6 +149,10 @@ class Response:
         if self.ttft_s is not None:
             parts.append(f"first token {self.ttft_s:.2f} s")
         parts.append("cost " + ("unknown" if self.cost_usd is None else f"${self.cost_usd:.6f}"))
+        if self.load_s >= 0.05:
+            parts.append(f"model load {self.load_s:.2f} s")
+        if self.queue_s >= 0.05:
+            parts.append(f"queued {self.queue_s:.2f} s")
         if self.cached:
             parts.append("cached")
         if self.retried:

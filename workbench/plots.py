@@ -96,8 +96,10 @@ def scores(results: pd.DataFrame, scorer: str | None = None, *, by: str = "varia
         centre = np.array([s[0] for s in stats])
         err = np.array([[max(s[0] - s[1], 0) for s in stats], [max(s[2] - s[0], 0) for s in stats]])
         x = np.arange(len(groups)) - 0.4 + width * (j + 0.5)
-        ax.bar(x, centre, width * 0.95, yerr=np.nan_to_num(err), capsize=4, color=_colour(j),
-               label=hue if len(hues) > 1 else None, error_kw={"elinewidth": 1.2})
+        bars = ax.bar(x, centre, width * 0.95, yerr=np.nan_to_num(err), capsize=4, color=_colour(j),
+                      label=hue if len(hues) > 1 else None, error_kw={"elinewidth": 1.2})
+        ax.bar_label(bars, labels=["0" if c == 0 else "" for c in centre], padding=2, fontsize="small",
+                     color=_colour(j))  # a bar at zero has no height: say it is there
     ax.set_xticks(np.arange(len(groups)), [str(g) for g in groups])
     ax.set_xlabel(by)
     ax.set_ylabel(f"mean {scorer}")

@@ -221,7 +221,7 @@ def test_sweep_with_a_judge_measure_in_jupyterlab(page: Page, lab_server: LabSer
     page.locator(f"{sweep} .wb-sweep-measure select").select_option("judge")
     lab.wait_kernel_idle(page)
     _click(page, f"{sweep} button.wb-run")
-    lab.wait_for_text(page, f"{sweep} .wb-run-status", "4/4 answers", timeout_ms=lab.WAIT_TIMEOUT_MS * 3)
+    lab.wait_for_text(page, f"{sweep} .wb-run-status", "4/4 answered", timeout_ms=lab.WAIT_TIMEOUT_MS * 3)
     headers = page.locator(f"{sweep} .wb-group-header").all_inner_texts()
     assert [h.split(" · ")[0] for h in headers] == ["temperature = 0", "temperature = 1.2"], headers
     assert all("mean judge 0.8" in h and "(n=2)" in h for h in headers), headers  # SCORE 4 on 1-5: 0.75

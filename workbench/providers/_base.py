@@ -90,6 +90,10 @@ class Provider(ABC):
             import_sdk(*self.sdk)
         self.api_key()
 
+    def default_params(self, model: str) -> dict[str, Any]:
+        """What ``model`` uses for the parameters left unset, where known (``{}``: the provider does not say)."""
+        return {}
+
     def known_models(self) -> list[str]:
         """Model names this provider is known to serve (may be empty if it takes any)."""
         return []

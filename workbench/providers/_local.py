@@ -72,6 +72,9 @@ class LocalProvider(Provider):
     default_concurrency = 1
     fallback_error = ProviderError  # a llama.cpp failure is not a flaky network: retrying does not help
 
+    def default_params(self, model: str) -> dict[str, Any]:
+        return dict(LOCAL_DEFAULTS)
+
     def __init__(self, n_threads: int | None = None) -> None:
         self._models: dict[str, _Model] = {"smollm2": _Model(None, 4096)}
         self._lock = threading.Lock()

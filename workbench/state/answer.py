@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -10,7 +11,7 @@ from .._errors import CancelledRunError
 from .._types import Delta, Response
 from . import cards
 
-__all__ = ["Answer", "Status"]
+__all__ = ["Answer", "Status", "tally", "tally_text"]
 
 Status = Literal["idle", "running", "done", "error", "stopped"]
 
@@ -101,3 +102,32 @@ class Answer:
 
     def summary_text(self) -> str:
         return cards.answer_text(self)
+
+
+def tally(answers: Sequence[Answer]) -> dict[str, int]:
+    """How many answers were answered, failed, stopped, or not run for want of a key (``needs_key``)."""
+    return {
+        "answered": sum(a.status == "done" for a in answers),
+        "failed": sum(a.status == "error" for a in answers),
+        "stopped": sum(a.status == "stopped" for a in answers),
+        "needs_key": sum(a.status == "idle" and a.error_type == "MissingKeyError" for a in answers),
+        "total": len(answers),
+    }
+
+
+def tally_text(counts: dict[str, int], running: bool = False) -> str:
+    """``"6/9 answered · 2 stopped · 1 failed"``; while running, ``"running… 4/9"``; ``""`` before any run."""
+    total = counts["total"]
+    ended = counts["answered"] + counts["failed"] + counts["stopped"]
+    if running:
+        return f"running… {ended}/{total}"
+    if not ended and not counts["needs_key"]:
+        return ""
+    parts = [f"{counts['answered']}/{total} answered"]
+    if counts["stopped"]:
+        parts.append(f"{counts['stopped']} stopped")
+    if counts["failed"]:
+        parts.append(f"{counts['failed']} failed")
+    if counts["needs_key"]:
+        parts.append(f"{counts['needs_key']} {'needs' if counts['needs_key'] == 1 else 'need'} a key")
+    return " · ".join(parts)

@@ -29,6 +29,7 @@ from .._types import Delta, Request, Response
 from .answer import Answer
 from .inputs import friendly_error, provide_key
 from .observable import Observable
+from .params_form import clamp_param, param_specs, provider_defaults
 
 __all__ = ["RunningState", "resolve_runner", "stream_into", "ALREADY_RUNNING"]
 
@@ -109,6 +110,18 @@ class RunningState(Observable):
         return self._future
 
     # --- editing ---------------------------------------------------------
+    #: Changes that make the last message stale ("Loaded #1", a validation error): they are cleared.
+    EDITS = frozenset({"system", "user", "examples", "model", "params", "variables", "variant", "parameter",
+                       "sweep_values", "repeats"})
+
+    def changed(self, name: str) -> None:
+        if name in self.EDITS and "_lock" in self.__dict__:
+            for message in ("error", "info"):
+                if self.__dict__.get(message) is not None:
+                    object.__setattr__(self, message, None)
+                    super().changed(message)
+        super().changed(name)
+
     def set_variable(self, name: str, value: str) -> None:
         self.variables[name] = value
         self.changed("variables")
@@ -122,6 +135,40 @@ class RunningState(Observable):
         else:
             self.params[name] = value
         self.changed("params")
+
+    def set_param_typed(self, name: str, value: Any) -> str | None:
+        """Set a parameter as typed in a form: a value out of range is brought within it, and said.
+
+        Returns the note (also kept in :attr:`param_notes` until the parameter is set again), or ``None``.
+        """
+        value, note = clamp_param(name, value)
+        notes = self.__dict__.setdefault("_param_notes", {})
+        if note:
+            notes[name] = note
+        else:
+            notes.pop(name, None)
+        self.set_param(name, value)
+        return note
+
+    @property
+    def param_notes(self) -> dict[str, str]:
+        """Per parameter, the note about a typed value that was out of range (see :meth:`set_param_typed`)."""
+        return dict(self.__dict__.get("_param_notes", {}))
+
+    @property
+    def defaults_model(self) -> str | None:
+        """The model whose provider defaults the parameter form shows (``None``: several models)."""
+        model = getattr(self, "model", None)
+        return model if isinstance(model, str) else None
+
+    def param_defaults(self) -> dict[str, Any]:
+        """What the provider uses for unset parameters, for :attr:`defaults_model` (``{}`` if it does not say)."""
+        return provider_defaults(self.defaults_model)
+
+    def shown_params(self) -> dict[str, Any]:
+        """Every parameter's value as a form shows it: the set value, else the provider's default where known."""
+        shown = {spec.name: spec.default if spec.default is not None else spec.shown for spec in param_specs()}
+        return {**shown, **self.param_defaults(), **self.params}
 
     # --- checking --------------------------------------------------------
     def prepare(self) -> Any:
@@ -154,7 +201,7 @@ class RunningState(Observable):
                 raise
             run = self._current = _Run()
             self._done.clear()
-            self.error = None
+            self.error = self._launch_notice()
             self.info = None
             self.running = True
         self._future = submit(self._execute(run, work))
@@ -217,6 +264,10 @@ class RunningState(Observable):
                 self._current = None
             self.running = False
             self._done.set()
+
+    def _launch_notice(self) -> str | None:
+        """A message to show as the run starts (Compare: the columns skipped for want of a key)."""
+        return None
 
     def _prepare_run(self) -> Any:
         """:meth:`prepare`, plus the fresh answers the run will fill."""

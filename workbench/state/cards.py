@@ -126,14 +126,20 @@ def compare_html(s: CompareState) -> str:
 def sweep_text(s: SweepState) -> str:
     lines = [f"Sweep · {s.model} · {s.parameter} over {s.sweep_values} x {s.repeats} repeats", f"[user] {s.user}"]
     for row in s.summary():
-        lines.append(f"  {s.parameter}={row['value']}: mean {s.measure} {row['mean']:.1f} (n={row['n']})")
+        lines.append(f"  {s.parameter}={row['value']}: {s.describe(row) or 'no measure'}")
     return redact("\n".join(lines))
 
 
 def sweep_html(s: SweepState) -> str:
-    rows = "".join(f"<tr><td>{html.escape(str(r['value']))}</td><td>{r['mean']:.1f}</td><td>{r['n']}</td></tr>"
+    rate = s.measure_is_pass_fail()
+
+    def shown(mean: float) -> str:
+        return f"{mean:.0%}" if rate else f"{mean:.1f}"
+
+    rows = "".join(f"<tr><td>{html.escape(str(r['value']))}</td><td>{shown(r['mean'])}</td><td>{r['n']}</td></tr>"
                    for r in s.summary())
-    table = (f"<table><tr><th>{html.escape(s.parameter)}</th><th>mean {html.escape(s.measure)}</th>"
+    table = (f"<table><tr><th>{html.escape(s.parameter)}</th>"
+             f"<th>{'pass rate' if rate else 'mean'} {html.escape(s.measure)}</th>"
              f"<th>n</th></tr>{rows}</table>") if rows else ""
     card = static_card(f"Sweep of {s.parameter} over {s.sweep_values} x {s.repeats}", s.model, s.params,
                        [(s.system, s.user)], _values(s), [])

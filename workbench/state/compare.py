@@ -9,13 +9,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._errors import ParamsError, WorkbenchError
+from .._errors import MissingKeyError, ParamsError, WorkbenchError
 from .._log import RunLog
 from .._prompt import Prompt, as_prompt
 from .._runner import Runner
 from .._types import Request, Response, split_model
 from . import cards
-from .answer import Answer
+from .answer import Answer, tally, tally_text
 from .base import RunningState, stream_into
 from .inputs import (
     check_filled,
@@ -99,9 +99,15 @@ class CompareState(RunningState):
         if unknown:
             raise ParamsError(f"A variant has no field {unknown[0]!r}. Fix: use one of {', '.join(VARIANT_FIELDS)}.")
         variant = self.variants[index]
+        old_model = variant.model
         for key, value in changes.items():
             setattr(variant, key, value)
-        if "label" in changes or "model" in changes:
+        if "model" in changes and variant.model != old_model and not self.running:
+            # the answer came from the old model: never show it under the new model's name
+            self.answers = [Answer(label=variant.label, model=variant.model) if i == index else a
+                            for i, a in enumerate(self.answers)]
+            self.changed(f"answer:{index}")
+        elif "label" in changes or "model" in changes:
             self.answers[index].label, self.answers[index].model = variant.label, variant.model
         self.changed("variant")
         return variant
@@ -129,6 +135,12 @@ class CompareState(RunningState):
         self.answers = [a for i, a in enumerate(self.answers) if i != index]
 
     @property
+    def defaults_model(self) -> str | None:
+        """The variants' model when they share one (its defaults are shown for unset parameters)."""
+        models = {v.model for v in self.variants}
+        return models.pop() if len(models) == 1 else None
+
+    @property
     def missing_keys(self) -> list[str]:
         """Environment variables of missing keys, for the models of all variants."""
         out: list[str] = []
@@ -141,32 +153,67 @@ class CompareState(RunningState):
     def provide_key(self, value: str, env_var: str | None = None) -> bool:
         return self._use_key(env_var or next(iter(self.missing_keys), None), value)
 
+    def _prepare_one(self, v: Variant) -> Request:
+        try:
+            prompt = v.prompt()
+            values = check_filled(prompt.variable_order, self.variables)
+            params = build_params(self.params, v.params)
+            return self._runner.prepare(v.model, prompt, values, params,
+                                        tags={"source": "compare", "variant": v.label})
+        except WorkbenchError as exc:
+            raise type(exc)(f"Variant {v.label}: {exc}") from None
+
     def prepare(self) -> list[Request]:
         """One request per variant; the first invalid variant is named in the error."""
-        requests = []
-        for v in self.variants:
+        return [self._prepare_one(v) for v in self.variants]
+
+    def _prepare_run(self) -> list[tuple[int, Request]]:
+        """The requests of the columns that can run; columns whose model has no key are cleared and named.
+
+        Any other invalid input stops the whole run (nothing is sent); so
+        does a missing key when no column can run.
+        """
+        planned: list[tuple[int, Request]] = []
+        lacking: dict[int, str] = {}
+        first_missing: MissingKeyError | None = None
+        for i, v in enumerate(self.variants):
             try:
-                prompt = v.prompt()
-                values = check_filled(prompt.variable_order, self.variables)
-                params = build_params(self.params, v.params)
-                requests.append(self._runner.prepare(v.model, prompt, values, params,
-                                                     tags={"source": "compare", "variant": v.label}))
-            except WorkbenchError as exc:
-                raise type(exc)(f"Variant {v.label}: {exc}") from None
-        return requests
+                planned.append((i, self._prepare_one(v)))
+            except MissingKeyError as exc:
+                first_missing = first_missing or exc
+                lacking[i] = missing_key(v.model) or "its API key"
+        if not planned and first_missing is not None:
+            raise first_missing
+        answers = [Answer(label=v.label, model=v.model) for v in self.variants]
+        for i, env in lacking.items():
+            answers[i].error = f"Not run: no key for {self.variants[i].model} ({env}). Paste it in the key box above."
+            answers[i].error_type = MissingKeyError.__name__
+        self.answers = answers
+        envs = sorted(set(lacking.values()))
+        labels = ", ".join(self.variants[i].label for i in lacking)
+        self._notice = (f"Variant{'s' if len(lacking) > 1 else ''} {labels} not run: no key ({', '.join(envs)}). "
+                        "Fix: paste the key in the box above, then Run again; the other columns ran."
+                        if lacking else None)
+        return planned
 
-    def _prepare_run(self) -> list[Request]:
-        requests = self.prepare()
-        self.answers = [Answer(label=v.label, model=v.model) for v in self.variants]
-        return requests
+    def _launch_notice(self) -> str | None:
+        return getattr(self, "_notice", None)
 
-    async def _perform(self, requests: list[Request]) -> list[Response | None]:
+    async def _perform(self, planned: list[tuple[int, Request]]) -> list[Response | None]:
         answers = list(self.answers)
 
         async def one(i: int, request: Request) -> Response | None:
             return await stream_into(self._runner, request, answers[i], lambda: self.changed(f"answer:{i}"))
 
-        return list(await asyncio.gather(*(one(i, r) for i, r in enumerate(requests))))
+        return list(await asyncio.gather(*(one(i, r) for i, r in planned)))
+
+    def counts(self) -> dict[str, int]:
+        """Columns answered, failed, stopped and not run for want of a key (``needs_key``), and the total."""
+        return tally(self.answers)
+
+    def status_text(self) -> str:
+        """What the widget's status says, e.g. ``"1/2 answered · 1 needs a key"``."""
+        return tally_text(self.counts(), self.running)
 
     def rate(self, index: int, rating: int | None, note: str | None = None) -> None:
         """Rate the answer in column ``index``."""

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .._params import PARAM_NAMES, Params, param_bounds
+from .._types import split_model
+from ..providers import get_provider
 
-__all__ = ["ParamSpec", "param_specs", "build_params"]
+__all__ = ["ParamSpec", "param_specs", "build_params", "provider_defaults", "clamp_param"]
 
 
 def build_params(values: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> Params:
@@ -74,3 +76,30 @@ def param_specs() -> list[ParamSpec]:
         specs.append(ParamSpec(name, kind, low, high, step, default, shown, prop.get("description", ""),
                                optional, main.get("maxItems")))
     return specs
+
+
+def provider_defaults(model: str | None) -> dict[str, Any]:
+    """What ``model``'s provider uses for unset parameters, where it says (``{}`` otherwise, or on any doubt)."""
+    if not model:
+        return {}
+    try:
+        provider_name, name = split_model(model)
+        return dict(get_provider(provider_name).default_params(name))
+    except Exception:  # noqa: BLE001 - an unknown model claims no defaults; running it says what is wrong
+        return {}
+
+
+def clamp_param(name: str, value: Any) -> tuple[Any, str | None]:
+    """``value`` brought within ``name``'s bounds, and the note saying so (``None`` when it was within)."""
+    if name not in PARAM_NAMES or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value, None
+    low, high = param_bounds(name)
+    if low is not None and value < low:
+        kept, side = low, "below the minimum"
+    elif high is not None and value > high:
+        kept, side = high, "above the maximum"
+    else:
+        return value, None
+    kept = int(kept) if isinstance(value, int) or float(kept).is_integer() and name in ("max_tokens", "seed", "n") \
+        else float(kept)
+    return kept, f"{name} {value:g} is {side} ({kept:g}): using {kept:g}."

@@ -54,6 +54,42 @@ class PlaygroundState(RunningState):
         self.model: str = model or default_model()
         self.params: dict[str, Any] = build_params(param_kwargs).set()
         self.answer: Answer = Answer(model=self.model)
+        self._named_inputs = self._version_inputs()  # what ``name`` describes (a loaded version, or the prompt)
+        self._answer_inputs: tuple[Any, ...] | None = None  # the inputs the shown answer was made from
+
+    # --- what the shown name and answer describe ---------------------------
+    def _version_inputs(self) -> tuple[Any, ...]:
+        """What a saved version holds: the prompt, the parameters and the model (not the variables)."""
+        return (self.system, self.user, tuple(self.examples), self.model, repr(sorted(self.params.items())))
+
+    def _run_inputs(self) -> tuple[Any, ...]:
+        return (*self._version_inputs(), repr(sorted(self.variables.items())))
+
+    @property
+    def label(self) -> str:
+        """The name answers are labelled with: the loaded version's, ``"<name> (edited)"`` once changed."""
+        if not self.name:
+            return ""
+        return self.name if self._version_inputs() == self._named_inputs else f"{self.name} (edited)"
+
+    @property
+    def answer_is_current(self) -> bool:
+        """Whether the answer shown was made from the prompt, model, parameters and variables shown now."""
+        return self._answer_inputs is not None and self._answer_inputs == self._run_inputs()
+
+    def status_text(self) -> str:
+        """The run status a view shows: ``"done in 0.42 s"``, ``"failed"``, ``"stopped"``, ``"running…"``.
+
+        Empty once the prompt, model, parameters or variables changed since that answer.
+        """
+        a = self.answer
+        if self.running:
+            return "running…"
+        if not self.answer_is_current:
+            return ""
+        if a.status == "done" and a.response is not None:
+            return f"done in {a.response.latency_s:.2f} s"
+        return {"error": "failed", "stopped": "stopped"}.get(a.status, "")
 
     # --- editing ---------------------------------------------------------
     @property
@@ -85,7 +121,8 @@ class PlaygroundState(RunningState):
     # --- running ---------------------------------------------------------
     def _prepare_run(self) -> Request:
         request = self.prepare()
-        self.answer = Answer(label=self.name or "", model=self.model)
+        self._answer_inputs = self._run_inputs()
+        self.answer = Answer(label=self.label, model=self.model)
         return request
 
     async def _perform(self, request: Request) -> Response | None:
@@ -124,6 +161,7 @@ class PlaygroundState(RunningState):
         self.params = build_params(v.params).set()
         if v.model:
             self.model = v.model
+        self._named_inputs = self._version_inputs()
         self.info = f"Loaded {version_label(v)}."
         self.changed("loaded")
         return v

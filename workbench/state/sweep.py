@@ -26,7 +26,7 @@ from .._runner import Runner
 from .._scoring import ascore, scorer_name
 from .._types import Request, Response
 from . import cards
-from .answer import Answer
+from .answer import Answer, tally, tally_text
 from .base import RunningState
 from .inputs import (
     check_filled,
@@ -119,6 +119,7 @@ class SweepPoint:
     answer: Answer
     measure: float | None = None
     measure_error: str | None = None
+    passed: bool | None = None  # the scorer's yes/no reading of the measure, when it gives one
 
 
 class SweepState(RunningState):
@@ -279,7 +280,7 @@ class SweepState(RunningState):
     async def _score(self, point: SweepPoint) -> None:
         """Score one answer with the current measure (through the state's runner: a judge's calls are logged)."""
         name = self.measure
-        point.measure, point.measure_error = None, None
+        point.measure, point.measure_error, point.passed = None, None, None
         if point.answer.status != "done":
             return
         value: float | None = None
@@ -293,6 +294,7 @@ class SweepState(RunningState):
         if name != self.measure:  # the measure changed meanwhile: set_measure rescored this point
             return
         point.measure, point.measure_error = value, error
+        point.passed = getattr(score, "passed", None) if value is not None else None
 
     def case(self) -> dict[str, Any]:
         """What scorers receive as ``case``: the variables, plus ``expected`` when one was given."""
@@ -312,6 +314,29 @@ class SweepState(RunningState):
         for point in self.points:
             order.setdefault(point.value, []).append(point)
         return list(order.items())
+
+    def counts(self) -> dict[str, int]:
+        """Points answered, failed and stopped (a stopped call is not an answer), and the total."""
+        counts = tally([p.answer for p in self.points])
+        counts.pop("needs_key")
+        return counts
+
+    def status_text(self) -> str:
+        """What the widget's status says: ``"6/9 answered · 3 stopped"`` (``"running… 4/9"`` while running)."""
+        return tally_text({**self.counts(), "needs_key": 0}, self.running)
+
+    def measure_is_pass_fail(self) -> bool:
+        """Whether the measure is a pass/fail reading (every measured answer scored 0 or 1, with a yes/no)."""
+        scored = [p for p in self.points if p.measure is not None and not math.isnan(p.measure)]
+        return bool(scored) and all(p.passed is not None and p.measure in (0.0, 1.0) for p in scored)
+
+    def describe(self, row: Mapping[str, Any]) -> str:
+        """One summary row in words: ``"pass rate word_count 50% (n=2)"`` or ``"mean length 42.0 (n=2)"``."""
+        if not row.get("n") or math.isnan(row["mean"]):
+            return ""
+        if self.measure_is_pass_fail():
+            return f"pass rate {self.measure} {row['mean']:.0%} (n={row['n']})"
+        return f"mean {self.measure} {row['mean']:.1f} (n={row['n']})"
 
     def summary(self) -> list[dict[str, Any]]:
         """Per value: mean, min, max and count of the measure over answers that have one."""

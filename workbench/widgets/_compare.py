@@ -48,7 +48,7 @@ class VariantView(w.VBox):
         header.add_class("wb-row")
         super().__init__([header, self.system, self.user, self.answer], layout=w.Layout(min_width="0"))
         self.add_class("wb-variant")
-        self.model.observe(safe(lambda c: self._edit(model=c["new"])), names="value")
+        self.model.on_pick(safe(lambda model: self._edit(model=model)))
         self.system.observe(safe(lambda c: self._edit(system=c["new"])), names="value")
         self.user.observe(safe(lambda c: self._edit(user=c["new"])), names="value")
         self.remove.on_click(safe(lambda _: state.remove_variant(self.index)))
@@ -99,7 +99,8 @@ class Compare(StateWidget):
         topbar.add_class("wb-topbar")
 
         self.variables = VariableFields(safe(lambda name, value: s.set_variable(name, value)))
-        self.params = ParamControls(s.params, safe(lambda name, value: s.set_param(name, value)))
+        self.params = ParamControls(s.params, safe(lambda name, value: s.set_param_typed(name, value)),
+                                    defaults=s.param_defaults())
         left = w.VBox([section("variables (shared)"), self.variables])
         right = w.VBox([section("parameters (shared)"), self.params])
         for box in (left, right):
@@ -130,17 +131,20 @@ class Compare(StateWidget):
                     view.bind(self.state.answers[i])
                 else:
                     view.changed()
+            if not self.state.running:
+                self._show_running()
         elif name in ("variants", "answers"):
             self._show_variants()
         elif name == "variant":
             for view in self._views:
                 view.show()
             self._show_variables()
+            self._show_params()
             self.key.show_for(next(iter(self.state.missing_keys), None))
         elif name in ("variables", "values"):
             self._show_variables()
         elif name == "params":
-            self.params.set_values(self.state.params)
+            self._show_params()
         elif name in ("error", "info"):
             self.messages.set(self.state.error, self.state.info)
         elif name == "running":
@@ -158,7 +162,7 @@ class Compare(StateWidget):
         """Redraw everything from :attr:`state`."""
         self._show_variants()
         self._show_variables()
-        self.params.set_values(self.state.params)
+        self._show_params()
         self.messages.set(self.state.error, self.state.info)
         self._show_running()
 
@@ -187,13 +191,9 @@ class Compare(StateWidget):
         self.add_button.disabled = running or len(self.state.variants) >= MAX_VARIANTS
         for view in self._views:
             view.remove.disabled = running or len(self.state.variants) <= 2
-        done = [a for a in self.state.answers if a.status == "done"]
-        if running:
-            status = "<span class='wb-status wb-status-running'>running…</span>"
-        elif done:
-            status = f"<span class='wb-status'>{len(done)}/{len(self.state.answers)} answered</span>"
-        else:
-            status = ""
+        text = self.state.status_text()
+        kind = " wb-status-running" if running else ""
+        status = f"<span class='wb-status{kind}'>{html.escape(text)}</span>" if text else ""
         self._show_run_controls(status)
 
     def variable_field(self, name: str) -> w.Text:

@@ -9,6 +9,7 @@ which ipykernel sends safely from any thread.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 from collections.abc import Callable, Sequence
@@ -19,7 +20,7 @@ import ipywidgets as w
 from .._keys import redact
 from ..providers import models
 from ..state import Answer, ParamSpec, Throttle, friendly_error, param_specs
-from ._style import CSS
+from ._style import CSS, FALLBACK_CSS
 
 __all__ = [
     "guard", "style_tag", "section", "hidden", "show", "AnswerView", "ParamControls", "VariableFields",
@@ -120,13 +121,23 @@ class ModelPicker(w.Dropdown):
             options.insert(0, (current, current))
         return options
 
+    syncing = False  # True while refresh() rebuilds the menu: the value changes seen then are not the user's
+
     def refresh(self, current: str) -> None:
         """Rebuild the labels (a key was just set) and select ``current``."""
-        options = self._options(current)
-        if list(self.options) != options:
-            self.options = options
-        if self.value != current:
-            self.value = current
+        self.syncing = True
+        try:
+            options = self._options(current)
+            if list(self.options) != options:
+                self.options = options
+            if self.value != current:
+                self.value = current
+        finally:
+            self.syncing = False
+
+    def on_pick(self, callback: Callable[[str], Any]) -> None:
+        """Call ``callback(model)`` when the user picks a model (not while :meth:`refresh` runs)."""
+        self.observe(lambda c: None if self.syncing or c["new"] is None else callback(c["new"]), names="value")
 
 
 class KeyPrompt(w.HBox):
@@ -244,17 +255,24 @@ class ParamControls(w.GridBox):
     """Controls for the generation parameters, built from ``Params.model_json_schema()``.
 
     Each optional parameter has a checkbox: unticked means "the provider's
-    default" (the control is dimmed); moving the control ticks it. Bounds and
-    descriptions come from the schema (descriptions are the tooltips).
+    default", and the control then shows that default, dimmed, where the
+    provider says what it is (:meth:`~workbench.state.RunningState.param_defaults`);
+    moving the control ticks it. The parameter's name carries its description
+    as a tooltip (a ``title`` on the visible name). Numbers are typed into an
+    unbounded box next to the slider, so a value out of range reaches the
+    state, which brings it within the bounds and says so in a note beside the
+    control (``wb-param-note-<name>``).
     """
 
     def __init__(self, values: dict[str, Any], on_change: Callable[[str, Any], Any],
-                 names: Sequence[str] | None = None) -> None:
+                 names: Sequence[str] | None = None, defaults: dict[str, Any] | None = None) -> None:
         self._on_change = on_change
         self._syncing = False
         self.specs = {s.name: s for s in param_specs() if names is None or s.name in names}
         self.toggles: dict[str, w.Checkbox] = {}
         self.controls: dict[str, w.DOMWidget] = {}
+        self.sliders: dict[str, w.DOMWidget] = {}
+        self.notes: dict[str, w.HTML] = {}
         cells: list[w.Widget] = []
         for spec in self.specs.values():
             toggle, control = self._make(spec)
@@ -262,38 +280,58 @@ class ParamControls(w.GridBox):
         super().__init__(cells, layout=w.Layout(grid_template_columns="minmax(130px, max-content) 1fr",
                                                 grid_gap="2px 8px", align_items="center", width="100%"))
         self.add_class("wb-params")
-        self.set_values(values)
+        self.set_values(values, defaults)
 
     def _make(self, spec: ParamSpec) -> tuple[w.Widget, w.DOMWidget]:
         bounds = f" Range {spec.low:g} to {spec.high:g}." if spec.low is not None and spec.high is not None else ""
         tip = spec.description + bounds + (" Untick for the provider's default." if spec.optional else "")
+        name = w.HTML(f"<span class='wb-param-name' title=\"{html.escape(tip, quote=True)}\">"
+                      f"{html.escape(spec.name)}</span>")
+        name.add_class(f"wb-param-name-{spec.name}")
         if spec.optional:
-            toggle: w.Widget = w.Checkbox(value=False, description=spec.name, indent=False,
-                                          layout=w.Layout(width="auto"))
-            toggle.observe(lambda c, s=spec: self._toggled(s, c["new"]), names="value")
-            self.toggles[spec.name] = toggle
+            box = w.Checkbox(value=False, description="", indent=False, layout=w.Layout(width="20px"))
+            box.tooltip = tip
+            box.add_class(f"wb-set-{spec.name}")
+            box.observe(lambda c, s=spec: self._toggled(s, c["new"]), names="value")
+            self.toggles[spec.name] = box
+            toggle: w.Widget = w.HBox([box, name], layout=w.Layout(align_items="center", width="auto"))
         else:
-            toggle = w.HTML(f"<span class='wb-param-name'>{html.escape(spec.name)}</span>")
-        toggle.tooltip = tip
-        toggle.add_class(f"wb-set-{spec.name}")
-        common = {"layout": w.Layout(width="auto", min_width="120px")}
-        if spec.kind == "float":
-            control: w.DOMWidget = w.FloatSlider(value=spec.shown, min=spec.low, max=spec.high, step=spec.step,
-                                                 readout_format=".2f", continuous_update=False, **common)
-        elif spec.kind == "count":
-            control = w.IntSlider(value=spec.shown, min=spec.low, max=spec.high, step=1, continuous_update=False,
-                                  **common)
+            toggle = name
+        toggle.add_class("wb-param-label")
+        number = {"layout": w.Layout(width="80px")}
+        parts: list[w.Widget] = []
+        if spec.kind in ("float", "count"):
+            kind_slider = w.FloatSlider if spec.kind == "float" else w.IntSlider
+            slider = kind_slider(value=spec.shown, min=spec.low, max=spec.high, step=spec.step, readout=False,
+                                 continuous_update=False, layout=w.Layout(width="auto", flex="1 1 auto"))
+            slider.tooltip = tip
+            slider.observe(lambda c, s=spec: self._moved(s, c["new"]), names="value")
+            self.sliders[spec.name] = slider
+            kind_text = w.FloatText if spec.kind == "float" else w.IntText
+            control: w.DOMWidget = kind_text(value=spec.shown, step=spec.step, **number)
+            control.add_class("wb-param-number")
+            parts = [slider, control]
         elif spec.kind == "int":
-            control = w.BoundedIntText(value=spec.shown, min=spec.low, max=spec.high, step=1, **common)
+            control = w.IntText(value=spec.shown, step=1, layout=w.Layout(width="auto", flex="1 1 auto"))
+            control.add_class("wb-param-number")
+            parts = [control]
         else:
             control = w.TagsInput(value=[], allow_duplicates=False, placeholder="type, then Enter (\\n = newline)",
-                                  **common)
+                                  layout=w.Layout(width="auto", min_width="120px"))
+            parts = [control]
         control.tooltip = tip
-        control.add_class("wb-param")
-        control.add_class(f"wb-param-{spec.name}")
         control.observe(lambda c, s=spec: self._moved(s, c["new"]), names="value")
         self.controls[spec.name] = control
-        return toggle, control
+        note = w.HTML(layout=w.Layout(width="auto"))
+        note.add_class("wb-param-note")
+        note.add_class(f"wb-param-note-{spec.name}")
+        hidden(note)
+        self.notes[spec.name] = note
+        row = w.HBox(parts, layout=w.Layout(width="100%", align_items="center"))
+        cell = w.VBox([row, note], layout=w.Layout(width="auto", min_width="120px"))
+        cell.add_class("wb-param")
+        cell.add_class(f"wb-param-{spec.name}")
+        return toggle, cell
 
     def _value_of(self, spec: ParamSpec, raw: Any) -> Any:
         if spec.kind == "strings":
@@ -305,14 +343,27 @@ class ParamControls(w.GridBox):
             return
         value = self._value_of(spec, raw)
         toggle = self.toggles.get(spec.name)
-        if toggle is not None and spec.kind != "strings":
-            self._syncing = True
-            try:
+        self._syncing = True
+        try:
+            if toggle is not None and spec.kind != "strings":
                 toggle.value = True
-            finally:
-                self._syncing = False
+            self._show_number(spec.name, value)
+        finally:
+            self._syncing = False
         self._dim(spec.name, toggle is not None and not toggle.value)
         self._on_change(spec.name, value)
+
+    def _show_number(self, name: str, value: Any) -> None:
+        """Show ``value`` in the number box and, where it is within range, on the slider."""
+        spec = self.specs[name]
+        if spec.kind == "strings" or value is None:
+            return
+        if self.controls[name].value != value:
+            self.controls[name].value = value
+        slider = self.sliders.get(name)
+        if slider is not None and spec.low is not None and spec.high is not None and spec.low <= value <= spec.high \
+                and slider.value != value:
+            slider.value = value
 
     def _toggled(self, spec: ParamSpec, on: bool) -> None:
         if self._syncing:
@@ -321,14 +372,22 @@ class ParamControls(w.GridBox):
         self._on_change(spec.name, self._value_of(spec, self.controls[spec.name].value) if on else None)
 
     def _dim(self, name: str, flag: bool) -> None:
-        control = self.controls[name]
-        if flag:
-            control.add_class("wb-unset")
-        else:
-            control.remove_class("wb-unset")
+        for widget in (self.controls[name], self.sliders.get(name)):
+            if widget is None:
+                continue
+            if flag:
+                widget.add_class("wb-unset")
+            else:
+                widget.remove_class("wb-unset")
 
-    def set_values(self, values: dict[str, Any]) -> None:
-        """Show ``values`` (only the parameters that are set; the others show unset)."""
+    def set_values(self, values: dict[str, Any], defaults: dict[str, Any] | None = None,
+                   notes: dict[str, str] | None = None) -> None:
+        """Show ``values`` (only the parameters that are set); unset ones show ``defaults`` where given.
+
+        ``notes`` (a parameter's typed value was out of range) show beside their control.
+        """
+        defaults = defaults or {}
+        notes = notes or {}
         self._syncing = True
         try:
             for name, spec in self.specs.items():
@@ -338,14 +397,19 @@ class ParamControls(w.GridBox):
                     shown = [_escape_stop(s) for s in (value or [])]
                     if list(control.value) != shown:
                         control.value = shown
-                elif value is not None and control.value != value:
-                    control.value = value
-                elif value is None and spec.default is not None and control.value != spec.default:
-                    control.value = spec.default
+                elif value is not None:
+                    self._show_number(name, value)
+                else:
+                    unset = defaults.get(name, spec.default if spec.default is not None else spec.shown)
+                    if unset is not None:
+                        self._show_number(name, unset)
                 toggle = self.toggles.get(name)
                 if toggle is not None:
                     toggle.value = value is not None and value != []
                     self._dim(name, spec.kind != "strings" and not toggle.value)
+                note = self.notes[name]
+                note.value = f"<span class='wb-param-note-text'>{html.escape(notes[name])}</span>" if name in notes else ""
+                hidden(note, name not in notes)
         finally:
             self._syncing = False
 
@@ -441,13 +505,15 @@ class AnswerView(w.VBox):
                                      self.placeholder if a is None or a.status == "idle" else "")
         if tuple(self.samples.children) != tuple(boxes):
             self.samples.children = tuple(boxes)
+        # a call that failed before any text came: its error alone, no empty box
+        hidden(self.samples, a is not None and a.status == "error" and not any(texts))
         self.header.value = _header_html(a, self.show_label)
         hidden(self.header, not self.header.value)
         self.error.value = f"<div>{html.escape(a.error)}</div>" if a is not None and a.error else ""
         hidden(self.error, not self.error.value)
         self.figures.value = html.escape(a.figures()) if a is not None else ""
         hidden(self.figures, not self.figures.value)
-        rateable = a is not None and a.call_id is not None and a.status in ("done", "error")
+        rateable = a is not None and a.call_id is not None and a.status == "done"
         hidden(self.rating, not rateable)
         if a is not None:
             self.up.button_style = "success" if a.rating == 1 else ""
@@ -509,6 +575,60 @@ class StateWidget(w.VBox):
             pass
         return bundle
 
+    def _ipython_display_(self, **kwargs: Any) -> None:
+        """Show the widget, and beside it an HTML summary that follows the state.
+
+        JupyterLab renders the widget view whenever an output carries one, so
+        the ``text/html`` inside the widget's own bundle is never seen there:
+        a notebook saved without widget state (JupyterLab's default) reopens
+        as "model not found". The summary is therefore a separate output with
+        a display id, updated as the state changes (at most every 0.3 s, and
+        when a run ends), so the saved file holds the latest prompt and
+        answer. Its stylesheet hides it while the live widget is shown in the
+        same output area, and hides the widget's error once the model is gone.
+        """
+        from IPython.display import HTML, display
+
+        bundle = self._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return
+        bundle.pop("text/html", None)  # the summary below is the one readable form (not two on nbviewer)
+        display(bundle, raw=True)
+        handle = display(HTML(self._fallback_html()), display_id=True)
+        if handle is None:
+            return
+        if not hasattr(self, "_fallbacks"):
+            self._fallbacks: list[Any] = []
+            self._fallback_throttle = Throttle(self._update_fallbacks, interval=0.3)
+            self.state.observe(self._fallback_changed)
+        self._fallbacks.append(handle)
+
+    def _fallback_html(self) -> str:
+        try:
+            body = self.state.summary_html()
+        except Exception:  # noqa: BLE001 - the summary must never break the widget
+            body = ""
+        return f"<style>{FALLBACK_CSS}</style><div class='wb-fallback'>{body}</div>"
+
+    def _fallback_changed(self, name: str) -> None:
+        if name == "answer" and getattr(self.state, "running", False):
+            return  # streaming: the summary follows once the run ends
+        if name == "running":
+            self._fallback_throttle.final()
+        else:
+            self._fallback_throttle.poke()
+
+    def _update_fallbacks(self) -> None:
+        from IPython.display import HTML
+
+        html_text = self._fallback_html()
+        if html_text == getattr(self, "_fallback_shown", None):
+            return
+        self._fallback_shown = html_text
+        for handle in self._fallbacks:
+            with contextlib.suppress(Exception):  # a closed kernel channel must not break the widget
+                handle.update(HTML(html_text))
+
     def _run_controls(self, label: str, width: str, tooltip: str | None, safe: Callable[..., Any]) -> None:
         """The Run and Stop buttons and the run status every widget's top bar shows, bound to its state."""
         self.run_button = w.Button(description=label, icon="play", button_style="primary",
@@ -527,6 +647,11 @@ class StateWidget(w.VBox):
         self.run_button.disabled = running
         self.stop_button.disabled = not running
         self.status.value = status_html
+
+    def _show_params(self) -> None:
+        """The parameter form from the state: set values, the provider's defaults, notes on clamped values."""
+        s = self.state
+        self.params.set_values(s.params, s.param_defaults(), s.param_notes)
 
     def _report(self, message: str) -> None:
         self.state.error = message

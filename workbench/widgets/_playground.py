@@ -66,7 +66,8 @@ class Playground(StateWidget):
                              "wb-user")
         self.examples_note = w.HTML()
         self.variables = VariableFields(safe(lambda name, value: s.set_variable(name, value)))
-        self.params = ParamControls(s.params, safe(lambda name, value: s.set_param(name, value)))
+        self.params = ParamControls(s.params, safe(lambda name, value: s.set_param_typed(name, value)),
+                                    defaults=s.param_defaults())
         editor = w.VBox([section("system"), self.system, section("user"), self.user, self.examples_note,
                          section("variables"), self.variables, section("parameters"), self.params])
         editor.add_class("wb-column")
@@ -89,7 +90,7 @@ class Playground(StateWidget):
         self.add_class("wb-root")
         self.add_class("wb-playground")
 
-        self.model.observe(safe(lambda c: setattr(s, "model", c["new"])), names="value")
+        self.model.on_pick(safe(lambda model: setattr(s, "model", model) if model != s.model else None))
         self.system.observe(safe(lambda c: setattr(s, "system", c["new"])), names="value")
         self.user.observe(safe(lambda c: setattr(s, "user", c["new"])), names="value")
         s.observe(self._on_state)
@@ -97,14 +98,17 @@ class Playground(StateWidget):
 
     # --- state -> view ---------------------------------------------------
     def _on_state(self, name: str) -> None:
+        if name in self.state.EDITS and not self.state.running:
+            self._show_running()  # "done in 0.4 s" describes the answer only until the inputs change
         if name in ("system", "user", "examples", "name"):
             self._show_prompt()
         elif name in ("variables", "values"):
             self._show_variables()
         elif name == "model":
             self._show_model()
+            self._show_params()
         elif name == "params":
-            self.params.set_values(self.state.params)
+            self._show_params()
         elif name in ("error", "info"):
             self.messages.set(self.state.error, self.state.info)
         elif name == "running":
@@ -128,7 +132,7 @@ class Playground(StateWidget):
         """Redraw everything from :attr:`state` (after changing it in place)."""
         self._show_prompt()
         self._show_model()
-        self.params.set_values(self.state.params)
+        self._show_params()
         self.messages.set(self.state.error, self.state.info)
         self._show_running()
         self.answer.bind(self.state.answer)
@@ -154,15 +158,10 @@ class Playground(StateWidget):
         self.key.show_for(self.state.missing_key)
 
     def _show_running(self) -> None:
-        a = self.state.answer
-        if self.state.running:
-            text = "<span class='wb-status wb-status-running'>running…</span>"
-        elif a.status == "done" and a.response is not None:
-            text = f"<span class='wb-status'>done in {a.response.latency_s:.2f} s</span>"
-        elif a.status in ("error", "stopped"):
-            text = f"<span class='wb-status wb-status-{a.status}'>{html.escape(a.status)}</span>"
-        else:
-            text = ""
+        s = self.state
+        status = s.status_text()
+        kind = "running" if s.running else s.answer.status
+        text = f"<span class='wb-status wb-status-{kind}'>{html.escape(status)}</span>" if status else ""
         self._show_run_controls(text)
 
     # --- for tests and code ------------------------------------------------

@@ -57,6 +57,8 @@ CSS = """
 .wb-root .wb-params .widget-checkbox label, .wb-root .wb-param-name {
   font-family: var(--jp-code-font-family, monospace); font-size: 12px;
 }
+.wb-root .wb-param-note-text { color: var(--jp-error-color1, #b00020); font-size: 12px; line-height: 1.3; }
+.wb-root .wb-param-note { margin: 0 0 4px 0; }
 .wb-root .wb-unset .widget-readout, .wb-root .wb-unset .slider-container, .wb-root .wb-unset input {
   opacity: .4;
 }
@@ -77,4 +79,14 @@ CSS = """
 .wb-root .wb-diff-view .widget-html-content, .wb-root .wb-group-header .widget-html-content,
 .wb-root .wb-answer-header .widget-html-content { line-height: 1.4; }
 .wb-root .widget-button.mod-primary { font-weight: 600; }
+"""
+
+
+#: The stylesheet of the HTML summary shown beside each widget (see ``StateWidget._ipython_display_``):
+#: hidden while the live widget renders in the same output area; once the widget's model is gone
+#: (a saved notebook reopened), the summary shows and the widget's "model not found" line is hidden.
+FALLBACK_CSS = """
+.jp-OutputArea:has(.wb-root) > .jp-OutputArea-child:has(.wb-fallback) { display: none; }
+.jp-OutputArea:has(.wb-fallback):not(:has(.wb-root))
+  > .jp-OutputArea-child:not(:has(.wb-fallback)):not(:has([data-mime-type])) { display: none; }
 """

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -68,7 +67,8 @@ class Sweep(StateWidget):
         self.system = textarea(s.system, 2, "System message (optional)", "wb-system")
         self.user = textarea(s.user, 4, "User message, with {variables}", "wb-user")
         self.variables = VariableFields(safe(lambda name, value: s.set_variable(name, value)))
-        self.params = ParamControls(s.params, safe(lambda name, value: s.set_param(name, value)))
+        self.params = ParamControls(s.params, safe(lambda name, value: s.set_param_typed(name, value)),
+                                    defaults=s.param_defaults())
         editor = w.VBox([section("system"), self.system, section("user"), self.user, section("variables"),
                          self.variables, section("other parameters (the swept one is overridden)"), self.params])
         editor.add_class("wb-column")
@@ -107,7 +107,7 @@ class Sweep(StateWidget):
         self.add_class("wb-root")
         self.add_class("wb-sweep")
 
-        self.model.observe(safe(lambda c: setattr(s, "model", c["new"])), names="value")
+        self.model.on_pick(safe(lambda model: setattr(s, "model", model) if model != s.model else None))
         self.system.observe(safe(lambda c: setattr(s, "system", c["new"])), names="value")
         self.user.observe(safe(lambda c: setattr(s, "user", c["new"])), names="value")
         self.parameter.observe(safe(lambda c: s.set_parameter(c["new"])), names="value")
@@ -134,8 +134,9 @@ class Sweep(StateWidget):
         elif name == "model":
             self.model.refresh(self.state.model)
             self.key.show_for(self.state.missing_key)
+            self._show_params()
         elif name == "params":
-            self.params.set_values(self.state.params)
+            self._show_params()
         elif name in ("parameter", "sweep_values", "repeats", "measure"):
             self._show_settings()
         elif name in ("error", "info"):
@@ -158,7 +159,7 @@ class Sweep(StateWidget):
         self._show_prompt()
         self.model.refresh(self.state.model)
         self.key.show_for(self.state.missing_key)
-        self.params.set_values(self.state.params)
+        self._show_params()
         self._show_settings()
         self.messages.set(self.state.error, self.state.info)
         self._show_running()
@@ -199,13 +200,9 @@ class Sweep(StateWidget):
         s = self.state
         for control in (self.parameter, self.values, self.repeats):
             control.disabled = s.running
-        finished = sum(1 for p in s.points if p.answer.status in ("done", "error", "stopped"))
-        if s.running:
-            status = f"<span class='wb-status wb-status-running'>running… {finished}/{len(s.points)}</span>"
-        elif s.points:
-            status = f"<span class='wb-status'>{finished}/{len(s.points)} answers</span>"
-        else:
-            status = ""
+        text = s.status_text()
+        kind = " wb-status-running" if s.running else ""
+        status = f"<span class='wb-status{kind}'>{html.escape(text)}</span>" if text else ""
         self._show_run_controls(status)
 
     def _show_points(self) -> None:
@@ -240,8 +237,8 @@ class Sweep(StateWidget):
         rows = {r["value"]: r for r in self.state.summary()}
         for value, header in self._headers:
             row = rows.get(value)
-            mean = "" if row is None or not row["n"] or math.isnan(row["mean"]) else \
-                f" · mean {html.escape(self.state.measure)} <b>{row['mean']:.1f}</b> (n={row['n']})"
+            described = self.state.describe(row) if row is not None else ""
+            mean = f" · {html.escape(described)}" if described else ""
             header.value = f"<span><code>{html.escape(self.state.parameter)} = {value:g}</code>{mean}</span>"
         errors = self.state.measure_errors
         if errors and not self.state.error:
