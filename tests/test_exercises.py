@@ -141,7 +141,7 @@ def test_solution_code_rebuilds_the_reference_exactly():
         captured = {}
         fake_wb = SimpleNamespace(Prompt=wb.Prompt, exercises=SimpleNamespace(
             check=lambda i, p, model=None, **kw: captured.update(id=i, prompt=p, model=model, params=kw)))
-        exec(sol.code(), {"wb": fake_wb, "MODEL": "local:smollm2"})  # noqa: S102 - our own generated code
+        exec(sol.code(), {"wb": fake_wb, "MODEL": "local:smollm2"})  # our own generated code
         assert captured["id"] == exercise_id and captured["model"] == "local:smollm2"
         assert captured["prompt"] == E.get(exercise_id).solution
         assert {k: (list(v) if isinstance(v, tuple) else v) for k, v in captured["params"].items()} == \

@@ -140,7 +140,7 @@ class _Backend:
         raise NotImplementedError
 
     # calls
-    async def __aenter__(self) -> _Backend:
+    async def __aenter__(self) -> _Backend:  # Python 3.10 has no typing.Self
         self.client = self._make_client()
         return self
 

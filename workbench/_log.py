@@ -1086,7 +1086,7 @@ def _flush_open_logs() -> None:
             with log._lock:  # directly: no new thread may start at interpreter shutdown
                 if log._pending:
                     log._write_rows([])
-        except Exception:  # noqa: BLE001, S110 - nothing more can be done at exit; the fallback file stays
+        except Exception:  # noqa: BLE001 - nothing more can be done at exit; the fallback file stays
             pass
 
 

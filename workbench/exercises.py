@@ -233,7 +233,7 @@ class Solution:
             parts.append(f"    examples=[\n{ex},\n    ],")
         parts.append(f"    user={self.prompt.user!r},")
         params = "".join(f", {k}={v!r}" for k, v in self.params.items())
-        return (f"prompt = wb.Prompt(\n" + "\n".join(parts) + "\n)\n"
+        return ("prompt = wb.Prompt(\n" + "\n".join(parts) + "\n)\n"
                 f"wb.exercises.check({self.exercise_id!r}, prompt, model=MODEL{params})")
 
     def __repr__(self) -> str:
