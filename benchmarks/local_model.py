@@ -126,7 +126,7 @@ def run(settings: Settings) -> list[Section]:
 
 def _report(wb_runs: list[Timing], raw_runs: list[Timing], s: Settings, n_ctx: int, n_threads: int) -> Section:
     section = Section("4. Local model (SmolLM2-135M, llama.cpp)")
-    same_tokens = all(a.tokens == b.tokens for a, b in zip(wb_runs, raw_runs))
+    same_tokens = all(a.tokens == b.tokens for a, b in zip(wb_runs, raw_runs, strict=True))
     speed = paired_ratios([t.tokens_per_s for t in wb_runs], [t.tokens_per_s for t in raw_runs])
     ttft = paired_ratios([t.ttft_s for t in raw_runs], [t.ttft_s for t in wb_runs])
     section.add("tokens/s (whole call, first token included)", f"{median([t.tokens_per_s for t in wb_runs]):.1f}",

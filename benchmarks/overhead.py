@@ -90,7 +90,7 @@ def import_section(s: Settings) -> Section:
             fn()
     loaded = json.loads(python("-c", "import json, sys, workbench; "
                                      f"print(json.dumps([m for m in {list(HEAVY)!r} if m in sys.modules]))").stdout)
-    extra = [w - b for w, b in zip(with_wb, bare)]
+    extra = [w - b for w, b in zip(with_wb, bare, strict=True)]
     section.add("`import workbench` (python -X importtime, cumulative)", f"{median(cumulative) / 1000:.1f} ms",
                 note=spread([c / 1000 for c in cumulative], unit=" ms"))
     section.add("fresh interpreter: `import workbench` vs `pass`", f"{median(with_wb) * 1000:.0f} ms",

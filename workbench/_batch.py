@@ -923,13 +923,13 @@ class BatchJob:
                 if not pending and not self._intents():
                     return True
                 infos = run_sync(self._refresh_async(pending)) if pending else []
-                ended = [b for b, i in zip(pending, infos) if i.state in TERMINAL]
+                ended = [b for b, i in zip(pending, infos, strict=True) if i.state in TERMINAL]
                 if ended:
                     run_sync(self._collect_async(ended))
                 if bar is not None:
                     done = sum(i.completed + i.failed for i in infos)
                     bar.n = min(total, total - sum(b["cells"] for b in pending) + done)
-                    states = sorted({i.state for b, i in zip(pending, infos) if i.state not in TERMINAL})
+                    states = sorted({i.state for b, i in zip(pending, infos, strict=True) if i.state not in TERMINAL})
                     bar.set_postfix_str(", ".join(states) or "collecting", refresh=False)
                     bar.refresh()
                 if not self._uncollected() and not self._intents():

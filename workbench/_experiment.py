@@ -159,7 +159,7 @@ def _grid(params: Mapping[str, Any] | Params | None) -> tuple[list[str], list[di
             raise ParamsError(f"params[{name!r}] is an empty list. Fix: give at least one value, e.g. [0, 0.7].")
         names.append(name)
         axes.append(values)
-    combos = [dict(zip(names, combo)) for combo in itertools.product(*axes)]
+    combos = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)]
     for combo in combos:
         Params.build(**combo)  # an unknown name or a value out of range fails here, before any call
     return names, combos
@@ -478,7 +478,7 @@ class Experiment:
         if todo:
             got = await self.runner.run([c.request for c in todo], cache=self.cache, progress=bar or False,
                                         experiment_id=self.experiment_id, cell_keys=[c.key for c in todo])
-            responses.update({c.key: r for c, r in zip(todo, got)})
+            responses.update({c.key: r for c, r in zip(todo, got, strict=True)})
         return responses, await self._score_async(responses, logged, bar, plain_in_loop=plain_in_loop), todo
 
     async def _score_async(self, responses: dict[str, Response], logged: dict[str, Response], bar: Any, *,
@@ -533,7 +533,7 @@ class Experiment:
 
         pairs = [(scorer, cell) for scorer in scorers for cell in self.cells]
         results = await asyncio.gather(*(one(s, c) for s, c in pairs))
-        return {(cell.key, scorer.name): result for (scorer, cell), result in zip(pairs, results)}
+        return {(cell.key, scorer.name): result for (scorer, cell), result in zip(pairs, results, strict=True)}
 
     async def _score_judges(self, responses: dict[str, Response], logged: dict[str, Response],
                             scores: dict[tuple[str, str], Score | None], bar: Any) -> dict[str, int]:
@@ -557,7 +557,7 @@ class Experiment:
             if missing:
                 got = await self.runner.run([r for _, r, _ in missing], cache=True, progress=bar or False,
                                             experiment_id=self.experiment_id, cell_keys=[k for _, _, k in missing])
-                done.update({k: r for (_, _, k), r in zip(missing, got)})
+                done.update({k: r for (_, _, k), r in zip(missing, got, strict=True)})
             for cell, _, key in jobs:
                 answer = done[key]
                 scores[(cell.key, judge.name)] = (judge.parse(answer.text) if answer.ok else

@@ -393,7 +393,7 @@ async def acheck(exercise: Exercise, prompt: Any, model: str | None = None, *, r
                                            tags={"exercise": ex.id, "case": case.id, "run": run}))
             keys.append((case, run))
     responses = await runner.run(requests, cache=cache, progress=progress)
-    attempts = [await _grade(ex, case, run, response) for (case, run), response in zip(keys, responses)]
+    attempts = [await _grade(ex, case, run, response) for (case, run), response in zip(keys, responses, strict=True)]
     if ex.mode == "agree":
         attempts = _require_agreement(attempts)
     return CheckResult(ex, model, p, merged, runs, attempts)

@@ -412,7 +412,7 @@ class RunLog:
                 for _, future in group:
                     future.set_exception(self._copy_failure())
                 return
-        for (_, future), result in zip(group, results):
+        for (_, future), result in zip(group, results, strict=True):
             future.set_result(result)
 
     async def _await(self, fn: Callable[[], T] | _Rows | _Claim) -> Any:
@@ -435,7 +435,7 @@ class RunLog:
         batch = self._loop_batches.pop(loop, [])
         done, results = self._try_now([job for job, _ in batch])
         if done:
-            for (_, future), result in zip(batch, results):
+            for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(result)
             return

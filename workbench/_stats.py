@@ -156,7 +156,7 @@ def summarize(results: pd.DataFrame, scorer: str | None = None, *, level: float 
     rows = []
     for name in scorers:
         for key, group in results.groupby(design, dropna=False, sort=False):
-            rows.append({**dict(zip(design, key if isinstance(key, tuple) else (key,))), "scorer": name,
+            rows.append({**dict(zip(design, key if isinstance(key, tuple) else (key,), strict=True)), "scorer": name,
                          **_summary_row(group, name, level, seed)})
     return pd.DataFrame(rows)
 
@@ -218,7 +218,7 @@ def pass_at_k(results: pd.DataFrame, k: int | None = None, scorer: str | None = 
         if kk < 1:
             raise WorkbenchError(f"pass_at_k(k={k}) needs k >= 1. Fix: e.g. k=1 or k=3.")
         counted = group.groupby("case_id")[scorer].count()
-        rows.append({**dict(zip(design, key if isinstance(key, tuple) else (key,))), "k": kk,
+        rows.append({**dict(zip(design, key if isinstance(key, tuple) else (key,), strict=True)), "k": kk,
                      "n_cases": int((counted >= kk).sum()), "pass_at_k": _pass_at_k_mean(group, scorer, kk)})
     return pd.DataFrame(rows)
 
@@ -245,7 +245,7 @@ def repeat_variance(results: pd.DataFrame, scorer: str | None = None) -> pd.Data
         by_case = group.groupby("case_id")[scorer]
         var = by_case.var(ddof=1).dropna()
         spread = by_case.agg(lambda s: s.dropna().nunique() > 1)[by_case.count() >= 2]
-        rows.append({**dict(zip(design, key if isinstance(key, tuple) else (key,))),
+        rows.append({**dict(zip(design, key if isinstance(key, tuple) else (key,), strict=True)),
                      "n_cases": len(var), "variance": float(var.mean()) if len(var) else math.nan,
                      "sd": float(math.sqrt(var.mean())) if len(var) else math.nan,
                      "inconsistent_cases": float(spread.mean()) if len(spread) else math.nan})
@@ -480,7 +480,7 @@ def cohen_kappa(a: Sequence[Any], b: Sequence[Any]) -> float:
     labels = sorted(set(a) | set(b), key=str)
     index = {x: i for i, x in enumerate(labels)}
     table = np.zeros((len(labels), len(labels)))
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         table[index[x], index[y]] += 1
     n = table.sum()
     observed = np.trace(table) / n

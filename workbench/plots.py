@@ -185,7 +185,7 @@ def distribution(results: pd.DataFrame, scorer: str | None = None, *, by: str = 
     fig, ax = _axes(ax)
     ax.hist(data, bins=bins, label=[str(g) for g in groups], color=[_colour(i) for i in range(len(groups))])
     if isinstance(bins, list):  # one bar per level: label the levels themselves
-        centres = [(a + b) / 2 for a, b in zip(bins[:-1], bins[1:])]
+        centres = [(a + b) / 2 for a, b in zip(bins[:-1], bins[1:], strict=True)]
         ax.set_xticks(centres, [f"{c:g}" for c in centres])
     ax.set_xlabel(scorer)
     ax.set_ylabel("calls")
@@ -349,7 +349,7 @@ def _sweep_data(data: Any, parameter: str | None, measure: str | None, values: l
         if missing:
             raise WorkbenchError(f"sweep_points() needs the frame's parameter and measure columns (it has "
                                  f"{', '.join(map(str, data.columns))}). Fix: pass parameter=... and measure=....")
-        return list(zip(data[parameter], data[measure])), str(parameter), str(measure), values, title
+        return list(zip(data[parameter], data[measure], strict=True)), str(parameter), str(measure), values, title
     try:
         pairs = [(x, y) for x, y in data]
     except (TypeError, ValueError):
