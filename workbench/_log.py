@@ -41,7 +41,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
@@ -530,10 +530,8 @@ class RunLog:
 
     def _drop_spill(self) -> None:
         for target in (self._unsaved_path(), Path(tempfile.gettempdir()) / self._unsaved_path().name):
-            try:
+            with suppress(OSError):
                 target.unlink()
-            except OSError:
-                pass
 
     def _error(self, cause: BaseException | str, spilled: Path | None, spill_problem: str) -> RunLogError:
         text = str(cause)
@@ -1042,10 +1040,8 @@ def _rollback(conn: sqlite3.Connection) -> None:
     """Roll back only a transaction that is still open: SQLite ends some itself (a full disk, for one),
     and "cannot rollback - no transaction is active" would then hide the real error."""
     if conn.in_transaction:
-        try:
+        with suppress(sqlite3.Error):
             conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass
 
 
 _owner_cache: tuple[int, str] | None = None

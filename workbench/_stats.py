@@ -167,7 +167,7 @@ def _summary_row(group: pd.DataFrame, scorer: str, level: float, seed: int) -> d
     errors = int(group["error"].notna().sum()) if "error" in group else 0
     passed = _passed(group, scorer)
     repeats = int(group.groupby("case_id").size().max()) if len(group) else 0
-    costs = group["cost_usd"] if "cost_usd" in group else None
+    costs = group.get("cost_usd")
     return {
         "n_cases": int(per_case.notna().sum()),
         "n_calls": len(group),

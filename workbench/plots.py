@@ -122,7 +122,7 @@ def sweep(results: pd.DataFrame, param: str | None = None, scorer: str | None = 
     means = case_means(results, scorer)
     line_cols = _varying(means, [c for c in design_columns(results) if c != param])
     fig, ax = _axes(ax)
-    for j, (key, group) in enumerate(means.groupby(line_cols, sort=False) if line_cols else [((), means)]):
+    for j, (_key, group) in enumerate(means.groupby(line_cols, sort=False) if line_cols else [((), means)]):
         xs = sorted(group[param].dropna().unique())
         stats = [_ci(group[group[param] == x]["score"].to_numpy(float), level) for x in xs]
         label = _label(group.iloc[0], line_cols) if line_cols else scorer
