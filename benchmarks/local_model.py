@@ -139,6 +139,7 @@ def _report(wb_runs: list[Timing], raw_runs: list[Timing], s: Settings, n_ctx: i
                 f"{median([t.tokens for t in raw_runs]):.0f}",
                 note="same tokens on both sides" if same_tokens else "token counts differ between the sides")
     section.notes.append(f"Settings on both sides: n_ctx={n_ctx}, n_threads={n_threads}, temperature={TEMPERATURE}, "
-                         f"max_tokens={s.local_max_tokens}, one seed per prompt; the workbench call is `wb.stream(...)` "
-                         "with `cache=False`, the baseline `Llama.create_chat_completion(stream=True)`.")
+                         f"max_tokens={s.local_max_tokens}, one seed per prompt; the workbench call is "
+                         "`wb.stream(...)` with `cache=False`, the baseline "
+                         "`Llama.create_chat_completion(stream=True)`.")
     return section

@@ -178,7 +178,8 @@ def load_cases(cases: Any) -> pd.DataFrame:
     elif isinstance(cases, Sequence) and all(isinstance(c, Mapping) for c in cases):
         frame = pd.DataFrame(list(cases))
     else:
-        raise CasesError(f"cases must be a pandas DataFrame, a CSV path or a list of dicts, not {type(cases).__name__}. "
+        raise CasesError("cases must be a pandas DataFrame, a CSV path or a list of dicts, "
+                         f"not {type(cases).__name__}. "
                          "Fix: e.g. cases=pd.DataFrame({'text': [...], 'expected': [...]}).")
     if frame.empty:
         raise CasesError("The cases table has no rows. Fix: add at least one case.")
@@ -203,7 +204,8 @@ def _read_cases_file(path: Path) -> pd.DataFrame:
         # text stays text: "007" and "3.10" must reach the prompt exactly as written
         return pd.read_csv(path, dtype=str, keep_default_na=False)
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise CasesError(f"Cannot read cases file {str(path)!r}: {exc}. Fix: save it as UTF-8 CSV with a header row.") from None
+        raise CasesError(f"Cannot read cases file {str(path)!r}: {exc}. "
+                         "Fix: save it as UTF-8 CSV with a header row.") from None
 
 
 def _check_columns(cases: pd.DataFrame, prompts: Mapping[str, Prompt]) -> None:
@@ -560,8 +562,8 @@ class Experiment:
                 done.update({k: r for (_, _, k), r in zip(missing, got, strict=True)})
             for cell, _, key in jobs:
                 answer = done[key]
-                scores[(cell.key, judge.name)] = (judge.parse(answer.text) if answer.ok else
-                                                  Score(None, f"judge call failed: {answer.error_type}: {answer.error}"))
+                failed = f"judge call failed: {answer.error_type}: {answer.error}"
+                scores[(cell.key, judge.name)] = judge.parse(answer.text) if answer.ok else Score(None, failed)
             total, reused = total + len(jobs), reused + len(jobs) - len(missing)
         return {"judge_calls": total, "judge_reused": reused}
 

@@ -306,7 +306,8 @@ class RunLog:
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                         "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
             done = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
             for name, sql in MIGRATIONS:
                 if name in done:

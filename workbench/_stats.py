@@ -346,7 +346,8 @@ class Comparison:
             f"Comparison of {self.a} vs {self.b} ({self.by}) on {self.scorer}: {_pairs(self.n, self.n_cases)}"
             + (f", {self.repeats} repeats each averaged" if self.repeats > 1 else ""),
             f"  mean {self.a}: {self.mean_a:.3f}   mean {self.b}: {self.mean_b:.3f}",
-            f"  difference ({self.b} - {self.a}): {self.diff:+.3f}, {level} CI {self.ci_low:+.3f} to {self.ci_high:+.3f}",
+            f"  difference ({self.b} - {self.a}): {self.diff:+.3f}, "
+            f"{level} CI {self.ci_low:+.3f} to {self.ci_high:+.3f}",
             f"  {_p_text(self.p_value, 3)} ({self.method}); {self.b} better on {self.wins} cases, worse on "
             f"{self.losses}, tied on {self.ties} (sign test p = {self.sign_test_p:.3g})",
             f"  Verdict: {self.verdict}",
@@ -453,7 +454,8 @@ def _pairs(n: int, cases: int) -> str:
 def _verdict(r: dict[str, Any], effect: float, *, observed: bool) -> str:
     a, b, n, alpha = r["a"], r["b"], r["n"], r["alpha"]
     figures = (f"{r['mean_b']:.3f} vs {r['mean_a']:.3f}, difference {r['diff']:+.3f} "
-               f"({1 - alpha:.0%} CI {r['ci_low']:+.3f} to {r['ci_high']:+.3f}), {_p_text(r['p_value'])}, {_pairs(n, r['n_cases'])}")
+               f"({1 - alpha:.0%} CI {r['ci_low']:+.3f} to {r['ci_high']:+.3f}), "
+               f"{_p_text(r['p_value'])}, {_pairs(n, r['n_cases'])}")
     if r["p_value"] < alpha:
         better, worse = (b, a) if r["diff"] > 0 else (a, b)
         return (f"{better} scores higher than {worse} on {r['scorer']} ({figures}). "

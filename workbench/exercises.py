@@ -120,7 +120,8 @@ def register(exercise: Exercise, *, replace: bool = False) -> Exercise:
     """Add an exercise to the registry (``replace=True`` to redefine one, a course exercise included)."""
     registry = _registry()
     if exercise.id in registry and not replace:
-        raise ExerciseError(f"An exercise {exercise.id!r} is already registered. Fix: pick another id or pass replace=True.")
+        raise ExerciseError(f"An exercise {exercise.id!r} is already registered. "
+                            "Fix: pick another id or pass replace=True.")
     registry[exercise.id] = exercise
     return exercise
 

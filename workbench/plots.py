@@ -58,7 +58,10 @@ def _label(row: Any, columns: list[str]) -> str:
     parts = []
     for c in columns:
         value = row[c]
-        parts.append(str(value) if c in ("variant", "model") else f"{c}={value:g}" if isinstance(value, float) else f"{c}={value}")
+        if c in ("variant", "model"):
+            parts.append(str(value))
+        else:
+            parts.append(f"{c}={value:g}" if isinstance(value, float) else f"{c}={value}")
     return " · ".join(parts) or "all"
 
 
@@ -270,13 +273,15 @@ def agreement(results: pd.DataFrame, judge: str | None = None, *, ax: Axes | Non
     ax.set_xlabel(result.scorer)
     ax.set_ylabel("human rating")
     ax.figure.colorbar(image, ax=ax, label="calls")
-    ax.set_title(f"{result.scorer} vs human ratings\nCohen's kappa {result.kappa:.2f} ({result.interpretation}), n = {result.n}")
+    ax.set_title(f"{result.scorer} vs human ratings\n"
+                 f"Cohen's kappa {result.kappa:.2f} ({result.interpretation}), n = {result.n}")
     return fig
 
 
 # --- a Sweep widget's answers: every answer as a dot, the mean as a line ----------------------
 def sweep_points(data: Any, parameter: str | None = None, measure: str | None = None, *,
-                 values: list[float] | tuple[float, ...] | None = None, title: str | None = None, ax: Axes | None = None) -> Figure:
+                 values: list[float] | tuple[float, ...] | None = None, title: str | None = None,
+                 ax: Axes | None = None) -> Figure:
     """Each answer's measure against the swept value (a dot, nudged sideways so none hides another)
     and the mean per value (a line). What ``wb.Sweep`` draws; experiments use :func:`sweep` (with CIs).
 
@@ -335,8 +340,11 @@ def sweep_points(data: Any, parameter: str | None = None, measure: str | None = 
     return fig
 
 
-def _sweep_data(data: Any, parameter: str | None, measure: str | None, values: list[float] | tuple[float, ...] | None,
-                title: str | None) -> tuple[list[tuple[Any, Any]], str, str, list[float] | tuple[float, ...] | None, str | None]:
+_Values = list[float] | tuple[float, ...] | None  # the swept values, when given
+
+
+def _sweep_data(data: Any, parameter: str | None, measure: str | None, values: _Values,
+                title: str | None) -> tuple[list[tuple[Any, Any]], str, str, _Values, str | None]:
     """``(pairs, parameter, measure, values, title)`` from a Sweep state, a frame or pairs."""
     if hasattr(data, "points") and hasattr(data, "sweep_values"):  # a SweepState (duck-typed: no import)
         s = data
