@@ -38,12 +38,20 @@ SEQUENTIAL = "cividis"  # perceptually uniform and colour-blind-safe
 
 def _axes(ax: Axes | None, size: tuple[float, float] = (6.4, 4.0)) -> tuple[Figure, Axes]:
     if ax is not None:
-        return ax.figure, ax
+        return _figure_of(ax), ax
     import matplotlib.pyplot as plt
 
     fig, new_ax = plt.subplots(figsize=size, layout="constrained")
     plt.close(fig)  # shown once, as the returned value, and not kept open by pyplot
     return fig, new_ax
+
+
+def _figure_of(ax: Axes) -> Figure:
+    """The Figure that holds ``ax``, also when ``ax`` sits in a SubFigure (which has no savefig, needed by to_png)."""
+    from matplotlib.figure import SubFigure
+
+    fig = ax.figure
+    return fig.figure if isinstance(fig, SubFigure) else fig
 
 
 def _colour(i: int) -> str:
@@ -319,7 +327,7 @@ def sweep_points(data: Any, parameter: str | None = None, measure: str | None = 
         fig = Figure(figsize=(6.4, 3.4), dpi=100, layout="constrained")
         ax = fig.add_subplot()
     else:
-        fig = ax.figure
+        fig = _figure_of(ax)
     if means:
         ax.plot([m[0] for m in means], [m[1] for m in means], "-", color=OKABE_ITO[5], linewidth=2,
                 marker="D", markersize=5, label="mean", zorder=2)
