@@ -334,7 +334,7 @@ class Experiment:
                 for combo in self.grid:
                     params = Params.build(**combo)
                     for case_id, row in self.cases.iterrows():
-                        case = {k: _plain(v) for k, v in row.items()}
+                        case = {str(k): _plain(v) for k, v in row.items()}  # str already (load_cases)
                         for repeat in range(self.repeats):
                             cells.append(self._cell(variant, prompt, model, combo, params, case_id, case, repeat))
         return cells
@@ -505,7 +505,8 @@ class Experiment:
         s = self.last_run
         cached = sum(1 for c in todo if responses[c.key].cached)
         costs = [responses[c.key].cost_usd for c in todo]
-        cost = "unknown" if any(c is None for c in costs) else f"${sum(costs):.4f}"  # type: ignore[misc]
+        known = [c for c in costs if c is not None]
+        cost = "unknown" if len(known) < len(costs) else f"${sum(known):.4f}"
         text = (f"{s['calls']} calls: {s['reused']} reused from the log, {s['ran']} run"
                 f"{f' ({cached} answered from the cache)' if cached else ''}, {s['errors']} errors; cost {cost}")
         if s.get("judge_calls"):
@@ -615,7 +616,8 @@ class Experiment:
         if log is None:
             return {}
         table = log.ratings()
-        return {int(r.call_id): float(r.rating) for r in table.itertuples() if r.rating is not None}
+        return {int(call_id): float(rating)
+                for call_id, rating in zip(table["call_id"], table["rating"], strict=True) if rating is not None}
 
 
 # --- helpers ---------------------------------------------------------------------------

@@ -407,7 +407,8 @@ async def acheck(exercise: Exercise, prompt: Any, model: str | None = None, *, r
 async def _grade_text(ex: Exercise, case: ExerciseCase, output: str, response: Response) -> tuple[bool, str]:
     """Every check runs (through the scoring protocol: async checks awaited, plain ones in a worker
     thread); the explanation lists what failed (or, if nothing did, what passed)."""
-    passed, failed = [], []
+    passed: list[str] = []
+    failed: list[str] = []
     for fn in ex.checks:
         score = to_score(await acall(fn, output, case, response), scorer_name(fn))
         (passed if score.is_pass else failed).append(score.explanation)
@@ -468,7 +469,7 @@ def normalise_answer(text: str) -> str:
 # --- checks the course uses (small, deterministic, each explaining itself) -------------
 def _named(fn: Check, name: str) -> Check:
     """Give a check built by a factory the factory's name (feedback and errors quote it)."""
-    fn.__name__ = fn.__qualname__ = name  # type: ignore[attr-defined]
+    fn.__name__ = fn.__qualname__ = name
     return fn
 
 

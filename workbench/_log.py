@@ -827,7 +827,7 @@ class RunLog:
         """:meth:`record` for the event loop: the write runs in the writer thread, the loop stays free."""
         row = self._call_row(request, response, experiment_id, cell_key)
         ids = await self._await(_Rows([("calls", row)]))
-        return int(ids[0])  # type: ignore[arg-type]
+        return int(ids[0])
 
     def record_nowait(self, request: Request, response: Response, *, experiment_id: str | None = None,
                       cell_key: str | None = None) -> None:
@@ -960,7 +960,8 @@ class RunLog:
         return self.version(self._submit(write).result())
 
     def versions(self, name: str | None = None) -> list[Version]:
-        sql, args = "SELECT * FROM versions", ()
+        sql = "SELECT * FROM versions"
+        args: tuple[str, ...] = ()
         if name:
             sql, args = sql + " WHERE name = ?", (redact(name),)
         rows = self._read(lambda c: c.execute(sql + " ORDER BY id DESC", args).fetchall())

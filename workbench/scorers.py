@@ -288,7 +288,7 @@ def json_schema(schema: Mapping[str, Any], *, strip_fences: bool = True, name: s
                           "Fix: e.g. json_schema({'type': 'object', 'required': ['name']}).")
     cls = jsonschema.validators.validator_for(schema)
     try:
-        cls.check_schema(schema)
+        cls.check_schema(dict(schema))
     except jsonschema.exceptions.SchemaError as exc:
         where = "/".join(map(str, exc.path)) or "the top level"
         raise ScorerError(f"The JSON schema given to json_schema() is invalid at {where}: {exc.message}. "
