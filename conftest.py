@@ -13,7 +13,7 @@ import tempfile
 _SCRATCH = tempfile.mkdtemp(prefix="workbench-tests-")
 
 
-def pytest_configure(config):  # noqa: D103 - pytest hook
+def pytest_configure(config):  # pytest hook
     os.environ["WORKBENCH_DB"] = os.path.join(_SCRATCH, "runs.sqlite")
     for name in ("OPENAI_API_KEY", "MISTRAL_API_KEY", "OPENAI_BASE_URL", "MISTRAL_SERVER_URL", "WORKBENCH_MODEL"):
         os.environ.pop(name, None)

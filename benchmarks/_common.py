@@ -96,7 +96,7 @@ def median(values: Sequence[float]) -> float:
 
 def paired_ratios(numerators: Sequence[float], denominators: Sequence[float]) -> list[float]:
     """Ratio of each pair made in the same round (drift between rounds cancels)."""
-    return [n / d for n, d in zip(numerators, denominators) if d]
+    return [n / d for n, d in zip(numerators, denominators, strict=True) if d]
 
 
 def spread(values: Sequence[float], label: str = "runs", unit: str = "") -> str:

@@ -126,7 +126,7 @@ def run(settings: Settings) -> list[Section]:
 
 def _report(wb_runs: list[Timing], raw_runs: list[Timing], s: Settings, n_ctx: int, n_threads: int) -> Section:
     section = Section("4. Local model (SmolLM2-135M, llama.cpp)")
-    same_tokens = all(a.tokens == b.tokens for a, b in zip(wb_runs, raw_runs))
+    same_tokens = all(a.tokens == b.tokens for a, b in zip(wb_runs, raw_runs, strict=True))
     speed = paired_ratios([t.tokens_per_s for t in wb_runs], [t.tokens_per_s for t in raw_runs])
     ttft = paired_ratios([t.ttft_s for t in raw_runs], [t.ttft_s for t in wb_runs])
     section.add("tokens/s (whole call, first token included)", f"{median([t.tokens_per_s for t in wb_runs]):.1f}",
@@ -139,6 +139,7 @@ def _report(wb_runs: list[Timing], raw_runs: list[Timing], s: Settings, n_ctx: i
                 f"{median([t.tokens for t in raw_runs]):.0f}",
                 note="same tokens on both sides" if same_tokens else "token counts differ between the sides")
     section.notes.append(f"Settings on both sides: n_ctx={n_ctx}, n_threads={n_threads}, temperature={TEMPERATURE}, "
-                         f"max_tokens={s.local_max_tokens}, one seed per prompt; the workbench call is `wb.stream(...)` "
-                         "with `cache=False`, the baseline `Llama.create_chat_completion(stream=True)`.")
+                         f"max_tokens={s.local_max_tokens}, one seed per prompt; the workbench call is "
+                         "`wb.stream(...)` with `cache=False`, the baseline "
+                         "`Llama.create_chat_completion(stream=True)`.")
     return section

@@ -90,7 +90,7 @@ def import_section(s: Settings) -> Section:
             fn()
     loaded = json.loads(python("-c", "import json, sys, workbench; "
                                      f"print(json.dumps([m for m in {list(HEAVY)!r} if m in sys.modules]))").stdout)
-    extra = [w - b for w, b in zip(with_wb, bare)]
+    extra = [w - b for w, b in zip(with_wb, bare, strict=True)]
     section.add("`import workbench` (python -X importtime, cumulative)", f"{median(cumulative) / 1000:.1f} ms",
                 note=spread([c / 1000 for c in cumulative], unit=" ms"))
     section.add("fresh interpreter: `import workbench` vs `pass`", f"{median(with_wb) * 1000:.0f} ms",
@@ -120,8 +120,8 @@ def playground_rows(section: Section, s: Settings) -> None:
     runs = [child_json("playground", str(5 if s.quick else 20)) for _ in range(1 if s.quick else 3)]
     first = [r["first_s"] for r in runs]
     later = [x for r in runs for x in r["later_s"]]
-    section.add("construct wb.Playground, first in a fresh kernel (imports ipywidgets)", f"{median(first) * 1000:.0f} ms",
-                note=f"{len(first)} interpreters")
+    section.add("construct wb.Playground, first in a fresh kernel (imports ipywidgets)",
+                f"{median(first) * 1000:.0f} ms", note=f"{len(first)} interpreters")
     section.add("construct wb.Playground, later ones", f"{median(later) * 1000:.1f} ms", note=f"{len(later)} widgets")
 
 

@@ -382,7 +382,8 @@ def report_mistral(series: Series, s: Settings) -> Section:
 
 def run(settings: Settings) -> list[Section]:
     """Benchmarks 1-3; returns their sections."""
-    with tempfile.TemporaryDirectory(prefix="wb-bench-") as tmp, FakeServers(settings.latency, settings.retry_after) as servers:
+    with (tempfile.TemporaryDirectory(prefix="wb-bench-") as tmp,
+          FakeServers(settings.latency, settings.retry_after) as servers):
         folder = Path(tmp)
         sections = report_openai(openai_rounds(settings, servers, folder), settings)
         sections.insert(1, report_mistral(mistral_rounds(settings, servers, folder), settings))

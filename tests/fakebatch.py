@@ -132,7 +132,8 @@ class BatchAPI:
                  expire_after: float | None = None, cancel_s: float = 0.05, line_fault: LineFault | None = None,
                  max_requests: int = OPENAI_MAX_REQUESTS, max_bytes: int = OPENAI_MAX_BYTES) -> None:
         self.server = server
-        self.validate_s, self.process_s, self.expire_after, self.cancel_s = validate_s, process_s, expire_after, cancel_s
+        self.validate_s, self.process_s = validate_s, process_s
+        self.expire_after, self.cancel_s = expire_after, cancel_s
         self.line_fault = line_fault
         self.max_requests, self.max_bytes = max_requests, max_bytes
         self.files: dict[str, StoredFile] = {}
@@ -196,15 +197,18 @@ class BatchAPI:
                 await self._content(exchange, fmt, parts[2])
             elif parts[1] == "files" and len(parts) == 3 and method == "GET":
                 await self._file_info(exchange, fmt, parts[2])
-            elif not mistral and parts[1] == "batches" and len(parts) == 2 and method == "POST" or mistral and parts[1:3] == ["batch", "jobs"] and len(parts) == 3 and method == "POST":
+            elif (not mistral and parts[1] == "batches" and len(parts) == 2 and method == "POST"
+                  or mistral and parts[1:3] == ["batch", "jobs"] and len(parts) == 3 and method == "POST"):
                 await self._create(exchange, fmt, exchange.request.json())
-            elif not mistral and parts[1] == "batches" and len(parts) == 2 and method == "GET" or mistral and parts[1:3] == ["batch", "jobs"] and len(parts) == 3 and method == "GET":
+            elif (not mistral and parts[1] == "batches" and len(parts) == 2 and method == "GET"
+                  or mistral and parts[1:3] == ["batch", "jobs"] and len(parts) == 3 and method == "GET"):
                 await self._list(exchange, fmt)
             elif not mistral and parts[1] == "batches" and len(parts) == 3 and method == "GET":
                 await self._retrieve(exchange, fmt, parts[2])
             elif mistral and parts[1:3] == ["batch", "jobs"] and len(parts) == 4 and method == "GET":
                 await self._retrieve(exchange, fmt, parts[3])
-            elif not mistral and parts[1] == "batches" and len(parts) == 4 and parts[3] == "cancel" and method == "POST":
+            elif (not mistral and parts[1] == "batches" and len(parts) == 4 and parts[3] == "cancel"
+                  and method == "POST"):
                 await self._cancel(exchange, fmt, parts[2])
             elif mistral and parts[1:3] == ["batch", "jobs"] and len(parts) == 5 and parts[4] == "cancel" \
                     and method == "POST":
@@ -251,7 +255,8 @@ class BatchAPI:
         if fmt.name == "mistral":
             sample = {"batch": "batch_request", "batch_result": "batch_result", "batch_error": "batch_error"}
             return {"id": file.id, "object": "file", "bytes": len(file.data), "created_at": file.created_at,
-                    "filename": file.filename, "purpose": "batch", "sample_type": sample.get(file.purpose, "batch_result"),
+                    "filename": file.filename, "purpose": "batch",
+                    "sample_type": sample.get(file.purpose, "batch_result"),
                     "source": "upload" if file.purpose == "batch" else "mistral",
                     "num_lines": file.data.count(b"\n"), "mimetype": "application/jsonl", "visibility": "workspace"}
         return {"id": file.id, "object": "file", "bytes": len(file.data), "created_at": file.created_at,
@@ -327,7 +332,8 @@ class BatchAPI:
             lines.append(line)
         if not mistral and len(models) > 1:
             problems.append({"code": "mismatched_model", "line": None,
-                             "message": f"Every request in a batch must use the same model; got {sorted(map(str, models))}."})
+                             "message": "Every request in a batch must use the same model; "
+                                        f"got {sorted(map(str, models))}."})
         if not mistral and len(lines) > self.max_requests:
             problems.append({"code": "too_many_requests", "line": None,
                              "message": f"A batch holds at most {self.max_requests} requests; got {len(lines)}."})

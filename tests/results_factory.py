@@ -23,7 +23,7 @@ def make_results(scores: Mapping[tuple[Any, ...], Sequence[Sequence[float]]], *,
         for case_id, repeats in enumerate(per_case):
             for repeat, value in enumerate(repeats):
                 row = {"experiment_id": "synthetic", "variant": variant, "model": model,
-                       **dict(zip(params, values)), "case_id": case_id, "repeat": repeat,
+                       **dict(zip(params, values, strict=True)), "case_id": case_id, "repeat": repeat,
                        "text": f"case {case_id}", "expected": "yes", "output": f"answer {value}",
                        scorer: value, f"{scorer}_passed": None if np.isnan(value) else bool(value >= 0.5),
                        f"{scorer}_explanation": "synthetic", "prompt_tokens": 10, "completion_tokens": 5,

@@ -290,7 +290,8 @@ CHILD = textwrap.dedent("""
     runner = wb.Runner(log=sys.argv[1], progress=False)
     exp = wb.Experiment({"p": wb.Prompt(system="Be brief.", user="Q: {q}")}, models="openai:gpt-4o-mini",
                         params={"max_tokens": 20, "temperature": 0.5},
-                        cases=pd.DataFrame({"id": [f"c{i}" for i in range(30)], "q": [f"question {i}" for i in range(30)]}),
+                        cases=pd.DataFrame({"id": [f"c{i}" for i in range(30)],
+                                            "q": [f"question {i}" for i in range(30)]}),
                         repeats=2, runner=runner)
     job = exp.submit(verbose=False)
     print("SUBMITTED", len(job.submitted), flush=True)
@@ -321,7 +322,8 @@ def test_sigkill_between_submit_and_collect_then_rerun_collects_without_a_second
     assert api.stats["batches_created"] == 3
     runner = wb.Runner(log=path, progress=False)
     exp = wb.Experiment({"p": PROMPT}, models=OPENAI, params={"max_tokens": 20, "temperature": 0.5},
-                        cases=pd.DataFrame({"id": [f"c{i}" for i in range(30)], "q": [f"question {i}" for i in range(30)]}),
+                        cases=pd.DataFrame({"id": [f"c{i}" for i in range(30)],
+                                            "q": [f"question {i}" for i in range(30)]}),
                         repeats=2, runner=runner)
     assert "already submitted: 60 calls in 3 batches" in repr(exp.plan())
     results = exp.run(batch=True, progress=False, verbose=False, poll_s=0.05)
@@ -340,7 +342,8 @@ def test_sigkill_after_the_batch_was_created_but_before_it_was_logged(server, tm
            "OPENAI_BASE_URL": server.openai_base_url}
     script = tmp_path / "child.py"
     script.write_text("import os, signal, workbench._batch as b\n"
-                      "b._adopt = lambda *a, **k: (print('CREATED', flush=True), os.kill(os.getpid(), signal.SIGKILL))\n"
+                      "b._adopt = lambda *a, **k: (print('CREATED', flush=True),"
+                      " os.kill(os.getpid(), signal.SIGKILL))\n"
                       + CHILD)
     child = subprocess.run([sys.executable, str(script), str(path), PLANTED_KEY], env=env, cwd=tmp_path,
                            capture_output=True, text=True, timeout=120, check=False)
@@ -348,7 +351,8 @@ def test_sigkill_after_the_batch_was_created_but_before_it_was_logged(server, tm
     assert api.stats["batches_created"] == 1
     runner = wb.Runner(log=path, progress=False)
     exp = wb.Experiment({"p": PROMPT}, models=OPENAI, params={"max_tokens": 20, "temperature": 0.5},
-                        cases=pd.DataFrame({"id": [f"c{i}" for i in range(30)], "q": [f"question {i}" for i in range(30)]}),
+                        cases=pd.DataFrame({"id": [f"c{i}" for i in range(30)],
+                                            "q": [f"question {i}" for i in range(30)]}),
                         repeats=2, runner=runner)
     assert "already submitted: 60 calls" in repr(exp.plan())  # held by the logged submission
     results = exp.run(batch=True, progress=False, verbose=False, poll_s=0.05)

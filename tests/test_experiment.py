@@ -62,7 +62,7 @@ def test_end_to_end_tidy_results(fake, runner, log):
     assert len(log.calls(experiment_id=exp.experiment_id)) == 24
     assert (results["cost_usd"] > 0).all() and results["prompt_tokens"].gt(0).all()
     # extra columns stay in the table but are not sent
-    assert not any("x" == m["content"] or "topic" in m["content"] for r in _chat_requests(fake) for m in r["messages"])
+    assert not any(m["content"] == "x" or "topic" in m["content"] for r in _chat_requests(fake) for m in r["messages"])
     assert results.attrs["scorers"] == ["exact_match", "contains"] and results.attrs["params"] == ["temperature",
                                                                                                     "max_tokens"]
 

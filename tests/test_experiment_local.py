@@ -28,7 +28,8 @@ def test_experiment_end_to_end_on_the_local_model(runner, log, tmp_path):
     vague = wb.Prompt(user="{text}")
     precise = wb.Prompt(system="Classify the sentiment. Answer with one word: positive or negative.",
                         user="Text: {text}\nSentiment:",
-                        examples=[("Text: I like it\nSentiment:", "positive"), ("Text: So bad\nSentiment:", "negative")])
+                        examples=[("Text: I like it\nSentiment:", "positive"),
+                                  ("Text: So bad\nSentiment:", "negative")])
     exp = wb.Experiment({"vague": vague, "precise": precise}, models=LOCAL, params={"temperature": 0, "max_tokens": 8},
                         cases=cases, scorers=[wb.scorers.label_match(["positive", "negative"]),
                                               wb.scorers.word_count(max=3)], runner=runner)
@@ -71,7 +72,8 @@ CHILD = textwrap.dedent("""
 def _logged(db: Path) -> list[tuple[int, str, str]]:
     try:
         with sqlite3.connect(db, timeout=5) as con:
-            return con.execute("SELECT id, cell_key, status FROM calls WHERE experiment_id = 'killed' ORDER BY id").fetchall()
+            return con.execute("SELECT id, cell_key, status FROM calls WHERE experiment_id = 'killed' "
+                               "ORDER BY id").fetchall()
     except sqlite3.OperationalError:  # not created yet
         return []
 

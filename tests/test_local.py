@@ -108,7 +108,8 @@ def test_works_inside_a_running_event_loop(runner):
 def test_command_line_one_liner_prints_model_text(tmp_path):
     env = {"WORKBENCH_DB": str(tmp_path / "cli.sqlite"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     out = subprocess.run(
-        [sys.executable, "-c", "import workbench as wb; print(wb.complete('local:smollm2', 'Say hello', max_tokens=16).text)"],
+        [sys.executable, "-c",
+         "import workbench as wb; print(wb.complete('local:smollm2', 'Say hello', max_tokens=16).text)"],
         capture_output=True, text=True, timeout=120, env=env, check=True,
     )
     assert len(out.stdout.strip()) > 0

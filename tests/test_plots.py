@@ -77,6 +77,16 @@ def test_scores_draws_into_a_given_axes(grid):
     plt.close(fig)
 
 
+def test_an_axes_in_a_subfigure_gives_the_figure_that_holds_it(grid):
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax = fig.subfigures(1, 2)[1].add_subplot()
+    assert wb.plots.scores(grid, ax=ax) is fig
+    assert wb.plots.sweep_points([(0.0, 1.0), (1.0, 0.0)], "temperature", "score", ax=ax) is fig
+    assert wb.plots.to_png(fig).startswith(b"\x89PNG")  # a SubFigure has no savefig
+
+
 def test_sweep_lines_and_bands(grid):
     fig = wb.plots.sweep(grid.query("variant == 'few-shot'"))
     ax = fig.axes[0]

@@ -140,7 +140,7 @@ class _Backend:
         raise NotImplementedError
 
     # calls
-    async def __aenter__(self) -> _Backend:
+    async def __aenter__(self) -> _Backend:  # Python 3.10 has no typing.Self
         self.client = self._make_client()
         return self
 
@@ -416,7 +416,8 @@ class BatchPlan:
         if self.cost_usd is not None and self.online_cost_usd:
             saving = f", {100 * (1 - self.cost_usd / self.online_cost_usd):.0f}% below online"
         if self.to_submit:
-            lines = [(f"  batch API: {self.to_submit} calls in {self.batches} batch{'es' if self.batches != 1 else ''}, "
+            plural = "es" if self.batches != 1 else ""
+            lines = [(f"  batch API: {self.to_submit} calls in {self.batches} batch{plural}, "
                       f"estimated cost {cost} at the batch price{saving}; expected wait {self.wait}")]
         else:
             lines = ["  batch API: nothing to submit"]
@@ -886,7 +887,8 @@ class BatchJob:
                     except Exception as exc:  # noqa: BLE001 - each SDK raises its own types; translated into named errors
                         if getattr(exc, "status_code", None) in (400, 409):  # it ended meanwhile
                             continue
-                        raise _translate(exc, backend, f"cancelling batch {batch['id']}", batch_id=batch["id"]) from None
+                        raise _translate(exc, backend, f"cancelling batch {batch['id']}",
+                                         batch_id=batch["id"]) from None
                 _update_batch(self.log, info)
 
         run_sync(go())
@@ -923,13 +925,13 @@ class BatchJob:
                 if not pending and not self._intents():
                     return True
                 infos = run_sync(self._refresh_async(pending)) if pending else []
-                ended = [b for b, i in zip(pending, infos) if i.state in TERMINAL]
+                ended = [b for b, i in zip(pending, infos, strict=True) if i.state in TERMINAL]
                 if ended:
                     run_sync(self._collect_async(ended))
                 if bar is not None:
                     done = sum(i.completed + i.failed for i in infos)
                     bar.n = min(total, total - sum(b["cells"] for b in pending) + done)
-                    states = sorted({i.state for b, i in zip(pending, infos) if i.state not in TERMINAL})
+                    states = sorted({i.state for b, i in zip(pending, infos, strict=True) if i.state not in TERMINAL})
                     bar.set_postfix_str(", ".join(states) or "collecting", refresh=False)
                     bar.refresh()
                 if not self._uncollected() and not self._intents():
@@ -995,7 +997,8 @@ def _responses(exp: Experiment, job: BatchJob) -> dict[str, Response]:
 
     logged = exp._logged()
     rows = job.log._read(lambda c: c.execute(
-        "SELECT * FROM calls WHERE experiment_id = ? AND status = 'error' ORDER BY id", (exp.experiment_id,)).fetchall())
+        "SELECT * FROM calls WHERE experiment_id = ? AND status = 'error' ORDER BY id",
+        (exp.experiment_id,)).fetchall())
     errors = {r["cell_key"]: row_to_response(r) for r in rows}
     held = _cell_batches(job.log, exp.experiment_id)
     out: dict[str, Response] = {}

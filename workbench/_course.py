@@ -39,7 +39,7 @@ def _cases(variables: tuple[str, ...], rows: list[tuple[Any, ...]], prefix: str 
     """Rows of (*values, expected[, note]) -> cases named case 1, case 2..."""
     out = []
     for i, row in enumerate(rows, 1):
-        values = dict(zip(variables, row[: len(variables)]))
+        values = dict(zip(variables, row[: len(variables)], strict=True))
         expected = row[len(variables)]
         note = row[len(variables) + 1] if len(row) > len(variables) + 1 else ""
         out.append(ExerciseCase(values, expected, id=f"{prefix} {i}", note=note))

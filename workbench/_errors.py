@@ -83,7 +83,7 @@ class RunLogError(WorkbenchError):
     """
 
     unsaved_path: str | None = None
-    responses: list = []  # noqa: RUF012 - replaced per instance, never mutated
+    responses: list = []  # replaced per instance, never mutated
 
 
 class BudgetExceededError(WorkbenchError):

@@ -159,7 +159,7 @@ def _grid(params: Mapping[str, Any] | Params | None) -> tuple[list[str], list[di
             raise ParamsError(f"params[{name!r}] is an empty list. Fix: give at least one value, e.g. [0, 0.7].")
         names.append(name)
         axes.append(values)
-    combos = [dict(zip(names, combo)) for combo in itertools.product(*axes)]
+    combos = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)]
     for combo in combos:
         Params.build(**combo)  # an unknown name or a value out of range fails here, before any call
     return names, combos
@@ -178,7 +178,8 @@ def load_cases(cases: Any) -> pd.DataFrame:
     elif isinstance(cases, Sequence) and all(isinstance(c, Mapping) for c in cases):
         frame = pd.DataFrame(list(cases))
     else:
-        raise CasesError(f"cases must be a pandas DataFrame, a CSV path or a list of dicts, not {type(cases).__name__}. "
+        raise CasesError("cases must be a pandas DataFrame, a CSV path or a list of dicts, "
+                         f"not {type(cases).__name__}. "
                          "Fix: e.g. cases=pd.DataFrame({'text': [...], 'expected': [...]}).")
     if frame.empty:
         raise CasesError("The cases table has no rows. Fix: add at least one case.")
@@ -203,7 +204,8 @@ def _read_cases_file(path: Path) -> pd.DataFrame:
         # text stays text: "007" and "3.10" must reach the prompt exactly as written
         return pd.read_csv(path, dtype=str, keep_default_na=False)
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise CasesError(f"Cannot read cases file {str(path)!r}: {exc}. Fix: save it as UTF-8 CSV with a header row.") from None
+        raise CasesError(f"Cannot read cases file {str(path)!r}: {exc}. "
+                         "Fix: save it as UTF-8 CSV with a header row.") from None
 
 
 def _check_columns(cases: pd.DataFrame, prompts: Mapping[str, Prompt]) -> None:
@@ -332,7 +334,7 @@ class Experiment:
                 for combo in self.grid:
                     params = Params.build(**combo)
                     for case_id, row in self.cases.iterrows():
-                        case = {k: _plain(v) for k, v in row.items()}
+                        case = {str(k): _plain(v) for k, v in row.items()}  # str already (load_cases)
                         for repeat in range(self.repeats):
                             cells.append(self._cell(variant, prompt, model, combo, params, case_id, case, repeat))
         return cells
@@ -478,7 +480,7 @@ class Experiment:
         if todo:
             got = await self.runner.run([c.request for c in todo], cache=self.cache, progress=bar or False,
                                         experiment_id=self.experiment_id, cell_keys=[c.key for c in todo])
-            responses.update({c.key: r for c, r in zip(todo, got)})
+            responses.update({c.key: r for c, r in zip(todo, got, strict=True)})
         return responses, await self._score_async(responses, logged, bar, plain_in_loop=plain_in_loop), todo
 
     async def _score_async(self, responses: dict[str, Response], logged: dict[str, Response], bar: Any, *,
@@ -503,7 +505,8 @@ class Experiment:
         s = self.last_run
         cached = sum(1 for c in todo if responses[c.key].cached)
         costs = [responses[c.key].cost_usd for c in todo]
-        cost = "unknown" if any(c is None for c in costs) else f"${sum(costs):.4f}"  # type: ignore[misc]
+        known = [c for c in costs if c is not None]
+        cost = "unknown" if len(known) < len(costs) else f"${sum(known):.4f}"
         text = (f"{s['calls']} calls: {s['reused']} reused from the log, {s['ran']} run"
                 f"{f' ({cached} answered from the cache)' if cached else ''}, {s['errors']} errors; cost {cost}")
         if s.get("judge_calls"):
@@ -533,7 +536,7 @@ class Experiment:
 
         pairs = [(scorer, cell) for scorer in scorers for cell in self.cells]
         results = await asyncio.gather(*(one(s, c) for s, c in pairs))
-        return {(cell.key, scorer.name): result for (scorer, cell), result in zip(pairs, results)}
+        return {(cell.key, scorer.name): result for (scorer, cell), result in zip(pairs, results, strict=True)}
 
     async def _score_judges(self, responses: dict[str, Response], logged: dict[str, Response],
                             scores: dict[tuple[str, str], Score | None], bar: Any) -> dict[str, int]:
@@ -557,11 +560,11 @@ class Experiment:
             if missing:
                 got = await self.runner.run([r for _, r, _ in missing], cache=True, progress=bar or False,
                                             experiment_id=self.experiment_id, cell_keys=[k for _, _, k in missing])
-                done.update({k: r for (_, _, k), r in zip(missing, got)})
+                done.update({k: r for (_, _, k), r in zip(missing, got, strict=True)})
             for cell, _, key in jobs:
                 answer = done[key]
-                scores[(cell.key, judge.name)] = (judge.parse(answer.text) if answer.ok else
-                                                  Score(None, f"judge call failed: {answer.error_type}: {answer.error}"))
+                failed = f"judge call failed: {answer.error_type}: {answer.error}"
+                scores[(cell.key, judge.name)] = judge.parse(answer.text) if answer.ok else Score(None, failed)
             total, reused = total + len(jobs), reused + len(jobs) - len(missing)
         return {"judge_calls": total, "judge_reused": reused}
 
@@ -613,7 +616,8 @@ class Experiment:
         if log is None:
             return {}
         table = log.ratings()
-        return {int(r.call_id): float(r.rating) for r in table.itertuples() if r.rating is not None}
+        return {int(call_id): float(rating)
+                for call_id, rating in zip(table["call_id"], table["rating"], strict=True) if rating is not None}
 
 
 # --- helpers ---------------------------------------------------------------------------

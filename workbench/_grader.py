@@ -269,7 +269,9 @@ class CheckResult:
 
     def _next_step(self) -> str:
         if self.passed:
-            return "" if not self.failures else "Passed, though not every answer: read the failures to see what is still fragile."
+            if not self.failures:
+                return ""
+            return "Passed, though not every answer: read the failures to see what is still fragile."
         if self.errors:
             return f"{len(self.errors)} call(s) failed with an error: {self.errors[0].response.error}"
         return f"Improve the prompt and check again; wb.exercises.hint({self.exercise.id!r}) gives a hint."
@@ -330,9 +332,10 @@ def _check_prompt(ex: Exercise, prompt: Prompt) -> None:
     missing = [v for v in ex.variables if v not in prompt.variables]
     extra = [v for v in prompt.variable_order if v not in ex.variables]
     if missing:
+        placeholders = ", ".join("{" + v + "}" for v in missing)
         raise PromptError(
-            f"Your prompt does not use {', '.join('{' + v + '}' for v in missing)}, so the model would never see "
-            f"the case's {' and '.join(missing)}. Fix: put {', '.join('{' + v + '}' for v in missing)} where it belongs "
+            f"Your prompt does not use {placeholders}, so the model would never see "
+            f"the case's {' and '.join(missing)}. Fix: put {placeholders} where it belongs "
             f"in the prompt."
         )
     if extra:
@@ -353,7 +356,8 @@ def _run_params(ex: Exercise, given: Mapping[str, Any]) -> dict[str, Any]:
     if locked:
         shown = ", ".join(f"{k}={ex.params.get(k)!r}" for k in locked)
         raise ParamsError(
-            f"Exercise {ex.id} fixes {shown}: that is part of the test. Fix: remove {', '.join(k + '=' for k in locked)} "
+            f"Exercise {ex.id} fixes {shown}: that is part of the test. "
+            f"Fix: remove {', '.join(k + '=' for k in locked)} "
             "and change the prompt instead."
         )
     params = {**ex.params, **{k: v for k, v in given.items() if v is not None}}
@@ -393,7 +397,7 @@ async def acheck(exercise: Exercise, prompt: Any, model: str | None = None, *, r
                                            tags={"exercise": ex.id, "case": case.id, "run": run}))
             keys.append((case, run))
     responses = await runner.run(requests, cache=cache, progress=progress)
-    attempts = [await _grade(ex, case, run, response) for (case, run), response in zip(keys, responses)]
+    attempts = [await _grade(ex, case, run, response) for (case, run), response in zip(keys, responses, strict=True)]
     if ex.mode == "agree":
         attempts = _require_agreement(attempts)
     return CheckResult(ex, model, p, merged, runs, attempts)
@@ -403,7 +407,8 @@ async def acheck(exercise: Exercise, prompt: Any, model: str | None = None, *, r
 async def _grade_text(ex: Exercise, case: ExerciseCase, output: str, response: Response) -> tuple[bool, str]:
     """Every check runs (through the scoring protocol: async checks awaited, plain ones in a worker
     thread); the explanation lists what failed (or, if nothing did, what passed)."""
-    passed, failed = [], []
+    passed: list[str] = []
+    failed: list[str] = []
     for fn in ex.checks:
         score = to_score(await acall(fn, output, case, response), scorer_name(fn))
         (passed if score.is_pass else failed).append(score.explanation)
@@ -464,7 +469,7 @@ def normalise_answer(text: str) -> str:
 # --- checks the course uses (small, deterministic, each explaining itself) -------------
 def _named(fn: Check, name: str) -> Check:
     """Give a check built by a factory the factory's name (feedback and errors quote it)."""
-    fn.__name__ = fn.__qualname__ = name  # type: ignore[attr-defined]
+    fn.__name__ = fn.__qualname__ = name
     return fn
 
 

@@ -41,7 +41,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
@@ -306,7 +306,8 @@ class RunLog:
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                         "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
             done = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
             for name, sql in MIGRATIONS:
                 if name in done:
@@ -412,7 +413,7 @@ class RunLog:
                 for _, future in group:
                     future.set_exception(self._copy_failure())
                 return
-        for (_, future), result in zip(group, results):
+        for (_, future), result in zip(group, results, strict=True):
             future.set_result(result)
 
     async def _await(self, fn: Callable[[], T] | _Rows | _Claim) -> Any:
@@ -435,7 +436,7 @@ class RunLog:
         batch = self._loop_batches.pop(loop, [])
         done, results = self._try_now([job for job, _ in batch])
         if done:
-            for (_, future), result in zip(batch, results):
+            for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(result)
             return
@@ -530,10 +531,8 @@ class RunLog:
 
     def _drop_spill(self) -> None:
         for target in (self._unsaved_path(), Path(tempfile.gettempdir()) / self._unsaved_path().name):
-            try:
+            with suppress(OSError):
                 target.unlink()
-            except OSError:
-                pass
 
     def _error(self, cause: BaseException | str, spilled: Path | None, spill_problem: str) -> RunLogError:
         text = str(cause)
@@ -828,7 +827,7 @@ class RunLog:
         """:meth:`record` for the event loop: the write runs in the writer thread, the loop stays free."""
         row = self._call_row(request, response, experiment_id, cell_key)
         ids = await self._await(_Rows([("calls", row)]))
-        return int(ids[0])  # type: ignore[arg-type]
+        return int(ids[0])
 
     def record_nowait(self, request: Request, response: Response, *, experiment_id: str | None = None,
                       cell_key: str | None = None) -> None:
@@ -961,7 +960,8 @@ class RunLog:
         return self.version(self._submit(write).result())
 
     def versions(self, name: str | None = None) -> list[Version]:
-        sql, args = "SELECT * FROM versions", ()
+        sql = "SELECT * FROM versions"
+        args: tuple[str, ...] = ()
         if name:
             sql, args = sql + " WHERE name = ?", (redact(name),)
         rows = self._read(lambda c: c.execute(sql + " ORDER BY id DESC", args).fetchall())
@@ -1042,10 +1042,8 @@ def _rollback(conn: sqlite3.Connection) -> None:
     """Roll back only a transaction that is still open: SQLite ends some itself (a full disk, for one),
     and "cannot rollback - no transaction is active" would then hide the real error."""
     if conn.in_transaction:
-        try:
+        with suppress(sqlite3.Error):
             conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass
 
 
 _owner_cache: tuple[int, str] | None = None
@@ -1086,7 +1084,7 @@ def _flush_open_logs() -> None:
             with log._lock:  # directly: no new thread may start at interpreter shutdown
                 if log._pending:
                     log._write_rows([])
-        except Exception:  # noqa: BLE001, S110 - nothing more can be done at exit; the fallback file stays
+        except Exception:  # noqa: BLE001 - nothing more can be done at exit; the fallback file stays
             pass
 
 

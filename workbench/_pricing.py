@@ -69,7 +69,8 @@ def set_batch_price(model: str, input_per_mtok: float, output_per_mtok: float) -
     if input_per_mtok < 0 or output_per_mtok < 0:
         from ._errors import ParamsError
 
-        raise ParamsError("Prices cannot be negative. Fix: pass USD per million tokens, e.g. set_batch_price(m, 0.075, 0.3).")
+        raise ParamsError("Prices cannot be negative. "
+                          "Fix: pass USD per million tokens, e.g. set_batch_price(m, 0.075, 0.3).")
     split_model(model)
     BATCH_PRICES[model] = (float(input_per_mtok), float(output_per_mtok))
 

@@ -154,7 +154,9 @@ def scorer_name(scorer: Any) -> str:
 
 def _is_coroutine_callable(fn: Any) -> bool:
     """An ``async def`` function (partials too) or an object whose ``__call__`` is one."""
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(type(fn), "__call__", None))
+    # B004 wants callable(), but this asks whether the class's __call__ is async, not whether fn can be called
+    call = getattr(type(fn), "__call__", None)  # noqa: B004
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call)
 
 
 def is_async_scorer(scorer: Any) -> bool:

@@ -156,7 +156,7 @@ def summarize(results: pd.DataFrame, scorer: str | None = None, *, level: float 
     rows = []
     for name in scorers:
         for key, group in results.groupby(design, dropna=False, sort=False):
-            rows.append({**dict(zip(design, key if isinstance(key, tuple) else (key,))), "scorer": name,
+            rows.append({**dict(zip(design, key if isinstance(key, tuple) else (key,), strict=True)), "scorer": name,
                          **_summary_row(group, name, level, seed)})
     return pd.DataFrame(rows)
 
@@ -167,7 +167,7 @@ def _summary_row(group: pd.DataFrame, scorer: str, level: float, seed: int) -> d
     errors = int(group["error"].notna().sum()) if "error" in group else 0
     passed = _passed(group, scorer)
     repeats = int(group.groupby("case_id").size().max()) if len(group) else 0
-    costs = group["cost_usd"] if "cost_usd" in group else None
+    costs = group.get("cost_usd")
     return {
         "n_cases": int(per_case.notna().sum()),
         "n_calls": len(group),
@@ -218,7 +218,7 @@ def pass_at_k(results: pd.DataFrame, k: int | None = None, scorer: str | None = 
         if kk < 1:
             raise WorkbenchError(f"pass_at_k(k={k}) needs k >= 1. Fix: e.g. k=1 or k=3.")
         counted = group.groupby("case_id")[scorer].count()
-        rows.append({**dict(zip(design, key if isinstance(key, tuple) else (key,))), "k": kk,
+        rows.append({**dict(zip(design, key if isinstance(key, tuple) else (key,), strict=True)), "k": kk,
                      "n_cases": int((counted >= kk).sum()), "pass_at_k": _pass_at_k_mean(group, scorer, kk)})
     return pd.DataFrame(rows)
 
@@ -245,7 +245,7 @@ def repeat_variance(results: pd.DataFrame, scorer: str | None = None) -> pd.Data
         by_case = group.groupby("case_id")[scorer]
         var = by_case.var(ddof=1).dropna()
         spread = by_case.agg(lambda s: s.dropna().nunique() > 1)[by_case.count() >= 2]
-        rows.append({**dict(zip(design, key if isinstance(key, tuple) else (key,))),
+        rows.append({**dict(zip(design, key if isinstance(key, tuple) else (key,), strict=True)),
                      "n_cases": len(var), "variance": float(var.mean()) if len(var) else math.nan,
                      "sd": float(math.sqrt(var.mean())) if len(var) else math.nan,
                      "inconsistent_cases": float(spread.mean()) if len(spread) else math.nan})
@@ -346,7 +346,8 @@ class Comparison:
             f"Comparison of {self.a} vs {self.b} ({self.by}) on {self.scorer}: {_pairs(self.n, self.n_cases)}"
             + (f", {self.repeats} repeats each averaged" if self.repeats > 1 else ""),
             f"  mean {self.a}: {self.mean_a:.3f}   mean {self.b}: {self.mean_b:.3f}",
-            f"  difference ({self.b} - {self.a}): {self.diff:+.3f}, {level} CI {self.ci_low:+.3f} to {self.ci_high:+.3f}",
+            f"  difference ({self.b} - {self.a}): {self.diff:+.3f}, "
+            f"{level} CI {self.ci_low:+.3f} to {self.ci_high:+.3f}",
             f"  {_p_text(self.p_value, 3)} ({self.method}); {self.b} better on {self.wins} cases, worse on "
             f"{self.losses}, tied on {self.ties} (sign test p = {self.sign_test_p:.3g})",
             f"  Verdict: {self.verdict}",
@@ -453,7 +454,8 @@ def _pairs(n: int, cases: int) -> str:
 def _verdict(r: dict[str, Any], effect: float, *, observed: bool) -> str:
     a, b, n, alpha = r["a"], r["b"], r["n"], r["alpha"]
     figures = (f"{r['mean_b']:.3f} vs {r['mean_a']:.3f}, difference {r['diff']:+.3f} "
-               f"({1 - alpha:.0%} CI {r['ci_low']:+.3f} to {r['ci_high']:+.3f}), {_p_text(r['p_value'])}, {_pairs(n, r['n_cases'])}")
+               f"({1 - alpha:.0%} CI {r['ci_low']:+.3f} to {r['ci_high']:+.3f}), "
+               f"{_p_text(r['p_value'])}, {_pairs(n, r['n_cases'])}")
     if r["p_value"] < alpha:
         better, worse = (b, a) if r["diff"] > 0 else (a, b)
         return (f"{better} scores higher than {worse} on {r['scorer']} ({figures}). "
@@ -480,7 +482,7 @@ def cohen_kappa(a: Sequence[Any], b: Sequence[Any]) -> float:
     labels = sorted(set(a) | set(b), key=str)
     index = {x: i for i, x in enumerate(labels)}
     table = np.zeros((len(labels), len(labels)))
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         table[index[x], index[y]] += 1
     n = table.sum()
     observed = np.trace(table) / n

@@ -120,7 +120,8 @@ def register(exercise: Exercise, *, replace: bool = False) -> Exercise:
     """Add an exercise to the registry (``replace=True`` to redefine one, a course exercise included)."""
     registry = _registry()
     if exercise.id in registry and not replace:
-        raise ExerciseError(f"An exercise {exercise.id!r} is already registered. Fix: pick another id or pass replace=True.")
+        raise ExerciseError(f"An exercise {exercise.id!r} is already registered. "
+                            "Fix: pick another id or pass replace=True.")
     registry[exercise.id] = exercise
     return exercise
 
@@ -233,7 +234,7 @@ class Solution:
             parts.append(f"    examples=[\n{ex},\n    ],")
         parts.append(f"    user={self.prompt.user!r},")
         params = "".join(f", {k}={v!r}" for k, v in self.params.items())
-        return (f"prompt = wb.Prompt(\n" + "\n".join(parts) + "\n)\n"
+        return ("prompt = wb.Prompt(\n" + "\n".join(parts) + "\n)\n"
                 f"wb.exercises.check({self.exercise_id!r}, prompt, model=MODEL{params})")
 
     def __repr__(self) -> str:

@@ -38,12 +38,20 @@ SEQUENTIAL = "cividis"  # perceptually uniform and colour-blind-safe
 
 def _axes(ax: Axes | None, size: tuple[float, float] = (6.4, 4.0)) -> tuple[Figure, Axes]:
     if ax is not None:
-        return ax.figure, ax
+        return _figure_of(ax), ax
     import matplotlib.pyplot as plt
 
     fig, new_ax = plt.subplots(figsize=size, layout="constrained")
     plt.close(fig)  # shown once, as the returned value, and not kept open by pyplot
     return fig, new_ax
+
+
+def _figure_of(ax: Axes) -> Figure:
+    """The Figure that holds ``ax``, also when ``ax`` sits in a SubFigure (which has no savefig, needed by to_png)."""
+    from matplotlib.figure import SubFigure
+
+    fig = ax.figure
+    return fig.figure if isinstance(fig, SubFigure) else fig
 
 
 def _colour(i: int) -> str:
@@ -58,7 +66,10 @@ def _label(row: Any, columns: list[str]) -> str:
     parts = []
     for c in columns:
         value = row[c]
-        parts.append(str(value) if c in ("variant", "model") else f"{c}={value:g}" if isinstance(value, float) else f"{c}={value}")
+        if c in ("variant", "model"):
+            parts.append(str(value))
+        else:
+            parts.append(f"{c}={value:g}" if isinstance(value, float) else f"{c}={value}")
     return " · ".join(parts) or "all"
 
 
@@ -124,7 +135,7 @@ def sweep(results: pd.DataFrame, param: str | None = None, scorer: str | None = 
     means = case_means(results, scorer)
     line_cols = _varying(means, [c for c in design_columns(results) if c != param])
     fig, ax = _axes(ax)
-    for j, (key, group) in enumerate(means.groupby(line_cols, sort=False) if line_cols else [((), means)]):
+    for j, (_key, group) in enumerate(means.groupby(line_cols, sort=False) if line_cols else [((), means)]):
         xs = sorted(group[param].dropna().unique())
         stats = [_ci(group[group[param] == x]["score"].to_numpy(float), level) for x in xs]
         label = _label(group.iloc[0], line_cols) if line_cols else scorer
@@ -187,7 +198,7 @@ def distribution(results: pd.DataFrame, scorer: str | None = None, *, by: str = 
     fig, ax = _axes(ax)
     ax.hist(data, bins=bins, label=[str(g) for g in groups], color=[_colour(i) for i in range(len(groups))])
     if isinstance(bins, list):  # one bar per level: label the levels themselves
-        centres = [(a + b) / 2 for a, b in zip(bins[:-1], bins[1:])]
+        centres = [(a + b) / 2 for a, b in zip(bins[:-1], bins[1:], strict=True)]
         ax.set_xticks(centres, [f"{c:g}" for c in centres])
     ax.set_xlabel(scorer)
     ax.set_ylabel("calls")
@@ -272,13 +283,15 @@ def agreement(results: pd.DataFrame, judge: str | None = None, *, ax: Axes | Non
     ax.set_xlabel(result.scorer)
     ax.set_ylabel("human rating")
     ax.figure.colorbar(image, ax=ax, label="calls")
-    ax.set_title(f"{result.scorer} vs human ratings\nCohen's kappa {result.kappa:.2f} ({result.interpretation}), n = {result.n}")
+    ax.set_title(f"{result.scorer} vs human ratings\n"
+                 f"Cohen's kappa {result.kappa:.2f} ({result.interpretation}), n = {result.n}")
     return fig
 
 
 # --- a Sweep widget's answers: every answer as a dot, the mean as a line ----------------------
 def sweep_points(data: Any, parameter: str | None = None, measure: str | None = None, *,
-                 values: list[float] | tuple[float, ...] | None = None, title: str | None = None, ax: Axes | None = None) -> Figure:
+                 values: list[float] | tuple[float, ...] | None = None, title: str | None = None,
+                 ax: Axes | None = None) -> Figure:
     """Each answer's measure against the swept value (a dot, nudged sideways so none hides another)
     and the mean per value (a line). What ``wb.Sweep`` draws; experiments use :func:`sweep` (with CIs).
 
@@ -316,7 +329,7 @@ def sweep_points(data: Any, parameter: str | None = None, measure: str | None = 
         fig = Figure(figsize=(6.4, 3.4), dpi=100, layout="constrained")
         ax = fig.add_subplot()
     else:
-        fig = ax.figure
+        fig = _figure_of(ax)
     if means:
         ax.plot([m[0] for m in means], [m[1] for m in means], "-", color=OKABE_ITO[5], linewidth=2,
                 marker="D", markersize=5, label="mean", zorder=2)
@@ -337,8 +350,11 @@ def sweep_points(data: Any, parameter: str | None = None, measure: str | None = 
     return fig
 
 
-def _sweep_data(data: Any, parameter: str | None, measure: str | None, values: list[float] | tuple[float, ...] | None,
-                title: str | None) -> tuple[list[tuple[Any, Any]], str, str, list[float] | tuple[float, ...] | None, str | None]:
+_Values = list[float] | tuple[float, ...] | None  # the swept values, when given
+
+
+def _sweep_data(data: Any, parameter: str | None, measure: str | None, values: _Values,
+                title: str | None) -> tuple[list[tuple[Any, Any]], str, str, _Values, str | None]:
     """``(pairs, parameter, measure, values, title)`` from a Sweep state, a frame or pairs."""
     if hasattr(data, "points") and hasattr(data, "sweep_values"):  # a SweepState (duck-typed: no import)
         s = data
@@ -351,7 +367,7 @@ def _sweep_data(data: Any, parameter: str | None, measure: str | None, values: l
         if missing:
             raise WorkbenchError(f"sweep_points() needs the frame's parameter and measure columns (it has "
                                  f"{', '.join(map(str, data.columns))}). Fix: pass parameter=... and measure=....")
-        return list(zip(data[parameter], data[measure])), str(parameter), str(measure), values, title
+        return list(zip(data[parameter], data[measure], strict=True)), str(parameter), str(measure), values, title
     try:
         pairs = [(x, y) for x, y in data]
     except (TypeError, ValueError):

@@ -155,13 +155,15 @@ def exact_match(expected: str | None = None, *, case_sensitive: bool = False, st
         return _binary(ok, f"equals {_short(str(target))}" if ok else f"{_short(output)} != {_short(str(target))}")
 
     pf = {"type": "equals", "value": expected if expected is not None else "{{expected}}"}
-    return Scorer(name, fn, needs_expected=expected is None, promptfoo=pf, description="answer equals the expected text")
+    return Scorer(name, fn, needs_expected=expected is None, promptfoo=pf,
+                  description="answer equals the expected text")
 
 
 def _finder(case_sensitive: bool) -> Callable[[str, str], bool]:
     if case_sensitive:
         return lambda needle, hay: unicodedata.normalize("NFKC", needle) in unicodedata.normalize("NFKC", hay)
-    return lambda needle, hay: _normalise(needle, collapse_whitespace=False) in _normalise(hay, collapse_whitespace=False)
+    return lambda needle, hay: (_normalise(needle, collapse_whitespace=False)
+                                in _normalise(hay, collapse_whitespace=False))
 
 
 def contains(text: str, *, case_sensitive: bool = False, name: str = "contains") -> Scorer:
@@ -286,7 +288,7 @@ def json_schema(schema: Mapping[str, Any], *, strip_fences: bool = True, name: s
                           "Fix: e.g. json_schema({'type': 'object', 'required': ['name']}).")
     cls = jsonschema.validators.validator_for(schema)
     try:
-        cls.check_schema(schema)
+        cls.check_schema(dict(schema))
     except jsonschema.exceptions.SchemaError as exc:
         where = "/".join(map(str, exc.path)) or "the top level"
         raise ScorerError(f"The JSON schema given to json_schema() is invalid at {where}: {exc.message}. "
@@ -306,7 +308,8 @@ def json_schema(schema: Mapping[str, Any], *, strip_fences: bool = True, name: s
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         return _binary(False, f"schema error at {where}: {first.message}{more}")
 
-    return Scorer(name, fn, promptfoo={"type": "is-json", "value": dict(schema)}, description="answer matches a JSON schema")
+    return Scorer(name, fn, promptfoo={"type": "is-json", "value": dict(schema)},
+                  description="answer matches a JSON schema")
 
 
 # --- size -----------------------------------------------------------------
@@ -323,7 +326,8 @@ def _bounds_scorer(name: str, unit: str, measure: Callable[[str], int], min: int
         ok = (min is None or n >= min) and (max is None or n <= max)
         return _binary(ok, f"{n} {unit} ({'within' if ok else 'outside'} {label})")
 
-    cond = " && ".join(c for c in (f"{js} >= {min}" if min is not None else "", f"{js} <= {max}" if max is not None else "") if c)
+    bounds = (f"{js} >= {min}" if min is not None else "", f"{js} <= {max}" if max is not None else "")
+    cond = " && ".join(c for c in bounds if c)
     return Scorer(name, fn, promptfoo={"type": "javascript", "value": cond}, description=f"{label}")
 
 
@@ -362,7 +366,8 @@ def similarity(expected: str | None = None, *, method: str = "token_sort_ratio",
         return Score(value, f"{method} {value:.2f} to {_short(str(target))}", value >= threshold)
 
     pf = {"type": "levenshtein", "value": expected if expected is not None else "{{expected}}"}
-    return Scorer(name, fn, needs_expected=expected is None, promptfoo=pf, description=f"{method} similarity to expected")
+    return Scorer(name, fn, needs_expected=expected is None, promptfoo=pf,
+                  description=f"{method} similarity to expected")
 
 
 _NUMBER = re.compile(r"[-+−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+−]?\.\d+")
@@ -401,7 +406,8 @@ def numeric(expected: float | None = None, *, abs_tol: float = 0.0, rel_tol: flo
 
     tol = f"Math.max({abs_tol}, {rel_tol} * Math.abs(e))"
     want_js = str(expected) if expected is not None else "Number(context.vars.expected)"
-    js = (f"(() => {{ const m = output.replace(/,/g, '').match(/[-+]?\\d*\\.?\\d+(e[-+]?\\d+)?/i); const e = {want_js}; "
+    js = ("(() => { const m = output.replace(/,/g, '').match(/[-+]?\\d*\\.?\\d+(e[-+]?\\d+)?/i); "
+          f"const e = {want_js}; "
           f"return m !== null && Math.abs(Number(m[0]) - e) <= {tol}; }})()")
     return Scorer(name, fn, needs_expected=expected is None, promptfoo={"type": "javascript", "value": js},
                   description="first number close to expected")
@@ -500,7 +506,8 @@ def custom(fn: Callable[..., Any], *, name: str | None = None, needs_expected: b
     calling the scorer directly runs it in the workbench's event loop.
     """
     if not callable(fn):
-        raise ScorerError(f"custom() needs a function, not {type(fn).__name__}. Fix: custom(lambda out: len(out) < 100).")
+        raise ScorerError(f"custom() needs a function, not {type(fn).__name__}. "
+                          "Fix: custom(lambda out: len(out) < 100).")
     label = name or scorer_name(fn)
     try:
         takes_case = len(inspect.signature(fn).parameters) >= 2
@@ -603,8 +610,9 @@ class LLMJudge:
         if task is None:
             task = "\n".join(f"{k}: {v}" for k, v in case.items() if k not in ("expected", "id"))
         expected = _expected_of(case, None)
-        values = {"rubric": self.rubric, "input": task or "(none)", "expected": "" if expected is None else str(expected),
-                  "output": output, "low": f"{self.scale[0]:g}", "high": f"{self.scale[1]:g}"}
+        values = {"rubric": self.rubric, "input": task or "(none)",
+                  "expected": "" if expected is None else str(expected), "output": output,
+                  "low": f"{self.scale[0]:g}", "high": f"{self.scale[1]:g}"}
         return {k: v for k, v in values.items() if k in self.prompt.variables}
 
     def request(self, output: str, case: Case, runner: Any = None, *, task: str | None = None) -> Any:
@@ -639,7 +647,8 @@ class LLMJudge:
         return run_sync(self.ascore("" if output is None else str(output), case))
 
     def __repr__(self) -> str:
-        return f"<LLMJudge {self.name} model={self.judge_model} scale={self.scale[0]:g}-{self.scale[1]:g} rubric={_short(self.rubric)}>"
+        return (f"<LLMJudge {self.name} model={self.judge_model} scale={self.scale[0]:g}-{self.scale[1]:g} "
+                f"rubric={_short(self.rubric)}>")
 
 
 def llm_judge(rubric: str, model: str | None = None, *, scale: tuple[float, float] = (1, 5),

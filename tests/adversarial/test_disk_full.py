@@ -121,7 +121,8 @@ CHILD = textwrap.dedent("""
 
 def test_answers_kept_after_a_full_disk_survive_a_killed_process(tmp_path):
     path = tmp_path / "runs.sqlite"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ,
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")])}
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], stdout=subprocess.PIPE, text=True, env=env)
     try:
         line = child.stdout.readline()

@@ -40,7 +40,8 @@ def test_two_processes_on_one_experiment_pay_once_per_cell(tmp_path, capsys):
     path = tmp_path / "runs.sqlite"
     wb.RunLog(path).close()
     go = tmp_path / "go"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ,
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")])}
     with FakeServer(latency=0.05) as server:
         children = [subprocess.Popen([sys.executable, "-c", CHILD, str(path), server.openai_base_url, str(go)],
                                      stdout=subprocess.PIPE, text=True, env=env) for _ in range(2)]
