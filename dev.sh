@@ -4,7 +4,8 @@
 #   ./dev.sh lab    create .venv, install the workbench (offline model included) and
 #                   start JupyterLab on notebooks/
 #   ./dev.sh test   create .venv, install the workbench with its test tools and Debian's
-#                   chromium (for the browser tests), then run the whole test suite
+#                   chromium (for the browser tests), run ruff and mypy (tools/lint.sh),
+#                   then the whole test suite
 #
 # Extra arguments go to JupyterLab or pytest. The first install compiles
 # llama-cpp-python from source (about 7 minutes on 2 cores); pip caches the wheel.
@@ -55,6 +56,8 @@ case "${1:-}" in
         setup test
         install_chromium
         shift
+        echo "Lint and types first (tools/lint.sh: ruff check ., mypy workbench)..."
+        WORKBENCH_VENV="$VENV" bash tools/lint.sh
         exec "$VENV/bin/python" -m pytest "$@"
         ;;
     *)

@@ -234,7 +234,8 @@ def test_pareto_front_ignores_configurations_without_scores():
 
 def test_scores_bars_at_zero_are_visible():
     """Issue 18 item 9: a configuration that scored 0 drew no bar at all; it is labelled "0" on the axis."""
-    results = make_results({("terse", "local:a", 0.0): [[0.0, 0.0]] * 3, ("few-shot", "local:a", 0.0): [[1.0, 1.0]] * 3},
+    results = make_results({("terse", "local:a", 0.0): [[0.0, 0.0]] * 3,
+                            ("few-shot", "local:a", 0.0): [[1.0, 1.0]] * 3},
                            params=["temperature"])
     ax = wb.plots.scores(results).axes[0]
     assert [b.get_height() for b in _bars(ax)][:2] == [0.0, 1.0]

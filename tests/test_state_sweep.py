@@ -60,7 +60,8 @@ def test_sweep_measures_with_scorers_and_plots(fake_model, runner):
                      scorers=[has_owls, broken], runner=runner, topic="owls")
     s.run(timeout=60)
     summary = {r["value"]: r for r in s.summary()}
-    assert {v: r["mean"] for v, r in summary.items()} == {2: 10.0, 3: 13.0, 6: 24.0}  # "Echo: Tell", "Echo: Tell me", ...
+    # "Echo: Tell", "Echo: Tell me", ...
+    assert {v: r["mean"] for v, r in summary.items()} == {2: 10.0, 3: 13.0, 6: 24.0}
     s.set_measure("has_owls")
     assert {r["value"]: r["mean"] for r in s.summary()} == {2: 0.0, 3: 0.0, 6: 1.0}
     s.set_measure("broken")
@@ -172,7 +173,7 @@ def test_sweep_points_from_pairs_and_from_a_frame():
     fig = wb.plots.sweep_points(pairs, "temperature", "words")
     lines = _lines(fig)
     assert list(lines["mean"].get_xdata()) == [0.0, 1.0] and list(lines["mean"].get_ydata()) == [2.0, 5.0]
-    dots = list(zip(lines["each answer"].get_xdata(), lines["each answer"].get_ydata()))
+    dots = list(zip(lines["each answer"].get_xdata(), lines["each answer"].get_ydata(), strict=True))
     assert [y for _, y in dots] == [1.0, 3.0, 5.0]
     assert dots[0][0] < 0 < dots[1][0] and dots[2][0] == 1.0  # two answers at 0: nudged apart
     ax = fig.axes[0]

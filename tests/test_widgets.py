@@ -21,8 +21,6 @@ import workbench as wb
 from .conftest import PLANTED_KEY, wait_until
 
 
-
-
 def walk(widget):
     """Every widget under ``widget`` (containers and accordions included)."""
     yield widget

@@ -344,7 +344,7 @@ def _fallback_pattern() -> re.Pattern[str]:
         key=len,
         reverse=True,
     )
-    return re.compile(r"^\s*(?:(?:%s)\((?:\w+=|\))|\w+\(children=\()" % "|".join(names))
+    return re.compile(r"^\s*(?:(?:{})\((?:\w+=|\))|\w+\(children=\()".format("|".join(names)))
 
 
 def assert_widgets_rendered(page: Page, timeout_ms: int = WAIT_TIMEOUT_MS) -> None:

@@ -33,7 +33,8 @@ COMPARE_CELLS = [
     "import workbench as wb",
     (
         "cmp = wb.Compare({'terse': wb.Prompt(system='Answer in five words.', user='What is {thing}?'),\n"
-        "                  'warm': wb.Prompt(system='You are a friendly teacher.', user='Explain {thing} to a child.')},\n"
+        "                  'warm': wb.Prompt(system='You are a friendly teacher.',\n"
+        "                                    user='Explain {thing} to a child.')},\n"
         "                 models='local:smollm2', max_tokens=40, seed=1)\n"
         "cmp"
     ),

@@ -104,7 +104,7 @@ def playground_html(s: PlaygroundState) -> str:
 
 def compare_text(s: CompareState) -> str:
     lines = [f"Compare · {len(s.variants)} variants · {Params.build(s.params).describe()}"]
-    for v, a in zip(s.variants, s.answers):
+    for v, a in zip(s.variants, s.answers, strict=False):  # answers may lag an added variant
         lines.append(f"[{v.label}] {v.model}: {v.user!r}")
         if a.status != "idle":
             lines.append(answer_text(a))
@@ -114,7 +114,7 @@ def compare_text(s: CompareState) -> str:
 def compare_html(s: CompareState) -> str:
     parts = [static_card(f"Variant {v.label}", v.model, {**s.params, **v.params}, [(v.system, v.user)], {},
                          [a] if a.status != "idle" else [])
-             for v, a in zip(s.variants, s.answers)]
+             for v, a in zip(s.variants, s.answers, strict=False)]
     shown = " · ".join(f"<code>{{{html.escape(k)}}}</code> = {html.escape(redact(v))}" for k, v in _values(s).items())
     return (f"<div class='wb-static'><b>Compare</b> {shown}<div style='display:grid;"
             f"grid-template-columns:repeat({len(parts)},1fr);gap:8px'>{''.join(parts)}</div></div>")

@@ -119,7 +119,7 @@ class CompareState(RunningState):
             raise ParamsError(f"A Compare shows at most {MAX_VARIANTS} variants. Fix: remove one first.")
         last = self.variants[-1]
         used = {v.label for v in self.variants}
-        label = label or next(l for l in _labels(MAX_VARIANTS + len(used)) if l not in used)
+        label = label or next(x for x in _labels(MAX_VARIANTS + len(used)) if x not in used)
         if prompt is None:
             variant = Variant(label, last.system, last.user, last.examples, model or last.model, dict(last.params))
         else:
@@ -245,7 +245,7 @@ def _make_variants(prompts: Any, models: str | Sequence[str] | None) -> list[Var
         )
     if len(combos) == 1:
         combos = combos * 2
-    letters = dict(zip(range(len(labelled)), _labels(MAX_VARIANTS)))
+    letters = dict(zip(range(len(labelled)), _labels(MAX_VARIANTS), strict=False))  # at most MAX_VARIANTS
     variants = []
     for i, (label, p, m) in enumerate(combos):
         prompt_label = label or letters[(i // len(model_list)) % len(labelled)]

@@ -10,6 +10,7 @@ Listeners may be called from the portal thread while an answer streams.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -40,10 +41,8 @@ class Observable:
         return listener
 
     def unobserve(self, listener: Listener) -> None:
-        try:
+        with contextlib.suppress(ValueError):
             self._listener_list().remove(listener)
-        except ValueError:
-            pass
 
     def changed(self, name: str) -> None:
         """Tell the listeners that ``name`` changed (for in-place edits of lists and dicts)."""

@@ -89,7 +89,8 @@ def parse_sweep_values(text: str | Iterable[Any], parameter: str) -> list[float 
         try:
             number = float(item)
         except (TypeError, ValueError):
-            raise ParamsError(f"{item!r} is not a number. Fix: list numbers separated by commas, e.g. 0, 0.5, 1.") from None
+            raise ParamsError(f"{item!r} is not a number. "
+                              "Fix: list numbers separated by commas, e.g. 0, 0.5, 1.") from None
         if whole:
             if not number.is_integer():
                 raise ParamsError(f"{parameter} takes whole numbers, not {item}. Fix: e.g. 16, 64, 256.")

@@ -121,6 +121,8 @@ class ModelPicker(w.Dropdown):
             options.insert(0, (current, current))
         return options
 
+    options: Any  # traits of w.Dropdown (ipywidgets ships no types)
+    value: Any
     syncing = False  # True while refresh() rebuilds the menu: the value changes seen then are not the user's
 
     def refresh(self, current: str) -> None:
@@ -192,6 +194,8 @@ class VariableFields(w.VBox):
     value back.
     """
 
+    children: Any  # a trait of w.VBox (ipywidgets ships no types)
+
     def __init__(self, on_change: Callable[[str, str], Any]) -> None:
         self._on_change = on_change
         self._fields: dict[str, w.Text] = {}
@@ -219,7 +223,7 @@ class VariableFields(w.VBox):
         self._syncing = True
         try:
             fields = [self.field(n) for n in names]
-            for name, text in zip(names, fields):
+            for name, text in zip(names, fields, strict=True):
                 value = str(values.get(name, "") or "")
                 if text.value != value:
                     text.value = value
@@ -408,7 +412,8 @@ class ParamControls(w.GridBox):
                     toggle.value = value is not None and value != []
                     self._dim(name, spec.kind != "strings" and not toggle.value)
                 note = self.notes[name]
-                note.value = f"<span class='wb-param-note-text'>{html.escape(notes[name])}</span>" if name in notes else ""
+                note.value = (f"<span class='wb-param-note-text'>{html.escape(notes[name])}</span>"
+                              if name in notes else "")
                 hidden(note, name not in notes)
         finally:
             self._syncing = False
@@ -500,7 +505,7 @@ class AnswerView(w.VBox):
         texts = a.texts if a is not None else [""]
         running = a is not None and a.running
         boxes = [self._sample_widget(i) for i in range(len(texts))]
-        for i, (box, text) in enumerate(zip(boxes, texts)):
+        for i, (box, text) in enumerate(zip(boxes, texts, strict=True)):
             box.value = _answer_html(text, i if len(texts) > 1 else None, running,
                                      self.placeholder if a is None or a.status == "idle" else "")
         if tuple(self.samples.children) != tuple(boxes):
