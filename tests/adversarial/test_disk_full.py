@@ -160,3 +160,18 @@ def test_a_single_call_on_a_full_disk_hands_its_answer_over_and_the_next_is_not_
     with pytest.raises(wb.RunLogError):
         run_sync(runner.call(runner.prepare(model, wb.Prompt(user="again"))))
     assert len(testing.calls("single-full")) == 1  # the second call was never sent
+
+
+def test_a_playground_whose_log_fills_up_shows_the_paid_answer_and_the_log_error(tmp_path):
+    """The answer was paid for: the Playground shows it, with the log's failure (and its fix) beside it."""
+    from workbench.state import PlaygroundState
+
+    log = wb.RunLog(tmp_path / "runs.sqlite")
+    runner = wb.Runner(log=log, progress=False)
+    model = testing.script("playground-full", default=lambda messages, params: "the paid answer " * 300)
+    state = PlaygroundState("Say it", model, runner=runner)
+    _make_full_after(log, 0)
+    state.run(timeout=30)
+    assert state.answer.text == "the paid answer " * 300
+    assert state.answer.error is not None and "database or disk is full" in state.answer.error
+    assert "Fix" in state.answer.error
