@@ -37,9 +37,14 @@ from ._errors import (
     WorkbenchError,
 )
 from ._keys import redact, redact_obj
+from ._log import row_to_response
 from ._portal import run_sync
-from ._pricing import batch_price_of, estimate_batch_cost, request_tokens
+from ._pricing import batch_price_of, estimate_batch_cost, price_of, request_tokens
 from ._types import Request, Response, Usage, split_model
+from .providers import resolve
+from .providers._base import import_sdk
+from .providers._mistral import MistralProvider, _mistral_client_class
+from .providers._openai import CompatibleProvider, OpenAIProvider
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -188,7 +193,6 @@ class _OpenAIBackend(_Backend):
         return {"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": body}
 
     def _make_client(self) -> Any:
-        from .providers._base import import_sdk
 
         openai = import_sdk("openai", "openai")
         return openai.AsyncOpenAI(api_key=self.key(), base_url=getattr(self.provider, "base_url", None),
@@ -250,7 +254,6 @@ class _MistralBackend(_Backend):
         return {"custom_id": custom_id, "body": body}
 
     def _make_client(self) -> Any:
-        from .providers._mistral import _mistral_client_class
 
         return _mistral_client_class()(api_key=self.key(), server_url=getattr(self.provider, "server_url", None))
 
@@ -303,9 +306,6 @@ def _opt(value: Any) -> str | None:
 
 def backend_for(model: str) -> _Backend:
     """The batch backend of ``model``'s provider, or :class:`BatchUnsupportedError` (before any upload)."""
-    from .providers import resolve
-    from .providers._mistral import MistralProvider
-    from .providers._openai import CompatibleProvider, OpenAIProvider
 
     provider, _ = resolve(model)
     if isinstance(provider, OpenAIProvider) and not isinstance(provider, CompatibleProvider):
@@ -451,7 +451,6 @@ def plan_batch(exp: Experiment, todo: Sequence[Cell]) -> BatchPlan | None:
     resubmittable = sum(1 for c in todo if c.key in held and held[c.key]["collected_at"])
     cost: float | None = 0.0
     online: float | None = 0.0
-    from ._pricing import price_of
 
     for cell in fresh:
         t_in, t_out = request_tokens(cell.request)
@@ -700,7 +699,6 @@ def _result_response(line: dict[str, Any], request: Request, batch: dict[str, An
 
 
 def _sent_body(request: Request) -> dict[str, Any]:
-    from .providers import resolve
 
     provider, name = resolve(request.model)
     return dict(provider.batch_body(name, request.messages, request.params))  # type: ignore[attr-defined]
@@ -993,7 +991,6 @@ def job_cells(job: BatchJob) -> set[str]:
 
 def _responses(exp: Experiment, job: BatchJob) -> dict[str, Response]:
     """Every cell's answer: the logged ok row, else its latest error row, else a 'pending' placeholder."""
-    from ._log import row_to_response
 
     logged = exp._logged()
     rows = job.log._read(lambda c: c.execute(

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._errors import RunLogError
 from ._keys import redact
+from ._prompt import Prompt
 from ._types import Request, Response, Usage
 
 if TYPE_CHECKING:
@@ -941,8 +942,6 @@ class RunLog:
     # --- versions --------------------------------------------------------
     def save_version(self, name: str, prompt: Any, params: dict[str, Any], model: str | None = None,
                      note: str | None = None) -> Version:
-        from ._prompt import Prompt
-
         if not name or not name.strip():
             raise RunLogError("A version needs a name. Fix: give one, e.g. 'v2-shorter-system'.")
         p: Prompt = prompt

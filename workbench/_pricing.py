@@ -67,8 +67,6 @@ def estimate_cost(model: str, usage: Usage) -> float | None:
 def set_batch_price(model: str, input_per_mtok: float, output_per_mtok: float) -> None:
     """Set the batch-API price of ``model`` in USD per million input and output tokens."""
     if input_per_mtok < 0 or output_per_mtok < 0:
-        from ._errors import ParamsError
-
         raise ParamsError("Prices cannot be negative. "
                           "Fix: pass USD per million tokens, e.g. set_batch_price(m, 0.075, 0.3).")
     split_model(model)
