@@ -80,6 +80,8 @@ class Scorer:
     needs_expected: bool = False
     promptfoo: dict[str, Any] | None = None
     description: str = ""
+    #: Tried once on a stand-in answer before an experiment's calls (set for user functions by :func:`custom`).
+    probe: bool = field(default=False, repr=False, compare=False)
 
     @property
     def is_async(self) -> bool:
@@ -523,7 +525,8 @@ def custom(fn: Callable[..., Any], *, name: str | None = None, needs_expected: b
         def wrapped(output: str, case: Case) -> Any:
             return fn(output, case) if takes_case else fn(output)
 
-    return Scorer(label, wrapped, needs_expected=needs_expected, description=getattr(fn, "__doc__", None) or "")
+    return Scorer(label, wrapped, needs_expected=needs_expected, description=getattr(fn, "__doc__", None) or "",
+                  probe=True)
 
 
 # --- LLM as judge -------------------------------------------------------------

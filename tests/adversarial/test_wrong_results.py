@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import workbench as wb
+from workbench import testing
 
 # Item 11: the judge's stated denominator is not ignored.
 
@@ -21,3 +22,66 @@ def test_judge_score_on_the_rubric_scale_still_reads(answer):
     judge = wb.scorers.llm_judge("The answer is correct.", "mock:judge", scale=(1, 5))
     score = judge.parse(answer)
     assert score.value == pytest.approx(0.75) and score.passed is True
+
+
+# Item 13: scorer names that collide with derived columns; plain scorers checked before any call.
+
+def _experiment(runner, model, scorers, cases=None, **kwargs):
+    cases = cases or [{"x": "1", "expected": "yes"}, {"x": "2", "expected": "no"}]
+    return wb.Experiment(prompts={"a": "Say {x}"}, models=[model], cases=cases, scorers=scorers,
+                         runner=runner, **kwargs)
+
+
+def test_scorer_named_like_another_scorers_passed_column_is_refused(runner):
+    model = testing.script("clash", [], default="yes")
+
+    def fmt(output, case):
+        return 0.0
+
+    def fmt_passed(output, case):
+        return 1.0
+
+    with pytest.raises(wb.ScorerError) as err:
+        _experiment(runner, model, [fmt, fmt_passed]).run()
+    message = str(err.value)
+    assert "'fmt'" in message and "'fmt_passed'" in message and "Fix" in message
+    assert testing.calls("clash") == []
+
+
+def test_scorer_whose_explanation_column_is_a_case_column_is_refused(runner):
+    model = testing.script("clash-case", [], default="yes")
+    cases = [{"x": "1", "fmt_explanation": "a note"}]
+    with pytest.raises(wb.ScorerError, match=r"fmt_explanation.*Fix"):
+        _experiment(runner, model, [wb.scorers.custom(lambda out: 1.0, name="fmt")], cases=cases).run()
+    assert testing.calls("clash-case") == []
+
+
+def test_plain_scorer_returning_text_is_refused_before_any_call(runner):
+    model = testing.script("text-scorer", [], default="yes")
+
+    def verdict(output, case):
+        return "good"
+
+    with pytest.raises(wb.ScorerError, match=r"'verdict'.*str.*Fix"):
+        _experiment(runner, model, [verdict]).run()
+    assert testing.calls("text-scorer") == []  # nothing was paid for
+
+
+def test_plain_scorer_returning_numpy_bool_scores(runner):
+    import numpy as np
+
+    model = testing.script("np-scorer", [], default="yes")
+    results = _experiment(runner, model, [lambda out, case: np.bool_(out == case["expected"])]).run()
+    assert results["custom"].tolist() == [1.0, 0.0] and results["custom_passed"].tolist() == [True, False]
+
+
+def test_plain_scorer_that_raises_on_the_probe_is_not_refused(runner):
+    model = testing.script("picky", [], default="yes")
+
+    def picky(output, case):
+        if output != "yes":
+            raise ValueError("only real answers")
+        return 1.0
+
+    results = _experiment(runner, model, [picky]).run()
+    assert results["picky"].tolist() == [1.0, 1.0] and len(testing.calls("picky")) == 2
