@@ -85,3 +85,42 @@ def test_plain_scorer_that_raises_on_the_probe_is_not_refused(runner):
 
     results = _experiment(runner, model, [picky]).run()
     assert results["picky"].tolist() == [1.0, 1.0] and len(testing.calls("picky")) == 2
+
+
+# Item 14: a '$' in a case id, variant or scorer name is text, not mathtext; a failing plot is a note.
+
+def _dollar_results():
+    from tests.results_factory import make_results
+
+    results = make_results({("$x_$", "m"): [[1.0], [0.0], [1.0]], ("plain", "m"): [[0.0], [1.0], [0.0]]},
+                           scorer="q$_1$", cost={"$x_$": 0.01, "plain": 0.02})
+    results["case_id"] = results["case_id"].map({0: "$x_$", 1: "a$b", 2: "$$"})
+    return results
+
+
+@pytest.mark.parametrize("plot", ["scores", "distribution", "heatmap", "pareto", "sweep"])
+def test_plots_draw_labels_with_dollar_signs(plot):
+    import io
+
+    results = _dollar_results()
+    if plot == "sweep":
+        results["temperature"] = results["case_id"].map({"$x_$": 0.0, "a$b": 0.5, "$$": 1.0})
+        results.attrs["params"] = ["temperature"]
+    fig = getattr(wb.plots, plot)(results, scorer="q$_1$")
+    fig.savefig(io.BytesIO(), format="png")  # drawing is where mathtext failed
+    texts = [t.get_text() for ax in fig.axes for t in ax.get_xticklabels() + ax.get_yticklabels()]
+    assert plot not in ("scores", "heatmap") or any("x_" in t for t in texts)
+
+
+def test_report_with_dollar_signs_is_written_and_a_failing_plot_becomes_a_note(tmp_path, monkeypatch):
+    results = _dollar_results()
+    path = wb.report_html(results, tmp_path / "ok.html")
+    assert path.read_text(encoding="utf-8").count("<img") >= 3
+
+    def broken(*args, **kwargs):
+        raise ValueError("a plot that cannot be drawn")
+
+    monkeypatch.setattr(wb.plots, "heatmap", broken)
+    html = wb.report_html(results, tmp_path / "note.html").read_text(encoding="utf-8")
+    assert "a plot that cannot be drawn" in html and "per case" in html  # the note names the plot and why
+    assert html.count("<img") >= 2 and "plain" in html  # the rest of the report is there
