@@ -36,7 +36,7 @@ from ._keys import redact_obj
 from ._params import PARAM_NAMES, Params
 from ._portal import run_sync
 from ._pricing import DEFAULT_OUTPUT_TOKENS, estimate_tokens, price_of, request_tokens
-from ._prompt import Prompt, as_prompt
+from ._prompt import Prompt, _surrogate_at, as_prompt
 from ._runner import NO_CALLS, CacheMode, Runner, get_runner
 from ._scoring import Score, ascore, is_async_scorer, score, scorer_name, to_score
 from ._types import Request, Response
@@ -227,6 +227,17 @@ def _check_columns(cases: pd.DataFrame, prompts: Mapping[str, Prompt]) -> None:
                          "Fix: rename them in the cases table (and in the prompts' {variables}).")
 
 
+def _check_case_text(cases: pd.DataFrame) -> None:
+    """A lone surrogate in any cell (or id) cannot be sent, hashed or logged: name the case and column now."""
+    for case_id, row in cases.iterrows():
+        for column, value in [("id", case_id), *row.items()]:
+            if isinstance(value, str) and (at := _surrogate_at(value)) is not None:
+                raise CasesError(
+                    f"Case {case_id!r}, column {column!r} holds a lone surrogate {value[at]!r} at position {at} "
+                    "(half of a broken character), which cannot be sent. Fix: repair that cell, e.g. "
+                    "text.encode('utf-8', 'replace').decode('utf-8').")
+
+
 def _scorers(scorers: Any, cases: pd.DataFrame) -> list[Any]:
     """The scorers, each with a ``.name``: a bare function (plain or async) is wrapped with
     ``wb.scorers.custom``, so it may take ``(output)`` or ``(output, case)``."""
@@ -336,6 +347,7 @@ class Experiment:
         self.param_names, self.grid = _grid(params)
         self.cases = load_cases(cases)
         _check_columns(self.cases, self.prompts)
+        _check_case_text(self.cases)
         self.scorers = _scorers(scorers, self.cases)
         _probe_scorers(self.scorers, self._first_case())
         self.repeats = repeats

@@ -65,6 +65,12 @@ class Params(BaseModel):
     def _stop_not_empty(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
         if value and any(s == "" for s in value):
             raise ValueError("stop strings must not be empty")
+        for stop in value or ():
+            try:
+                stop.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError(f"the stop string {stop!r} holds a lone surrogate {stop[exc.start]!r}, "
+                                 "which cannot be sent") from None
         return value
 
     # --- construction with friendly errors ------------------------------
@@ -129,6 +135,10 @@ def _friendly(exc: ValidationError) -> ParamsError:
                     f"Fix: pass {name} within that range."
                 )
                 continue
+        if name == "stop" and "surrogate" in err["msg"]:
+            problems.append(f"stop={value!r}: {err['msg'].removeprefix('Value error, ')}. "
+                            "Fix: repair the text, e.g. s.encode('utf-8', 'replace').decode('utf-8').")
+            continue
         if name == "stop":
             problems.append(
                 f"stop={value!r} is not allowed: give up to 4 non-empty strings. Fix: e.g. stop=['\\n\\n']."

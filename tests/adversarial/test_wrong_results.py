@@ -124,3 +124,29 @@ def test_report_with_dollar_signs_is_written_and_a_failing_plot_becomes_a_note(t
     html = wb.report_html(results, tmp_path / "note.html").read_text(encoding="utf-8")
     assert "a plot that cannot be drawn" in html and "per case" in html  # the note names the plot and why
     assert html.count("<img") >= 2 and "plain" in html  # the rest of the report is there
+
+
+# Item 15: a lone surrogate cannot be sent (no UTF-8 for it): refused before any call, naming where it is.
+
+def test_lone_surrogate_in_a_variable_is_a_prompt_error_before_any_call(runner):
+    model = testing.script("surrogate-var", [], default="yes")
+    with pytest.raises(wb.PromptError, match=r"'text'.*surrogate.*Fix"):
+        wb.complete(model, "Summarise {text}", variables={"text": "ok \ud800 ok"}, runner=runner)
+    with pytest.raises(wb.PromptError, match=r"surrogate.*Fix"):
+        wb.complete(model, "Say \udfff {text}", variables={"text": "fine"}, runner=runner)
+    assert testing.calls("surrogate-var") == []
+
+
+def test_lone_surrogate_in_a_stop_string_is_a_params_error_before_any_call(runner):
+    model = testing.script("surrogate-stop", [], default="yes")
+    with pytest.raises(wb.ParamsError, match=r"stop.*surrogate.*Fix"):
+        wb.complete(model, "Say hi", stop=["\ud800"], runner=runner)
+    assert testing.calls("surrogate-stop") == []
+
+
+def test_lone_surrogate_in_a_case_names_the_case_before_any_call(runner):
+    model = testing.script("surrogate-case", [], default="yes")
+    cases = [{"id": "fine", "x": "1"}, {"id": "broken", "x": "a\ud800"}]
+    with pytest.raises((wb.PromptError, wb.CasesError), match=r"'broken'.*'x'.*surrogate.*Fix"):
+        wb.Experiment(prompts={"a": "Say {x}"}, models=[model], cases=cases, runner=runner).run()
+    assert testing.calls("surrogate-case") == []
