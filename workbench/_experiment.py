@@ -25,6 +25,7 @@ import hashlib
 import itertools
 import json
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -340,6 +341,10 @@ class Experiment:
                  runner: Runner | None = None, cache: CacheMode | None = None, resume: bool = True) -> None:
         if not isinstance(repeats, int) or repeats < 1:
             raise ParamsError(f"repeats={repeats!r} is not allowed. Fix: a whole number from 1, e.g. repeats=3.")
+        if budget_usd is not None and (isinstance(budget_usd, bool) or not isinstance(budget_usd, numbers.Real)
+                                       or math.isnan(budget_usd)):
+            raise ParamsError(f"budget_usd={budget_usd!r} is not a number of US dollars. "
+                              "Fix: give a budget in USD, e.g. budget_usd=1.0 (or None for no budget).")
         if budget_usd is not None and budget_usd < 0:
             raise ParamsError(f"budget_usd={budget_usd!r} is negative. Fix: give a budget in USD, e.g. 1.0.")
         self.prompts = _variants(prompts)

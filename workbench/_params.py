@@ -51,10 +51,20 @@ class Params(BaseModel):
     )
     n: int = Field(1, ge=1, le=16, description="Number of answers sampled for the same prompt.")
 
+    @field_validator("temperature", "top_p", "max_tokens", "seed", "presence_penalty", "frequency_penalty", "n",
+                     mode="before")
+    @classmethod
+    def _not_a_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # True would silently mean 1
+            raise ValueError("a bool is not a number")
+        return value
+
     @field_validator("stop", mode="before")
     @classmethod
     def _stop_as_tuple(cls, value: Any) -> Any:
-        if value is None or value == "" or value == []:
+        if value == "":
+            raise ValueError("an empty stop string stops nothing")
+        if value is None or value == []:
             return None
         if isinstance(value, str):
             return (value,)
@@ -113,6 +123,10 @@ def param_bounds(name: str) -> tuple[float | None, float | None]:
     return low, high
 
 
+def _bound(x: float | None) -> str:
+    return "?" if x is None else str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
 def _friendly(exc: ValidationError) -> ParamsError:
     problems = []
     for err in exc.errors():
@@ -129,9 +143,9 @@ def _friendly(exc: ValidationError) -> ParamsError:
             low, high = param_bounds(name)
             kind = "a whole number" if Params.model_fields[name].annotation in (int, int | None) else "a number"
             if err["type"] in ("greater_than_equal", "less_than_equal", "int_parsing", "float_parsing",
-                               "int_from_float", "int_type", "float_type"):
+                               "int_from_float", "int_type", "float_type", "finite_number") or isinstance(value, bool):
                 problems.append(
-                    f"{name}={value!r} is not allowed: {name} must be {kind} from {low:g} to {high:g}. "
+                    f"{name}={value!r} is not allowed: {name} must be {kind} from {_bound(low)} to {_bound(high)}. "
                     f"Fix: pass {name} within that range."
                 )
                 continue

@@ -150,3 +150,21 @@ def test_lone_surrogate_in_a_case_names_the_case_before_any_call(runner):
     with pytest.raises((wb.PromptError, wb.CasesError), match=r"'broken'.*'x'.*surrogate.*Fix"):
         wb.Experiment(prompts={"a": "Say {x}"}, models=[model], cases=cases, runner=runner).run()
     assert testing.calls("surrogate-case") == []
+
+
+# Item 16 (the parameter part): every refused parameter says the fix; nothing odd is accepted silently.
+
+@pytest.mark.parametrize("params", [{"max_tokens": float("inf")}, {"seed": float("nan")}, {"max_tokens": True},
+                                    {"temperature": False}, {"stop": ""}])
+def test_odd_parameters_are_refused_with_the_fix(params):
+    name = next(iter(params))
+    with pytest.raises(wb.ParamsError, match=rf"{name}=.*Fix"):
+        wb.Params.build(**params)
+
+
+@pytest.mark.parametrize("budget", [float("nan"), "1", True])
+def test_odd_budgets_are_refused_with_the_fix(runner, budget):
+    model = testing.script("budget", [], default="yes")
+    with pytest.raises(wb.ParamsError, match=r"budget_usd=.*Fix"):
+        wb.Experiment(prompts={"a": "Say {x}"}, models=[model], cases=[{"x": "1"}], runner=runner, budget_usd=budget)
+    assert testing.calls("budget") == []
