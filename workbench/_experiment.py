@@ -25,6 +25,7 @@ import hashlib
 import itertools
 import json
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,9 +37,9 @@ from ._keys import redact_obj
 from ._params import PARAM_NAMES, Params
 from ._portal import run_sync
 from ._pricing import DEFAULT_OUTPUT_TOKENS, estimate_tokens, price_of, request_tokens
-from ._prompt import Prompt, as_prompt
-from ._runner import CacheMode, Runner, get_runner
-from ._scoring import Score, ascore, is_async_scorer, score, scorer_name
+from ._prompt import Prompt, _surrogate_at, as_prompt
+from ._runner import NO_CALLS, CacheMode, Runner, get_runner
+from ._scoring import Score, ascore, is_async_scorer, score, scorer_name, to_score
 from ._types import Request, Response
 from .providers import default_model, resolve
 from .scorers import LLMJudge, custom
@@ -227,6 +228,17 @@ def _check_columns(cases: pd.DataFrame, prompts: Mapping[str, Prompt]) -> None:
                          "Fix: rename them in the cases table (and in the prompts' {variables}).")
 
 
+def _check_case_text(cases: pd.DataFrame) -> None:
+    """A lone surrogate in any cell (or id) cannot be sent, hashed or logged: name the case and column now."""
+    for case_id, row in cases.iterrows():
+        for column, value in [("id", case_id), *row.items()]:
+            if isinstance(value, str) and (at := _surrogate_at(value)) is not None:
+                raise CasesError(
+                    f"Case {case_id!r}, column {column!r} holds a lone surrogate {value[at]!r} at position {at} "
+                    "(half of a broken character), which cannot be sent. Fix: repair that cell, e.g. "
+                    "text.encode('utf-8', 'replace').decode('utf-8').")
+
+
 def _scorers(scorers: Any, cases: pd.DataFrame) -> list[Any]:
     """The scorers, each with a ``.name``: a bare function (plain or async) is wrapped with
     ``wb.scorers.custom``, so it may take ``(output)`` or ``(output, case)``."""
@@ -254,7 +266,49 @@ def _scorers(scorers: Any, cases: pd.DataFrame) -> list[Any]:
     clash = sorted(set(names) & (RESERVED | set(cases.columns)))
     if clash:
         raise ScorerError(f"Scorer name(s) {clash} clash with other result columns. Fix: pass name='...'.")
+    _check_derived_columns(names, cases)
     return items
+
+
+def _check_derived_columns(names: list[str], cases: pd.DataFrame) -> None:
+    """Each scorer adds ``<name>``, ``<name>_passed`` and ``<name>_explanation``; none may be another
+    scorer's column, a case column or a fixed result column (``fmt`` and ``fmt_passed`` would overwrite)."""
+    owner: dict[str, str] = {str(c): "a case column" for c in cases.columns}
+    owner.update({c: "a fixed result column" for c in RESERVED})
+    problems = []
+    for name in names:
+        for column, role in ((name, "score"), (f"{name}_passed", "pass/fail"), (f"{name}_explanation", "explanation")):
+            other = owner.get(column)
+            if other is not None:
+                problems.append(f"{column!r} is the {role} column of scorer {name!r} and also {other}")
+            owner[column] = f"the {role} column of scorer {name!r}"
+    if problems:
+        raise ScorerError(f"Scorer names clash with result columns: {'; '.join(problems)}. "
+                          "Fix: rename one of them (pass name='...' to the scorer, or rename the case column).")
+
+
+#: The answer a plain scorer is tried on before any call (see :func:`_probe_scorers`).
+_PROBE_ANSWER = "probe"
+
+
+def _probe_scorers(scorers: list[Any], case: Mapping[str, Any]) -> None:
+    """Try each plain-function scorer once on a stand-in answer, so one returning something that is
+    not a score (a string, a list) is refused before any call is paid for, not after the grid.
+    A scorer that raises on the stand-in is not judged: it may need a real answer."""
+    for s in scorers:
+        if not getattr(s, "probe", False) or is_async_scorer(s):
+            continue
+        token = NO_CALLS.set("while a scorer is tried on a stand-in answer")  # a scorer calling a model stops here
+        try:
+            result = s.fn(_PROBE_ANSWER, case)
+        except Exception:  # noqa: BLE001 - the stand-in answer may be what it rejects; real answers decide
+            continue
+        finally:
+            NO_CALLS.reset(token)
+        try:
+            to_score(result, s.name)
+        except ScorerError as err:
+            raise ScorerError(f"{err} (Found by trying it on a stand-in answer before any call.)") from None
 
 
 def _hash(obj: Any, n: int = 16) -> str:
@@ -287,6 +341,10 @@ class Experiment:
                  runner: Runner | None = None, cache: CacheMode | None = None, resume: bool = True) -> None:
         if not isinstance(repeats, int) or repeats < 1:
             raise ParamsError(f"repeats={repeats!r} is not allowed. Fix: a whole number from 1, e.g. repeats=3.")
+        if budget_usd is not None and (isinstance(budget_usd, bool) or not isinstance(budget_usd, numbers.Real)
+                                       or math.isnan(budget_usd)):
+            raise ParamsError(f"budget_usd={budget_usd!r} is not a number of US dollars. "
+                              "Fix: give a budget in USD, e.g. budget_usd=1.0 (or None for no budget).")
         if budget_usd is not None and budget_usd < 0:
             raise ParamsError(f"budget_usd={budget_usd!r} is negative. Fix: give a budget in USD, e.g. 1.0.")
         self.prompts = _variants(prompts)
@@ -294,7 +352,9 @@ class Experiment:
         self.param_names, self.grid = _grid(params)
         self.cases = load_cases(cases)
         _check_columns(self.cases, self.prompts)
+        _check_case_text(self.cases)
         self.scorers = _scorers(scorers, self.cases)
+        _probe_scorers(self.scorers, self._first_case())
         self.repeats = repeats
         self.name = name
         self.budget_usd = budget_usd
@@ -322,6 +382,12 @@ class Experiment:
     @property
     def judges(self) -> list[LLMJudge]:
         return [s for s in self.scorers if isinstance(s, LLMJudge)]
+
+    def _first_case(self) -> dict[str, Any]:
+        """The first case as a scorer sees it (its variables and ``expected``), for the scorer probe."""
+        if self.cases.empty:
+            return {}
+        return {str(k): _plain(v) for k, v in self.cases.iloc[0].items()}
 
     def _check_judges(self) -> None:
         for judge in self.judges:  # model, key and parameters of each judge, before any call

@@ -79,8 +79,9 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _figures(results: pd.DataFrame, scorers: list[str]) -> list[tuple[str, str]]:
-    """(caption, base64 PNG) for every plot that applies to these results."""
+def _figures(results: pd.DataFrame, scorers: list[str]) -> list[tuple[str, str | None, str]]:
+    """(caption, base64 PNG, "") for every plot that applies to these results; (caption, None, why)
+    for one that applies but could not be drawn, so the rest of the report is still written."""
     wanted: list[tuple[str, Any]] = [(f"Mean {s} by variant", lambda s=s: plots.scores(results, s)) for s in scorers]
     first = scorers[0]
     if any(results[p].nunique() > 1 for p in param_columns(results)):
@@ -91,13 +92,24 @@ def _figures(results: pd.DataFrame, scorers: list[str]) -> list[tuple[str, str]]
     wanted.append((f"Quality against cost or latency ({first})", lambda: plots.pareto(results, first)))
     if "rating" in results.columns and results["rating"].isin([1, -1]).any():
         wanted.append(("Judge against human ratings", lambda: plots.agreement(results)))
-    out = []
+    out: list[tuple[str, str | None, str]] = []
     for caption, make in wanted:
         try:
-            out.append((caption, _png(make())))
+            out.append((caption, _png(make()), ""))
         except WorkbenchError:
             continue  # that plot does not apply (say, no judge among the rated rows)
+        except Exception as exc:  # noqa: BLE001 - one plot that fails to draw must not cost the whole report
+            out.append((caption, None, f"{type(exc).__name__}: {str(exc).strip()[:300]}"))
     return out
+
+
+def _figure_html(caption: str, png: str | None, why: str) -> str:
+    if png is None:
+        return (f"<figure><p class='meta'>This plot could not be drawn ({html.escape(redact(why))}). "
+                "Fix: draw it in the notebook with wb.plots to see the full error.</p>"
+                f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    return (f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,{png}'>"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
 def _comparisons(results: pd.DataFrame, scorers: list[str]) -> list[Any]:
@@ -176,8 +188,7 @@ def report_html(results: pd.DataFrame, path: str | Path | None = None, *, title:
     parts.append(_table_html(_examples(results, scorers, examples)))
     body = "\n".join(parts)
     # images are added after every text part was redacted, so redaction never touches base64
-    figures = "".join(f"<figure><img alt='{html.escape(c)}' src='data:image/png;base64,{png}'>"
-                      f"<figcaption>{html.escape(c)}</figcaption></figure>" for c, png in _figures(results, scorers))
+    figures = "".join(_figure_html(*figure) for figure in _figures(results, scorers))
     marker = "<h2>Summary</h2>"
     body = body.replace(marker, f"<h2>Plots</h2>{figures}\n{marker}", 1)
     document = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

@@ -51,10 +51,20 @@ class Params(BaseModel):
     )
     n: int = Field(1, ge=1, le=16, description="Number of answers sampled for the same prompt.")
 
+    @field_validator("temperature", "top_p", "max_tokens", "seed", "presence_penalty", "frequency_penalty", "n",
+                     mode="before")
+    @classmethod
+    def _not_a_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # True would silently mean 1
+            raise ValueError("a bool is not a number")
+        return value
+
     @field_validator("stop", mode="before")
     @classmethod
     def _stop_as_tuple(cls, value: Any) -> Any:
-        if value is None or value == "" or value == []:
+        if value == "":
+            raise ValueError("an empty stop string stops nothing")
+        if value is None or value == []:
             return None
         if isinstance(value, str):
             return (value,)
@@ -65,6 +75,12 @@ class Params(BaseModel):
     def _stop_not_empty(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
         if value and any(s == "" for s in value):
             raise ValueError("stop strings must not be empty")
+        for stop in value or ():
+            try:
+                stop.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError(f"the stop string {stop!r} holds a lone surrogate {stop[exc.start]!r}, "
+                                 "which cannot be sent") from None
         return value
 
     # --- construction with friendly errors ------------------------------
@@ -107,6 +123,10 @@ def param_bounds(name: str) -> tuple[float | None, float | None]:
     return low, high
 
 
+def _bound(x: float | None) -> str:
+    return "?" if x is None else str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
 def _friendly(exc: ValidationError) -> ParamsError:
     problems = []
     for err in exc.errors():
@@ -123,12 +143,16 @@ def _friendly(exc: ValidationError) -> ParamsError:
             low, high = param_bounds(name)
             kind = "a whole number" if Params.model_fields[name].annotation in (int, int | None) else "a number"
             if err["type"] in ("greater_than_equal", "less_than_equal", "int_parsing", "float_parsing",
-                               "int_from_float", "int_type", "float_type"):
+                               "int_from_float", "int_type", "float_type", "finite_number") or isinstance(value, bool):
                 problems.append(
-                    f"{name}={value!r} is not allowed: {name} must be {kind} from {low:g} to {high:g}. "
+                    f"{name}={value!r} is not allowed: {name} must be {kind} from {_bound(low)} to {_bound(high)}. "
                     f"Fix: pass {name} within that range."
                 )
                 continue
+        if name == "stop" and "surrogate" in err["msg"]:
+            problems.append(f"stop={value!r}: {err['msg'].removeprefix('Value error, ')}. "
+                            "Fix: repair the text, e.g. s.encode('utf-8', 'replace').decode('utf-8').")
+            continue
         if name == "stop":
             problems.append(
                 f"stop={value!r} is not allowed: give up to 4 non-empty strings. Fix: e.g. stop=['\\n\\n']."

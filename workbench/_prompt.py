@@ -62,7 +62,29 @@ def _as_text(name: str, value: Any) -> str:
             f"Variable {name!r} is a {type(value).__name__}, not text. "
             "Fix: pass a string, e.g. json.dumps(value) for data or ', '.join(items) for a list."
         )
-    return str(value)
+    text = str(value)
+    _check_utf8(f"Variable {name!r}", text)
+    return text
+
+
+def _surrogate_at(text: str) -> int | None:
+    """Where ``text`` holds a lone surrogate (a half of a UTF-16 pair, which UTF-8 cannot carry), if it does."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
+def _check_utf8(what: str, text: str) -> None:
+    """Refuse text that cannot be sent: a lone surrogate fails only at the HTTP layer, after retries."""
+    at = _surrogate_at(text)
+    if at is not None:
+        raise PromptError(
+            f"{what} holds a lone surrogate {text[at]!r} at position {at} (half of a broken character, "
+            "often from text decoded with errors='surrogateescape' or sliced UTF-16), which cannot be sent. "
+            "Fix: repair the text, e.g. text.encode('utf-8', 'replace').decode('utf-8')."
+        )
 
 
 @dataclass(frozen=True)
@@ -148,6 +170,10 @@ class Prompt:
         merged = {**(values or {}), **kwargs}
         self.check_variables(merged, strict=strict)
         text = {n: _as_text(n, merged[n]) for n in self.variable_order}
+        _check_utf8("The system message", self.system or "")
+        _check_utf8("The user message", self.user)
+        for i, (q, a) in enumerate(self.examples, 1):
+            _check_utf8(f"Example {i}", q + a)
         if not self.user.strip():
             raise PromptError("The user message is empty. Fix: write the request in the user message.")
         messages: list[Message] = []

@@ -11,6 +11,7 @@ and failures turned into error results so one bad call never sinks a batch.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 import random
 import sys
@@ -43,6 +44,10 @@ from .providers import Provider, resolve
 __all__ = ["Runner", "get_runner", "configure", "reset_default_runner", "CacheMode"]
 
 T = TypeVar("T")
+
+#: Set (to the reason) while no model call may start in this thread's context: an experiment tries
+#: plain scorers on a stand-in answer before its calls, and a scorer that calls a model must not pay there.
+NO_CALLS: contextvars.ContextVar[str | None] = contextvars.ContextVar("workbench_no_calls", default=None)
 CacheMode = Literal["auto", True, False]
 OnDelta = Callable[[Delta], Any]
 
@@ -89,6 +94,8 @@ class Runner:
                 params: Params | None = None, *, repeat: int = 0, tags: Mapping[str, Any] | None = None,
                 strict: bool = True) -> Request:
         """Validate everything that can be checked offline and return the request to run."""
+        if (why := NO_CALLS.get()) is not None:
+            raise WorkbenchError(f"No model call is made {why}.")
         provider, _ = resolve(model)
         params = params or Params()
         messages = prompt.render(dict(variables or {}), strict=strict)

@@ -62,6 +62,11 @@ def _varying(results: pd.DataFrame, columns: list[str]) -> list[str]:
     return [c for c in columns if c in results.columns and results[c].nunique(dropna=False) > 1]
 
 
+def _tex(text: Any) -> str:
+    """``text`` shown as written: a ``$`` in a case id or a name must not start matplotlib's mathtext."""
+    return str(text).replace("$", r"\$")
+
+
 def _label(row: Any, columns: list[str]) -> str:
     parts = []
     for c in columns:
@@ -70,7 +75,7 @@ def _label(row: Any, columns: list[str]) -> str:
             parts.append(str(value))
         else:
             parts.append(f"{c}={value:g}" if isinstance(value, float) else f"{c}={value}")
-    return " · ".join(parts) or "all"
+    return _tex(" · ".join(parts) or "all")
 
 
 def _ci(values: np.ndarray, level: float) -> tuple[float, float, float]:
@@ -111,12 +116,12 @@ def scores(results: pd.DataFrame, scorer: str | None = None, *, by: str = "varia
                       label=hue if len(hues) > 1 else None, error_kw={"elinewidth": 1.2})
         ax.bar_label(bars, labels=["0" if c == 0 else "" for c in centre], padding=2, fontsize="small",
                      color=_colour(j))  # a bar at zero has no height: say it is there
-    ax.set_xticks(np.arange(len(groups)), [str(g) for g in groups])
-    ax.set_xlabel(by)
-    ax.set_ylabel(f"mean {scorer}")
+    ax.set_xticks(np.arange(len(groups)), [_tex(g) for g in groups])
+    ax.set_xlabel(_tex(by))
+    ax.set_ylabel(_tex(f"mean {scorer}"))
     _unit_range(ax, means["score"])
     n_cases = means["case_id"].nunique()
-    ax.set_title(f"{scorer} by {by}: mean with {level:.0%} CI ({n_cases} cases)")
+    ax.set_title(_tex(f"{scorer} by {by}: mean with {level:.0%} CI ({n_cases} cases)"))
     if len(hues) > 1:
         ax.legend(fontsize="small", frameon=False)
     return fig
@@ -138,13 +143,13 @@ def sweep(results: pd.DataFrame, param: str | None = None, scorer: str | None = 
     for j, (_key, group) in enumerate(means.groupby(line_cols, sort=False) if line_cols else [((), means)]):
         xs = sorted(group[param].dropna().unique())
         stats = [_ci(group[group[param] == x]["score"].to_numpy(float), level) for x in xs]
-        label = _label(group.iloc[0], line_cols) if line_cols else scorer
+        label = _label(group.iloc[0], line_cols) if line_cols else _tex(scorer)
         ax.plot(xs, [s[0] for s in stats], marker="o", color=_colour(j), label=label)
         ax.fill_between(xs, [s[1] for s in stats], [s[2] for s in stats], color=_colour(j), alpha=0.2, linewidth=0)
-    ax.set_xlabel(param)
-    ax.set_ylabel(f"mean {scorer}")
+    ax.set_xlabel(_tex(param))
+    ax.set_ylabel(_tex(f"mean {scorer}"))
     _unit_range(ax, means["score"])
-    ax.set_title(f"{scorer} vs {param} ({level:.0%} CI band, {means['case_id'].nunique()} cases)")
+    ax.set_title(_tex(f"{scorer} vs {param} ({level:.0%} CI band, {means['case_id'].nunique()} cases)"))
     if line_cols:
         ax.legend(fontsize="small", frameon=False)
     return fig
@@ -165,7 +170,7 @@ def heatmap(results: pd.DataFrame, scorer: str | None = None, *, ax: Axes | None
     fig, ax = _axes(ax, (max(6.4, min(16.0, 3.0 + 0.35 * table.shape[1])), max(2.8, 1.4 + 0.45 * len(rows))))
     in_unit = np.nanmin(values) >= 0 and np.nanmax(values) <= 1 if np.isfinite(values).any() else True
     image = ax.imshow(values, cmap=SEQUENTIAL, aspect="auto", vmin=0 if in_unit else None, vmax=1 if in_unit else None)
-    ax.set_xticks(range(table.shape[1]), [str(c) for c in table.columns], rotation=90 if table.shape[1] > 12 else 0,
+    ax.set_xticks(range(table.shape[1]), [_tex(c) for c in table.columns], rotation=90 if table.shape[1] > 12 else 0,
                   fontsize="small")
     ax.set_yticks(range(len(rows)), rows)
     ax.set_xlabel("case")
@@ -174,9 +179,9 @@ def heatmap(results: pd.DataFrame, scorer: str | None = None, *, ax: Axes | None
             if not math.isnan(v):
                 ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize="x-small",
                         color="black" if v > 0.5 * (np.nanmax(values) + np.nanmin(values)) else "white")
-    ax.figure.colorbar(image, ax=ax, label=f"mean {scorer}")
+    ax.figure.colorbar(image, ax=ax, label=_tex(f"mean {scorer}"))
     repeats = int(results.groupby(design_columns(results) + ["case_id"]).size().max())
-    ax.set_title(f"{scorer} per case" + (f" (mean of {repeats} repeats)" if repeats > 1 else ""))
+    ax.set_title(_tex(f"{scorer} per case" + (f" (mean of {repeats} repeats)" if repeats > 1 else "")))
     return fig
 
 
@@ -196,13 +201,13 @@ def distribution(results: pd.DataFrame, scorer: str | None = None, *, by: str = 
         else:
             bins = 10
     fig, ax = _axes(ax)
-    ax.hist(data, bins=bins, label=[str(g) for g in groups], color=[_colour(i) for i in range(len(groups))])
+    ax.hist(data, bins=bins, label=[_tex(g) for g in groups], color=[_colour(i) for i in range(len(groups))])
     if isinstance(bins, list):  # one bar per level: label the levels themselves
         centres = [(a + b) / 2 for a, b in zip(bins[:-1], bins[1:], strict=True)]
         ax.set_xticks(centres, [f"{c:g}" for c in centres])
-    ax.set_xlabel(scorer)
+    ax.set_xlabel(_tex(scorer))
     ax.set_ylabel("calls")
-    ax.set_title(f"Distribution of {scorer} by {by} ({len(every)} scored calls)")
+    ax.set_title(_tex(f"Distribution of {scorer} by {by} ({len(every)} scored calls)"))
     ax.legend(fontsize="small", frameon=False)
     return fig
 
@@ -259,11 +264,11 @@ def pareto(results: pd.DataFrame, scorer: str | None = None, *, x: str = "auto",
         label.set_in_layout(False)  # long labels must not squeeze the axes
     ax.margins(x=0.15, y=0.12)
     words = {"cost_usd": "mean cost per call (USD)", "latency_s": "mean latency per call (s)"}
-    ax.set_xlabel(words.get(x, x))
-    ax.set_ylabel(f"mean {scorer}")
-    title = f"{scorer} vs {words.get(x, x).replace('mean ', '')}: Pareto front marked"
-    if missing:
-        title += f"\n(no {scorer} or {x}, not shown: {', '.join(missing)})"
+    ax.set_xlabel(_tex(words.get(x, x)))
+    ax.set_ylabel(_tex(f"mean {scorer}"))
+    title = _tex(f"{scorer} vs {words.get(x, x).replace('mean ', '')}: Pareto front marked")
+    if missing:  # the labels are escaped already
+        title += f"\n(no {_tex(scorer)} or {_tex(x)}, not shown: {', '.join(missing)})"
     ax.set_title(title)
     ax.legend(fontsize="small", frameon=False)
     return fig
@@ -280,10 +285,10 @@ def agreement(results: pd.DataFrame, judge: str | None = None, *, ax: Axes | Non
         ax.text(j, i, f"{int(v)}", ha="center", va="center", color="white" if v < table.max() / 2 else "black")
     ax.set_xticks([0, 1], list(result.table.columns))
     ax.set_yticks([0, 1], list(result.table.index))
-    ax.set_xlabel(result.scorer)
+    ax.set_xlabel(_tex(result.scorer))
     ax.set_ylabel("human rating")
     ax.figure.colorbar(image, ax=ax, label="calls")
-    ax.set_title(f"{result.scorer} vs human ratings\n"
+    ax.set_title(f"{_tex(result.scorer)} vs human ratings\n"
                  f"Cohen's kappa {result.kappa:.2f} ({result.interpretation}), n = {result.n}")
     return fig
 
@@ -340,9 +345,9 @@ def sweep_points(data: Any, parameter: str | None = None, measure: str | None = 
             ax.set_ylim(bottom=0, top=max(ys) * 1.1 if max(ys) > 0 else 1)
     else:
         ax.text(0.5, 0.5, "no answers yet", ha="center", va="center", transform=ax.transAxes, color="#888")
-    ax.set_xlabel(parameter)
-    ax.set_ylabel(measure)
-    ax.set_title(title or f"{measure} vs {parameter}", fontsize=10)
+    ax.set_xlabel(_tex(parameter))
+    ax.set_ylabel(_tex(measure))
+    ax.set_title(_tex(title or f"{measure} vs {parameter}"), fontsize=10)
     if values:
         ax.set_xticks([float(v) for v in values])
     ax.grid(True, alpha=0.3)

@@ -80,6 +80,8 @@ class Scorer:
     needs_expected: bool = False
     promptfoo: dict[str, Any] | None = None
     description: str = ""
+    #: Tried once on a stand-in answer before an experiment's calls (set for user functions by :func:`custom`).
+    probe: bool = field(default=False, repr=False, compare=False)
 
     @property
     def is_async(self) -> bool:
@@ -523,7 +525,8 @@ def custom(fn: Callable[..., Any], *, name: str | None = None, needs_expected: b
         def wrapped(output: str, case: Case) -> Any:
             return fn(output, case) if takes_case else fn(output)
 
-    return Scorer(label, wrapped, needs_expected=needs_expected, description=getattr(fn, "__doc__", None) or "")
+    return Scorer(label, wrapped, needs_expected=needs_expected, description=getattr(fn, "__doc__", None) or "",
+                  probe=True)
 
 
 # --- LLM as judge -------------------------------------------------------------
@@ -546,7 +549,7 @@ DEFAULT_JUDGE_PROMPT = Prompt(
 
 JUDGE_VARIABLES = frozenset({"rubric", "input", "expected", "output", "low", "high"})
 _SCORE_LINE = re.compile(r"score\s*[:=]?\s*\**\s*(-?\d+(?:\.\d+)?)(?:\s*/\s*(\d+(?:\.\d+)?))?", re.I)
-_LONE_NUMBER = re.compile(r"^\s*\**\s*(-?\d+(?:\.\d+)?)\s*(?:/\s*\d+(?:\.\d+)?)?\s*\**\s*[.!]?\s*$")
+_LONE_NUMBER = re.compile(r"^\s*\**\s*(-?\d+(?:\.\d+)?)\s*(?:/\s*(\d+(?:\.\d+)?))?\s*\**\s*[.!]?\s*$")
 
 
 @dataclass
@@ -558,7 +561,8 @@ class LLMJudge:
     variables ``{rubric}``, ``{input}`` (the case's variables), ``{expected}``,
     ``{output}``, ``{low}`` and ``{high}``. The judge's answer is parsed for
     ``SCORE: n``; when no score can be read the value is ``None`` and the
-    explanation quotes the answer, so parse failures show up in the results.
+    explanation quotes the answer, so parse failures show up in the results;
+    so is a score out of another maximum ("3/10" on a 1-5 rubric).
     Values are rescaled to [0, 1]; ``passed`` is ``value >= pass_threshold``.
     In an experiment, judge calls go through the runner (concurrent, cached,
     logged) after the answers they grade.
@@ -628,6 +632,10 @@ class LLMJudge:
         if m is None:
             return Score(None, f"judge gave no score (expected 'SCORE: n'): {_short(answer, 120)}", None)
         raw = float(m.group(1))
+        if m.group(2) is not None and float(m.group(2)) != high:
+            # "3/10" on a 1-5 rubric: the judge used another scale; reading 3 on 1-5 would be wrong
+            return Score(None, f"judge score {raw:g}/{float(m.group(2)):g} is not on the rubric's scale "
+                               f"{low:g}-{high:g}: {_short(answer, 120)}", None)
         if not low <= raw <= high:
             return Score(None, f"judge score {raw:g} is outside {low:g}-{high:g}: {_short(answer, 120)}", None)
         value = (raw - low) / (high - low)
