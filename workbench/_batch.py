@@ -39,7 +39,7 @@ from ._errors import (
 from ._keys import redact, redact_obj
 from ._log import row_to_response
 from ._portal import run_sync
-from ._pricing import batch_price_of, estimate_batch_cost, price_of, request_tokens
+from ._pricing import batch_price_of, cost_of, estimate_batch_cost, price_of, request_tokens
 from ._types import Request, Response, Usage, split_model
 from .providers import resolve
 from .providers._base import import_sdk
@@ -455,8 +455,8 @@ def plan_batch(exp: Experiment, todo: Sequence[Cell]) -> BatchPlan | None:
     for cell in fresh:
         t_in, t_out = request_tokens(cell.request)
         price, full = batch_price_of(cell.model), price_of(cell.model)
-        cost = None if cost is None or price is None else cost + (t_in * price[0] + t_out * price[1]) / 1e6
-        online = None if online is None or full is None else online + (t_in * full[0] + t_out * full[1]) / 1e6
+        cost = None if cost is None or price is None else cost + cost_of(price, t_in, t_out)
+        online = None if online is None or full is None else online + cost_of(full, t_in, t_out)
     chunks = sum(len(_chunk_count(backends[m], [c for c in fresh if c.model == m])) for m in backends)
     pending_batches = len({held[k]["id"] for k in pending_keys})
     waits = sorted({b.wait_text for b in backends.values()})[:1]
@@ -505,7 +505,7 @@ def _check_budget(exp: Experiment, fresh: Sequence[Cell]) -> None:
                 f"Cannot keep this batch within budget_usd={exp.budget_usd:g}: the price of {cell.model} is unknown. "
                 "Fix: set it with wb.set_price(model, usd_per_mtok_in, usd_per_mtok_out), or drop budget_usd.")
         t_in, t_out = request_tokens(cell.request)
-        cost += (t_in * price[0] + t_out * price[1]) / 1e6
+        cost += cost_of(price, t_in, t_out)
     if cost > exp.budget_usd:
         raise BudgetExceededError(
             f"This batch would make {len(fresh)} calls, estimated at ${cost:.4f} at the batch price, above "

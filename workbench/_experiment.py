@@ -36,7 +36,7 @@ from ._errors import BudgetExceededError, CasesError, ParamsError, PromptError, 
 from ._keys import redact_obj
 from ._params import PARAM_NAMES, Params
 from ._portal import run_sync
-from ._pricing import DEFAULT_OUTPUT_TOKENS, estimate_tokens, price_of, request_tokens
+from ._pricing import DEFAULT_OUTPUT_TOKENS, cost_of, estimate_tokens, price_of, request_tokens
 from ._prompt import Prompt, _surrogate_at, as_prompt
 from ._runner import NO_CALLS, CacheMode, Runner, get_runner
 from ._scoring import Score, ascore, is_async_scorer, score, scorer_name, to_score
@@ -704,7 +704,7 @@ def _add_cost(by_model: dict[str, float | None], model: str, tokens_in: int, tok
         return
     if model in by_model and by_model[model] is None:
         return
-    by_model[model] = (by_model.get(model) or 0.0) + (tokens_in * price[0] + tokens_out * price[1]) / 1_000_000
+    by_model[model] = (by_model.get(model) or 0.0) + cost_of(price, tokens_in, tokens_out)
 
 
 def _safe_score(scorer: Any, response: Response, case: Mapping[str, Any]) -> Score | None:

@@ -13,7 +13,7 @@ from ._errors import ParamsError
 from ._types import Request, Usage, split_model
 
 __all__ = ["DEFAULT_OUTPUT_TOKENS", "CHARS_PER_TOKEN", "estimate_tokens", "request_tokens", "PRICES_AS_OF",
-           "PRICES", "set_price", "estimate_cost", "price_of", "BATCH_MULTIPLIER", "BATCH_PRICES",
+           "PRICES", "set_price", "cost_of", "estimate_cost", "price_of", "BATCH_MULTIPLIER", "BATCH_PRICES",
            "set_batch_price", "batch_price_of", "estimate_batch_cost"]
 
 PRICES_AS_OF = "2025-06-01"
@@ -56,12 +56,15 @@ def price_of(model: str) -> tuple[float, float] | None:
     return PRICES.get(model)
 
 
+def cost_of(price: tuple[float, float], tokens_in: int, tokens_out: int) -> float:
+    """USD for ``tokens_in`` and ``tokens_out`` at ``price`` (USD per million tokens in, out)."""
+    return (tokens_in * price[0] + tokens_out * price[1]) / 1_000_000
+
+
 def estimate_cost(model: str, usage: Usage) -> float | None:
     """Cost in USD of a call with ``usage``, or ``None`` when the price is unknown."""
     price = price_of(model)
-    if price is None:
-        return None
-    return (usage.prompt_tokens * price[0] + usage.completion_tokens * price[1]) / 1_000_000
+    return None if price is None else cost_of(price, usage.prompt_tokens, usage.completion_tokens)
 
 
 def set_batch_price(model: str, input_per_mtok: float, output_per_mtok: float) -> None:
@@ -87,9 +90,7 @@ def batch_price_of(model: str) -> tuple[float, float] | None:
 def estimate_batch_cost(model: str, usage: Usage) -> float | None:
     """Cost in USD of a call run through the batch API, or ``None`` when the price is unknown."""
     price = batch_price_of(model)
-    if price is None:
-        return None
-    return (usage.prompt_tokens * price[0] + usage.completion_tokens * price[1]) / 1_000_000
+    return None if price is None else cost_of(price, usage.prompt_tokens, usage.completion_tokens)
 
 
 # --- token estimates before any call (plans and budgets) ---------------------------
