@@ -117,3 +117,27 @@ def test_two_processes_write_at_once_without_losing_rows(tmp_path):
     log = wb.RunLog(path)
     assert log.count() == 400
     assert log.integrity_check() == "ok"
+
+
+def test_two_logs_opening_one_new_file_at_once_both_open(tmp_path):
+    """Switching a new file to WAL raced: one of two logs opened at once got "database is locked"."""
+    import threading
+
+    errors: list[BaseException] = []
+    for round_ in range(40):
+        path = tmp_path / f"shared-{round_}.sqlite"
+        barrier = threading.Barrier(2)
+
+        def open_log(path=path, barrier=barrier) -> None:
+            try:
+                barrier.wait()
+                wb.RunLog(path).versions()
+            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_log) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    assert errors == []

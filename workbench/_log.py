@@ -191,6 +191,20 @@ MIGRATIONS: list[tuple[str, str]] = [
 _open_logs: weakref.WeakSet[RunLog] = weakref.WeakSet()
 
 
+def _wal(conn: sqlite3.Connection, patience_s: float) -> None:
+    """Switch to WAL mode. Two logs opening one new file at once race for this switch, and SQLite
+    answers "database is locked" at once rather than through its busy handler: so wait here."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def default_log_path() -> Path:
     """``$WORKBENCH_DB`` if set, else ``runs.sqlite`` in the user's data directory."""
     env = os.environ.get("WORKBENCH_DB")
@@ -271,8 +285,12 @@ class RunLog:
                 str(self.path), timeout=self._busy_timeout_s, check_same_thread=False, isolation_level=None
             )
             conn.row_factory = sqlite3.Row
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            conn.execute("BEGIN")  # both reads from one snapshot: another log may be creating this file now
+            try:
+                app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            finally:
+                conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             raise RunLogError(
                 f"{self.path} is not a readable SQLite database ({exc}). "
@@ -285,7 +303,7 @@ class RunLog:
                 "not a workbench run log. Fix: point WORKBENCH_DB (or log=) at a new file."
             )
         if self._on_disk:
-            conn.execute("PRAGMA journal_mode=WAL")
+            _wal(conn, self._busy_timeout_s)
             conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_s * 1000)}")
         conn.execute("PRAGMA foreign_keys=ON")
