@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._batch import BatchJob, plan_batch, run_batch, submit
+from ._batch import BatchJob, arun_batch, plan_batch, run_batch, submit
 from ._errors import BudgetExceededError, CasesError, ParamsError, PromptError, ScorerError
 from ._keys import redact_obj
 from ._params import PARAM_NAMES, Params
@@ -519,8 +519,15 @@ class Experiment:
                 bar.close()
         return self._finish(responses, {**self._score_plain(responses), **scored}, todo, verbose)
 
-    async def arun(self, *, progress: bool = True, verbose: bool = True) -> pd.DataFrame:
-        """Async twin of :meth:`run`, for code already inside an event loop."""
+    async def arun(self, *, progress: bool = True, verbose: bool = True, batch: bool = False,
+                   timeout: float | None = None, poll_s: float | None = None) -> pd.DataFrame:
+        """Async twin of :meth:`run`, for code already inside an event loop.
+
+        ``batch=True`` is :meth:`run` ``(batch=True)`` awaited: the wait for the batches runs in a
+        worker thread, so the caller's loop (a notebook's) keeps serving other cells and widgets.
+        """
+        if batch:
+            return await arun_batch(self, timeout=timeout, progress=progress, verbose=verbose, poll_s=poll_s)
         plan = self.check_budget()
         if verbose:
             print(repr(plan))
