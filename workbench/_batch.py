@@ -87,6 +87,8 @@ POLL_S = (1.0, 30.0)
 #: (until then its cells count as pending, so a submission still in flight elsewhere is not doubled).
 INTENT_GRACE_S = 120.0
 _INTENT = "submitting"
+#: Collected answers are written to the log this many rows to a transaction (one commit each, not one per row).
+_WRITE_ROWS = 2000
 
 
 # --- one provider's batch API through its official SDK -----------------------------------
@@ -658,7 +660,8 @@ def _content(content: Any) -> str:
     return "".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in content)
 
 
-def _result_response(line: dict[str, Any], request: Request, batch: dict[str, Any], latency: float) -> Response:
+def _result_response(line: dict[str, Any], request: Request, batch: dict[str, Any], latency: float,
+                     backend: _Backend) -> Response:
     """One output/error file line -> the Response an online call would have produced."""
     response = line.get("response") or None
     body = response.get("body") if isinstance(response, dict) else None
@@ -670,7 +673,7 @@ def _result_response(line: dict[str, Any], request: Request, batch: dict[str, An
         texts = [redact(_content((c.get("message") or {}).get("content"))) for c in choices]
         usage = body.get("usage") or {}
         u = Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
-        sent = {"provider": request.provider, **_sent_body(request), "batch_id": batch["id"]}
+        sent = {"provider": request.provider, **backend.body(request), "batch_id": batch["id"]}
         return Response(text=texts[0], finish_reason=choices[0].get("finish_reason"), choices=texts, usage=u,
                         cost_usd=estimate_batch_cost(request.model, u), request=redact_obj(sent), **base)
     error = line.get("error") or {}
@@ -691,14 +694,9 @@ def _result_response(line: dict[str, Any], request: Request, batch: dict[str, An
     else:
         kind = "ProviderError"
     where = f"batch {batch['id']}" + (f", status {status}" if status else "") + (f", {code}" if code else "")
-    return Response(text="", request=redact_obj({"provider": request.provider, **_sent_body(request),
+    return Response(text="", request=redact_obj({"provider": request.provider, **backend.body(request),
                                                  "batch_id": batch["id"]}),
                     error=redact(f"{message} ({where})"), error_type=kind, **base)
-
-
-def _sent_body(request: Request) -> dict[str, Any]:
-    """The body the batch line carried, as the row's ``request`` (what an online row shows)."""
-    return backend_for(request.model).body(request)
 
 
 def _body_message(body: Any) -> str | None:
@@ -818,6 +816,7 @@ class BatchJob:
             latency = max(time.time() - _parse_time(batch["created_at"]), 0.0)
             answered: set[str] = set()
             keys = set(_cells_of(self.log, batch["id"]))
+            rows: list[tuple[Request, Response, str | None, str | None]] = []
             for blob in blobs:
                 for raw in blob.splitlines():
                     if not raw.strip():
@@ -827,18 +826,21 @@ class BatchJob:
                     if key not in keys or key in answered or key not in by_key:
                         continue
                     cell = by_key[key]
-                    response = _result_response(line, cell.request, batch, latency)
-                    self.log.record(cell.request, response, experiment_id=self.exp.experiment_id, cell_key=key)
+                    rows.append((cell.request, _result_response(line, cell.request, batch, latency, backend),
+                                 self.exp.experiment_id, key))
                     answered.add(key)
-                    written += 1
+                    if len(rows) >= _WRITE_ROWS:
+                        written += len(self.log.record_many(rows))
+                        rows = []
             for key in sorted(keys - answered):  # a failed batch (bad file) answers nothing: say why, per cell
                 if key not in by_key:
                     continue
                 why = "; ".join(info.errors) or f"the batch ended as {info.provider_status} without answering it"
                 line = {"custom_id": key, "response": None, "error": {"message": why, "code": f"batch_{info.state}"}}
-                self.log.record(by_key[key].request, _result_response(line, by_key[key].request, batch, latency),
-                                experiment_id=self.exp.experiment_id, cell_key=key)
-                written += 1
+                rows.append((by_key[key].request, _result_response(line, by_key[key].request, batch, latency,
+                                                                      backend),
+                             self.exp.experiment_id, key))
+            written += len(self.log.record_many(rows))
             _update_batch(self.log, info, collected=True)
         return written
 

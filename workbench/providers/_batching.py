@@ -31,5 +31,10 @@ class SupportsBatch(Protocol):
 
 
 def batch_api_of(provider: object) -> str | None:
-    """The provider's batch API (its wire format), or None when it has none."""
-    return provider.batch_api if isinstance(provider, SupportsBatch) else None
+    """The provider's batch API (its wire format), or None when it has none.
+
+    Reads the attribute directly: a runtime ``isinstance`` against a Protocol walks its members on
+    every call, which shows when it runs once per collected answer.
+    """
+    api = getattr(provider, "batch_api", None)
+    return api if isinstance(api, str) and callable(getattr(provider, "batch_body", None)) else None
