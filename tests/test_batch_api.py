@@ -215,3 +215,32 @@ def test_job_wait_stop_event_ends_the_wait_at_the_next_poll(server, runner):
     started = time.monotonic()
     assert job.wait(progress=False, poll_s=0.05, stop=stop) is False
     assert time.monotonic() - started < 3.0 and job.pending() == 3
+
+
+# --- budget: the judges that grade batch answers online count too ---------------------------------
+def test_batch_budget_counts_the_online_judge_calls_before_any_upload(server, runner):
+    api = BatchAPI.mount(server, process_s=0.05)
+    judge = wb.scorers.llm_judge("The answer names a city.", model=OPENAI, params={"max_tokens": 200})
+
+    def exp(budget):
+        return wb.Experiment({"p": PROMPT}, models=OPENAI, cases=CASES, scorers=[judge], runner=runner,
+                             params={"max_tokens": 20, "temperature": 0.5}, budget_usd=budget)
+
+    plan = exp(None).plan()
+    batch_cost = plan.batch.cost_usd
+    judge_cost = plan.cost_usd - plan.batch.online_cost_usd  # the online plan = the calls + their judges
+    assert batch_cost > 0 and judge_cost > 0
+    with pytest.raises(wb.BudgetExceededError, match="3 online judge calls.*above budget_usd.*fewer judges"):
+        exp(batch_cost + judge_cost / 2).submit(verbose=False)
+    assert api.stats["files_uploaded"] == 0 and server.requests == []
+    assert len(exp((batch_cost + judge_cost) * 1.01).submit(verbose=False).submitted) == 1
+
+
+def test_record_many_writes_every_row_and_returns_their_ids(log):
+    request = wb.build_request("mock:m", wb.Prompt(user="{q}"), q="x")
+    rows = [(request, wb.Response(text=f"answer {i}", model="mock:m", provider="mock"), "exp1", f"cell{i}")
+            for i in range(5)]
+    ids = log.record_many(rows)
+    calls = log.calls(experiment_id="exp1")
+    assert len(ids) == len(set(ids)) == 5 and sorted(calls["id"].tolist()) == sorted(ids)
+    assert sorted(calls["cell_key"]) == [f"cell{i}" for i in range(5)] and log.record_many([]) == []

@@ -495,6 +495,8 @@ def _chunks(backend: _Backend, lines: list[tuple[str, bytes]]) -> list[list[tupl
 
 
 def _check_budget(exp: Experiment, fresh: Sequence[Cell]) -> None:
+    """Refuse, before any upload, a batch whose estimate (batch price, plus its judges' online calls) is above
+    ``budget_usd``, or whose cost is unknown under a budget."""
     if exp.budget_usd is None or not fresh:
         return
     cost = 0.0
@@ -506,10 +508,21 @@ def _check_budget(exp: Experiment, fresh: Sequence[Cell]) -> None:
                 "Fix: set it with wb.set_price(model, usd_per_mtok_in, usd_per_mtok_out), or drop budget_usd.")
         t_in, t_out = request_tokens(cell.request)
         cost += cost_of(price, t_in, t_out)
-    if cost > exp.budget_usd:
+    judged: dict[str, float | None] = {}
+    judge_calls = exp._judge_estimate(fresh, judged)[0]
+    unknown = [m for m, c in judged.items() if c is None]
+    if unknown:
         raise BudgetExceededError(
-            f"This batch would make {len(fresh)} calls, estimated at ${cost:.4f} at the batch price, above "
-            f"budget_usd={exp.budget_usd:g}. Fix: raise budget_usd, or use fewer cases, repeats, models or variants.")
+            f"Cannot keep this batch within budget_usd={exp.budget_usd:g}: the price of the judge model "
+            f"{', '.join(unknown)} is unknown. Fix: set it with wb.set_price(model, usd_per_mtok_in, "
+            "usd_per_mtok_out), or drop budget_usd.")
+    judge_cost = sum(c for c in judged.values() if c is not None)
+    if cost + judge_cost > exp.budget_usd:
+        judges = (f" and up to {judge_calls} online judge calls (${judge_cost:.4f})" if judge_calls else "")
+        raise BudgetExceededError(
+            f"This batch would make {len(fresh)} calls, estimated at ${cost:.4f} at the batch price{judges}, "
+            f"${cost + judge_cost:.4f} in all, above budget_usd={exp.budget_usd:g}. Fix: raise budget_usd, or use "
+            "fewer cases, repeats, models or variants" + (", or fewer judges." if judge_calls else "."))
 
 
 def _is_free(key: str, answered: set[str] | dict[str, Any], held: dict[str, dict[str, Any]], resubmit: bool) -> bool:

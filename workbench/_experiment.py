@@ -443,7 +443,19 @@ class Experiment:
             t_in, t_out = request_tokens(cell.request)
             tokens_in, tokens_out = tokens_in + t_in, tokens_out + t_out
             _add_cost(by_model, cell.model, t_in, t_out)
-        judge_calls = 0
+        judge_calls, judge_in, judge_out = self._judge_estimate(todo, by_model)
+        tokens_in, tokens_out = tokens_in + judge_in, tokens_out + judge_out
+        unknown = tuple(m for m, c in by_model.items() if c is None)
+        cost = None if unknown else sum(c for c in by_model.values() if c is not None)
+        return ExperimentPlan(self.experiment_id, self.shape(), len(self.cells), len(self.cells) - len(todo), len(todo),
+                              judge_calls, tokens_in, tokens_out, cost, unknown, by_model, self.budget_usd,
+                              plan_batch(self, todo))
+
+    def _judge_estimate(self, todo: Sequence[Cell], by_model: dict[str, float | None]) -> tuple[int, int, int]:
+        """The LLM judges' calls for ``todo``: (calls, tokens in, tokens out), their cost added to ``by_model``.
+
+        Shared by :meth:`plan` and the batch budget check (judges grade batch answers online)."""
+        calls = tokens_in = tokens_out = 0
         for judge in self.judges:
             template_chars = len(str(judge.prompt)) + len(judge.rubric)
             for cell in todo:
@@ -452,12 +464,8 @@ class Experiment:
                 t_out = int(judge.params.get("max_tokens") or DEFAULT_OUTPUT_TOKENS)
                 tokens_in, tokens_out = tokens_in + t_in, tokens_out + t_out
                 _add_cost(by_model, judge.judge_model, t_in, t_out)
-            judge_calls += len(todo)
-        unknown = tuple(m for m, c in by_model.items() if c is None)
-        cost = None if unknown else sum(c for c in by_model.values() if c is not None)
-        return ExperimentPlan(self.experiment_id, self.shape(), len(self.cells), len(self.cells) - len(todo), len(todo),
-                              judge_calls, tokens_in, tokens_out, cost, unknown, by_model, self.budget_usd,
-                              plan_batch(self, todo))
+            calls += len(todo)
+        return calls, tokens_in, tokens_out
 
     def check_budget(self, plan: ExperimentPlan | None = None) -> ExperimentPlan:
         """Raise :class:`BudgetExceededError` if the estimate is above ``budget_usd`` (or unknown)."""
