@@ -162,12 +162,12 @@ def _child(side: str, url: str, calls: int, poll_s: float, *extra: str) -> dict[
 
 # --- section 6 of python -m benchmarks ----------------------------------------------------------------
 def run(settings: Any) -> list[Any]:
-    """10,000 calls (quick: 500) through the batch API, workbench vs plain SDK, rounds alternating."""
+    """10,000 calls (quick: 200) through the batch API, workbench vs plain SDK, rounds alternating."""
     from ._common import Section, alternate, joined, median, paired_ratios, spread
 
-    calls = 500 if settings.quick else 10_000
+    calls = 200 if settings.quick else 10_000
     rounds = 1 if settings.quick else 3
-    process_s, poll_s = (0.3, 0.1) if settings.quick else (2.0, 0.2)
+    process_s, poll_s = (0.2, 0.1) if settings.quick else (2.0, 0.2)
     wb_runs: list[dict[str, Any]] = []
     plain_runs: list[dict[str, Any]] = []
     with fake_batch_server(process_s) as url:
