@@ -46,6 +46,9 @@ _EXPORTS: dict[str, str] = {
     "PRICES_AS_OF": "._pricing",
     "price_of": "._pricing",
     "estimate_cost": "._pricing",
+    "set_batch_price": "._pricing",
+    "batch_price_of": "._pricing",
+    "estimate_batch_cost": "._pricing",
     # the run log
     "RunLog": "._log",
     "Version": "._log",
@@ -76,11 +79,20 @@ _EXPORTS: dict[str, str] = {
     "StreamInterruptedError": "._errors",
     "MalformedResponseError": "._errors",
     "CancelledRunError": "._errors",
+    "BatchError": "._errors",
+    "BatchUnsupportedError": "._errors",
+    "BatchNotFoundError": "._errors",
+    "BatchKeyChangedError": "._errors",
+    "BatchExpiredError": "._errors",
+    "BatchPendingError": "._errors",
     # graded exercises of the course notebooks (issue 5): a submodule, wb.exercises.check(...)
     "exercises": ".exercises",
     # experiments, scorers, statistics, plots, export (issue 4)
     "Experiment": "._experiment",
     "ExperimentPlan": "._experiment",
+    # the providers' batch APIs (issue 14): exp.submit() returns a BatchJob
+    "BatchJob": "._batch",
+    "BatchPlan": "._batch",
     "scorers": ".scorers",
     "plots": ".plots",
     "compare": "._stats",
@@ -117,9 +129,16 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time (tests/test_facade.py checks it)
     from . import exercises, plots, scorers, testing
     from ._api import acomplete, astream, build_request, complete, stream
+    from ._batch import BatchJob, BatchPlan
     from ._errors import (
         AuthenticationError,
         BadRequestError,
+        BatchError,
+        BatchExpiredError,
+        BatchKeyChangedError,
+        BatchNotFoundError,
+        BatchPendingError,
+        BatchUnsupportedError,
         BudgetExceededError,
         CancelledRunError,
         CasesError,
@@ -147,7 +166,15 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     from ._keys import set_key
     from ._log import RunLog, Version
     from ._params import Params
-    from ._pricing import PRICES_AS_OF, estimate_cost, price_of, set_price
+    from ._pricing import (
+        PRICES_AS_OF,
+        batch_price_of,
+        estimate_batch_cost,
+        estimate_cost,
+        price_of,
+        set_batch_price,
+        set_price,
+    )
     from ._prompt import Prompt
     from ._runner import Runner, configure, get_runner
     from ._stats import Comparison, agreement, compare, pass_at_k, repeat_variance, summarize

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -31,6 +32,10 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import (
     AuthenticationError,
+    BatchError,
+    BatchKeyChangedError,
+    BatchNotFoundError,
+    BatchUnsupportedError,
     BudgetExceededError,
     ProviderError,
     RunLogError,
@@ -43,8 +48,9 @@ from ._pricing import batch_price_of, cost_of, estimate_batch_cost, price_of, re
 from ._types import Request, Response, Usage, split_model
 from .providers import resolve
 from .providers._base import import_sdk
-from .providers._mistral import MistralProvider, _mistral_client_class
-from .providers._openai import CompatibleProvider, OpenAIProvider
+from .providers._batching import SupportsBatch, batch_api_of
+from .providers._mistral import _mistral_client_class
+from .providers._openai import CompatibleProvider
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,14 +62,12 @@ if TYPE_CHECKING:
 __all__ = [
     "STATES",
     "TERMINAL",
-    "BatchError",
     "BatchJob",
-    "BatchKeyChangedError",
-    "BatchNotFoundError",
     "BatchPlan",
-    "BatchUnsupportedError",
     "plan_batch",
+    "progress_text",
     "run_batch",
+    "arun_batch",
     "submit",
 ]
 
@@ -83,23 +87,8 @@ POLL_S = (1.0, 30.0)
 #: (until then its cells count as pending, so a submission still in flight elsewhere is not doubled).
 INTENT_GRACE_S = 120.0
 _INTENT = "submitting"
-
-
-# --- errors ---------------------------------------------------------------------------
-class BatchError(WorkbenchError):
-    """A batch run cannot go ahead as asked."""
-
-
-class BatchUnsupportedError(BatchError):
-    """A model's provider has no batch API (the offline model, OpenAI-compatible servers)."""
-
-
-class BatchNotFoundError(BatchError):
-    """A batch recorded in the run log is unknown to the provider (deleted, or another account's)."""
-
-
-class BatchKeyChangedError(BatchError):
-    """The API key differs from the one the batch was submitted with."""
+#: Collected answers are written to the log this many rows to a transaction (one commit each, not one per row).
+_WRITE_ROWS = 2000
 
 
 # --- one provider's batch API through its official SDK -----------------------------------
@@ -127,7 +116,10 @@ class _Backend:
     wait_text = "at most 24 h"
 
     def __init__(self, provider: Provider) -> None:
+        if not isinstance(provider, SupportsBatch):
+            raise TypeError(f"provider {provider.name!r} does not implement SupportsBatch")
         self.provider = provider
+        self.builder: SupportsBatch = provider  # the same object, seen through the protocol
         self.client: Any = None
 
     # offline facts
@@ -140,6 +132,10 @@ class _Backend:
 
     def endpoint_url(self) -> str:
         raise NotImplementedError
+
+    def body(self, request: Request) -> dict[str, Any]:
+        """The request the online path would send for ``request`` (the provider builds both)."""
+        return self.builder.batch_body(split_model(request.model)[1], request.messages, request.params)
 
     def line(self, custom_id: str, request: Request) -> dict[str, Any]:
         raise NotImplementedError
@@ -189,8 +185,7 @@ class _OpenAIBackend(_Backend):
         return str(getattr(self.provider, "base_url", None) or "https://api.openai.com/v1")
 
     def line(self, custom_id: str, request: Request) -> dict[str, Any]:
-        body = self.provider.batch_body(split_model(request.model)[1], request.messages, request.params)  # type: ignore[attr-defined]
-        return {"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": body}
+        return {"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": self.body(request)}
 
     def _make_client(self) -> Any:
 
@@ -250,8 +245,7 @@ class _MistralBackend(_Backend):
         return str(getattr(self.provider, "server_url", None) or "https://api.mistral.ai")
 
     def line(self, custom_id: str, request: Request) -> dict[str, Any]:
-        body = self.provider.batch_body(split_model(request.model)[1], request.messages, request.params)  # type: ignore[attr-defined]
-        return {"custom_id": custom_id, "body": body}
+        return {"custom_id": custom_id, "body": self.body(request)}
 
     def _make_client(self) -> Any:
 
@@ -304,16 +298,22 @@ def _opt(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def backend_for(model: str) -> _Backend:
-    """The batch backend of ``model``'s provider, or :class:`BatchUnsupportedError` (before any upload)."""
+_BACKENDS: dict[str, type[_Backend]] = {"openai": _OpenAIBackend, "mistral": _MistralBackend}
 
+
+def backend_for(model: str) -> _Backend:
+    """The batch backend of ``model``'s provider, or :class:`BatchUnsupportedError` (before any upload).
+
+    A provider takes part by implementing :class:`~workbench.providers._batching.SupportsBatch`
+    with a ``batch_api`` this module speaks; every other provider is refused here, naming the online run.
+    """
     provider, _ = resolve(model)
-    if isinstance(provider, OpenAIProvider) and not isinstance(provider, CompatibleProvider):
-        return _OpenAIBackend(provider)
-    if isinstance(provider, MistralProvider):
-        return _MistralBackend(provider)
+    api = batch_api_of(provider)
+    if api in _BACKENDS:
+        return _BACKENDS[api](provider)
     kind = ("an OpenAI-compatible server" if isinstance(provider, CompatibleProvider) else
-            "the offline model" if provider.name == "local" else f"provider {provider.name!r}")
+            "the offline model" if provider.name == "local" else
+            "the in-process mock" if provider.name == "mock" else f"provider {provider.name!r}")
     raise BatchUnsupportedError(
         f"{model} has no batch API ({kind}; only openai: and mistral: models have one). "
         "Fix: run this experiment online with exp.run() (no batch=True), or drop that model from models=.")
@@ -495,6 +495,8 @@ def _chunks(backend: _Backend, lines: list[tuple[str, bytes]]) -> list[list[tupl
 
 
 def _check_budget(exp: Experiment, fresh: Sequence[Cell]) -> None:
+    """Refuse, before any upload, a batch whose estimate (batch price, plus its judges' online calls) is above
+    ``budget_usd``, or whose cost is unknown under a budget."""
     if exp.budget_usd is None or not fresh:
         return
     cost = 0.0
@@ -506,10 +508,21 @@ def _check_budget(exp: Experiment, fresh: Sequence[Cell]) -> None:
                 "Fix: set it with wb.set_price(model, usd_per_mtok_in, usd_per_mtok_out), or drop budget_usd.")
         t_in, t_out = request_tokens(cell.request)
         cost += cost_of(price, t_in, t_out)
-    if cost > exp.budget_usd:
+    judged: dict[str, float | None] = {}
+    judge_calls = exp._judge_estimate(fresh, judged)[0]
+    unknown = [m for m, c in judged.items() if c is None]
+    if unknown:
         raise BudgetExceededError(
-            f"This batch would make {len(fresh)} calls, estimated at ${cost:.4f} at the batch price, above "
-            f"budget_usd={exp.budget_usd:g}. Fix: raise budget_usd, or use fewer cases, repeats, models or variants.")
+            f"Cannot keep this batch within budget_usd={exp.budget_usd:g}: the price of the judge model "
+            f"{', '.join(unknown)} is unknown. Fix: set it with wb.set_price(model, usd_per_mtok_in, "
+            "usd_per_mtok_out), or drop budget_usd.")
+    judge_cost = sum(c for c in judged.values() if c is not None)
+    if cost + judge_cost > exp.budget_usd:
+        judges = (f" and up to {judge_calls} online judge calls (${judge_cost:.4f})" if judge_calls else "")
+        raise BudgetExceededError(
+            f"This batch would make {len(fresh)} calls, estimated at ${cost:.4f} at the batch price{judges}, "
+            f"${cost + judge_cost:.4f} in all, above budget_usd={exp.budget_usd:g}. Fix: raise budget_usd, or use "
+            "fewer cases, repeats, models or variants" + (", or fewer judges." if judge_calls else "."))
 
 
 def _is_free(key: str, answered: set[str] | dict[str, Any], held: dict[str, dict[str, Any]], resubmit: bool) -> bool:
@@ -660,7 +673,8 @@ def _content(content: Any) -> str:
     return "".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in content)
 
 
-def _result_response(line: dict[str, Any], request: Request, batch: dict[str, Any], latency: float) -> Response:
+def _result_response(line: dict[str, Any], request: Request, batch: dict[str, Any], latency: float,
+                     backend: _Backend) -> Response:
     """One output/error file line -> the Response an online call would have produced."""
     response = line.get("response") or None
     body = response.get("body") if isinstance(response, dict) else None
@@ -672,7 +686,7 @@ def _result_response(line: dict[str, Any], request: Request, batch: dict[str, An
         texts = [redact(_content((c.get("message") or {}).get("content"))) for c in choices]
         usage = body.get("usage") or {}
         u = Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
-        sent = {"provider": request.provider, **_sent_body(request), "batch_id": batch["id"]}
+        sent = {"provider": request.provider, **backend.body(request), "batch_id": batch["id"]}
         return Response(text=texts[0], finish_reason=choices[0].get("finish_reason"), choices=texts, usage=u,
                         cost_usd=estimate_batch_cost(request.model, u), request=redact_obj(sent), **base)
     error = line.get("error") or {}
@@ -693,15 +707,9 @@ def _result_response(line: dict[str, Any], request: Request, batch: dict[str, An
     else:
         kind = "ProviderError"
     where = f"batch {batch['id']}" + (f", status {status}" if status else "") + (f", {code}" if code else "")
-    return Response(text="", request=redact_obj({"provider": request.provider, **_sent_body(request),
+    return Response(text="", request=redact_obj({"provider": request.provider, **backend.body(request),
                                                  "batch_id": batch["id"]}),
                     error=redact(f"{message} ({where})"), error_type=kind, **base)
-
-
-def _sent_body(request: Request) -> dict[str, Any]:
-
-    provider, name = resolve(request.model)
-    return dict(provider.batch_body(name, request.messages, request.params))  # type: ignore[attr-defined]
 
 
 def _body_message(body: Any) -> str | None:
@@ -821,6 +829,7 @@ class BatchJob:
             latency = max(time.time() - _parse_time(batch["created_at"]), 0.0)
             answered: set[str] = set()
             keys = set(_cells_of(self.log, batch["id"]))
+            rows: list[tuple[Request, Response, str | None, str | None]] = []
             for blob in blobs:
                 for raw in blob.splitlines():
                     if not raw.strip():
@@ -830,18 +839,21 @@ class BatchJob:
                     if key not in keys or key in answered or key not in by_key:
                         continue
                     cell = by_key[key]
-                    response = _result_response(line, cell.request, batch, latency)
-                    self.log.record(cell.request, response, experiment_id=self.exp.experiment_id, cell_key=key)
+                    rows.append((cell.request, _result_response(line, cell.request, batch, latency, backend),
+                                 self.exp.experiment_id, key))
                     answered.add(key)
-                    written += 1
+                    if len(rows) >= _WRITE_ROWS:
+                        written += len(self.log.record_many(rows))
+                        rows = []
             for key in sorted(keys - answered):  # a failed batch (bad file) answers nothing: say why, per cell
                 if key not in by_key:
                     continue
                 why = "; ".join(info.errors) or f"the batch ended as {info.provider_status} without answering it"
                 line = {"custom_id": key, "response": None, "error": {"message": why, "code": f"batch_{info.state}"}}
-                self.log.record(by_key[key].request, _result_response(line, by_key[key].request, batch, latency),
-                                experiment_id=self.exp.experiment_id, cell_key=key)
-                written += 1
+                rows.append((by_key[key].request, _result_response(line, by_key[key].request, batch, latency,
+                                                                      backend),
+                             self.exp.experiment_id, key))
+            written += len(self.log.record_many(rows))
             _update_batch(self.log, info, collected=True)
         return written
 
@@ -908,12 +920,19 @@ class BatchJob:
         """Cells in batches not collected yet (and in submissions not resolved yet)."""
         return sum(b["cells"] for b in self._uncollected() + self._intents())
 
-    def wait(self, *, timeout: float | None = None, progress: bool = True, poll_s: float | None = None) -> bool:
-        """Poll until every batch has ended and is collected (or ``timeout`` seconds pass); True if all are."""
+    def wait(self, *, timeout: float | None = None, progress: bool = True, poll_s: float | None = None,
+             stop: threading.Event | None = None) -> bool:
+        """Poll until every batch has ended and is collected (or ``timeout`` seconds pass); True if all are.
+
+        The progress bar counts answered calls and shows each batch state with its batches and counts
+        (see :func:`progress_text`). ``stop`` (set from another thread) ends the wait at the next poll,
+        as ``timeout`` does: what ended is collected, the rest stays pending in the log.
+        """
         self._check_keys()
         pending = self._uncollected()
         total = sum(b["cells"] for b in pending)
         bar = _make_bar(total) if progress and total else None
+        seen: dict[str, BatchInfo] = {}  # every batch of this wait, by id: its latest state and counts
         start = time.monotonic()
         interval = poll_s if poll_s is not None else POLL_S[0]
         try:
@@ -923,20 +942,25 @@ class BatchJob:
                 if not pending and not self._intents():
                     return True
                 infos = run_sync(self._refresh_async(pending)) if pending else []
+                seen.update({i.id: i for i in infos})
                 ended = [b for b, i in zip(pending, infos, strict=True) if i.state in TERMINAL]
                 if ended:
                     run_sync(self._collect_async(ended))
                 if bar is not None:
-                    done = sum(i.completed + i.failed for i in infos)
-                    bar.n = min(total, total - sum(b["cells"] for b in pending) + done)
-                    states = sorted({i.state for b, i in zip(pending, infos, strict=True) if i.state not in TERMINAL})
-                    bar.set_postfix_str(", ".join(states) or "collecting", refresh=False)
+                    done = sum(i.completed + i.failed for i in infos if i.state not in TERMINAL)
+                    still = sum(b["cells"] for b, i in zip(pending, infos, strict=True) if i.state not in TERMINAL)
+                    bar.n = min(total, max(total - still, 0) + done)
+                    bar.set_postfix_str(progress_text(list(seen.values())), refresh=False)
                     bar.refresh()
                 if not self._uncollected() and not self._intents():
                     return True
                 if timeout is not None and time.monotonic() - start + interval > timeout:
                     return False
-                time.sleep(interval)
+                if stop is not None:
+                    if stop.wait(interval):
+                        return False
+                else:
+                    time.sleep(interval)
                 if poll_s is None:
                     interval = min(interval * 1.5, POLL_S[1])
         finally:
@@ -961,12 +985,13 @@ class BatchJob:
 
 # --- run(batch=True) ----------------------------------------------------------------------
 def run_batch(exp: Experiment, *, timeout: float | None = None, progress: bool = True, verbose: bool = True,
-              poll_s: float | None = None, resubmit: bool = False) -> pd.DataFrame:
+              poll_s: float | None = None, resubmit: bool = False, stop: threading.Event | None = None
+              ) -> pd.DataFrame:
     """Submit what is missing, wait (with a progress bar) and collect, then score and return the results table."""
     if verbose:
         print(repr(exp.plan()))
     job = submit(exp, resubmit=resubmit, verbose=verbose)
-    finished = job.wait(timeout=timeout, progress=progress, poll_s=poll_s)
+    finished = job.wait(timeout=timeout, progress=progress, poll_s=poll_s, stop=stop)
     responses = _responses(exp, job)
     done = {k: r for k, r in responses.items() if r.error_type != "BatchPendingError"}
     in_batches = job_cells(job)
@@ -977,9 +1002,30 @@ def run_batch(exp: Experiment, *, timeout: float | None = None, progress: bool =
     pending = sum(1 for r in responses.values() if r.error_type == "BatchPendingError")
     frame.attrs["batch_pending"] = pending
     if verbose and not finished:
-        print(f"{pending} calls still pending in {len(job._uncollected())} batch(es) after {timeout:g} s; "
+        after = f"after {timeout:g} s" if timeout is not None else "when the wait was stopped"
+        print(f"{pending} calls still pending in {len(job._uncollected())} batch(es) {after}; "
               "run exp.run(batch=True) again later to collect them (nothing is submitted twice).")
     return frame
+
+
+async def arun_batch(exp: Experiment, **options: Any) -> pd.DataFrame:
+    """``await exp.arun(batch=True)``: :func:`run_batch` in a worker thread, so the caller's loop keeps running.
+
+    A notebook's own event loop (Jupyter's) must not block for the hours a batch may take, and
+    ``asyncio.run`` cannot be called inside it: the polling, with its ``time.sleep``, runs in a
+    thread; the network calls run in the portal loop as for ``run(batch=True)``. Cancelling the
+    awaiting task stops the wait at the next poll (the batches keep running at the provider and
+    a later run collects them).
+    """
+    import asyncio
+
+    stop = threading.Event()
+    task = asyncio.ensure_future(asyncio.to_thread(run_batch, exp, stop=stop, **options))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        stop.set()
+        raise
 
 
 def job_cells(job: BatchJob) -> set[str]:
@@ -1018,3 +1064,28 @@ def _make_bar(total: int) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc="batch", unit="call", leave=False)
+
+
+_STATE_LABELS = {"validating": "validating", "in_progress": "in progress", "finalizing": "finalizing",
+                 "done": "done", "failed": "failed", "expired": "expired", "cancelling": "cancelling",
+                 "cancelled": "cancelled"}
+
+
+def progress_text(infos: Sequence[BatchInfo]) -> str:
+    """The progress bar's postfix: each state's batches and their counts, in the order batches move through.
+
+    For example ``in progress 2 (1,200/5,000) · validating 1 · done 1 (2,500/2,500, 3 failed)``:
+    the number after the state is how many batches are in it; in brackets, their lines answered
+    (successfully or not) out of their lines, and how many of those failed.
+    """
+    parts = []
+    for state in STATES:
+        group = [i for i in infos if i.state == state]
+        if not group:
+            continue
+        total = sum(i.total for i in group)
+        answered = sum(i.completed + i.failed for i in group)
+        failed = sum(i.failed for i in group)
+        counts = f" ({answered:,}/{total:,}" + (f", {failed:,} failed" if failed else "") + ")" if total else ""
+        parts.append(f"{_STATE_LABELS.get(state, state)} {len(group)}{counts}")
+    return " · ".join(parts) or "submitting"

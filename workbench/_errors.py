@@ -33,6 +33,12 @@ __all__ = [
     "StreamInterruptedError",
     "MalformedResponseError",
     "CancelledRunError",
+    "BatchError",
+    "BatchUnsupportedError",
+    "BatchNotFoundError",
+    "BatchKeyChangedError",
+    "BatchExpiredError",
+    "BatchPendingError",
 ]
 
 
@@ -159,3 +165,43 @@ class AuthenticationError(ProviderError):
 
 class BadRequestError(ProviderError):
     """The provider refused the request as invalid (400/404/422). Never retried."""
+
+
+class BatchError(WorkbenchError):
+    """A run through a provider's batch API cannot go ahead as asked (``exp.submit()``, ``exp.run(batch=True)``)."""
+
+
+class BatchUnsupportedError(BatchError):
+    """A model's provider has no batch API (the offline model, OpenAI-compatible servers, the mock).
+
+    Raised before any upload; the message names the model and offers the online run (``exp.run()``).
+    """
+
+
+class BatchNotFoundError(BatchError):
+    """A batch recorded in the run log is unknown to the provider (deleted, or another account's).
+
+    The fix the message names: point the SDK at the account that created it, or ``job.forget()`` it
+    so that its unanswered cells can be submitted again.
+    """
+
+
+class BatchKeyChangedError(BatchError):
+    """The API key differs from the one the batch was submitted with (checked before any call).
+
+    The message shows one-way fingerprints of the two keys, never the keys.
+    """
+
+
+class BatchExpiredError(BatchError):
+    """A batch reached its completion window before answering a call: the ``error_type`` of that call's row.
+
+    Fix: ``exp.submit(resubmit=True)`` submits only the unanswered cells again.
+    """
+
+
+class BatchPendingError(BatchError):
+    """A call is still in a batch that has not ended: the ``error_type`` of its row in a results table.
+
+    Fix: run ``exp.run(batch=True)`` again later; nothing is submitted twice.
+    """

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._batch import BatchJob, plan_batch, run_batch, submit
+from ._batch import BatchJob, arun_batch, plan_batch, run_batch, submit
 from ._errors import BudgetExceededError, CasesError, ParamsError, PromptError, ScorerError
 from ._keys import redact_obj
 from ._params import PARAM_NAMES, Params
@@ -443,7 +443,19 @@ class Experiment:
             t_in, t_out = request_tokens(cell.request)
             tokens_in, tokens_out = tokens_in + t_in, tokens_out + t_out
             _add_cost(by_model, cell.model, t_in, t_out)
-        judge_calls = 0
+        judge_calls, judge_in, judge_out = self._judge_estimate(todo, by_model)
+        tokens_in, tokens_out = tokens_in + judge_in, tokens_out + judge_out
+        unknown = tuple(m for m, c in by_model.items() if c is None)
+        cost = None if unknown else sum(c for c in by_model.values() if c is not None)
+        return ExperimentPlan(self.experiment_id, self.shape(), len(self.cells), len(self.cells) - len(todo), len(todo),
+                              judge_calls, tokens_in, tokens_out, cost, unknown, by_model, self.budget_usd,
+                              plan_batch(self, todo))
+
+    def _judge_estimate(self, todo: Sequence[Cell], by_model: dict[str, float | None]) -> tuple[int, int, int]:
+        """The LLM judges' calls for ``todo``: (calls, tokens in, tokens out), their cost added to ``by_model``.
+
+        Shared by :meth:`plan` and the batch budget check (judges grade batch answers online)."""
+        calls = tokens_in = tokens_out = 0
         for judge in self.judges:
             template_chars = len(str(judge.prompt)) + len(judge.rubric)
             for cell in todo:
@@ -452,12 +464,8 @@ class Experiment:
                 t_out = int(judge.params.get("max_tokens") or DEFAULT_OUTPUT_TOKENS)
                 tokens_in, tokens_out = tokens_in + t_in, tokens_out + t_out
                 _add_cost(by_model, judge.judge_model, t_in, t_out)
-            judge_calls += len(todo)
-        unknown = tuple(m for m, c in by_model.items() if c is None)
-        cost = None if unknown else sum(c for c in by_model.values() if c is not None)
-        return ExperimentPlan(self.experiment_id, self.shape(), len(self.cells), len(self.cells) - len(todo), len(todo),
-                              judge_calls, tokens_in, tokens_out, cost, unknown, by_model, self.budget_usd,
-                              plan_batch(self, todo))
+            calls += len(todo)
+        return calls, tokens_in, tokens_out
 
     def check_budget(self, plan: ExperimentPlan | None = None) -> ExperimentPlan:
         """Raise :class:`BudgetExceededError` if the estimate is above ``budget_usd`` (or unknown)."""
@@ -519,8 +527,15 @@ class Experiment:
                 bar.close()
         return self._finish(responses, {**self._score_plain(responses), **scored}, todo, verbose)
 
-    async def arun(self, *, progress: bool = True, verbose: bool = True) -> pd.DataFrame:
-        """Async twin of :meth:`run`, for code already inside an event loop."""
+    async def arun(self, *, progress: bool = True, verbose: bool = True, batch: bool = False,
+                   timeout: float | None = None, poll_s: float | None = None) -> pd.DataFrame:
+        """Async twin of :meth:`run`, for code already inside an event loop.
+
+        ``batch=True`` is :meth:`run` ``(batch=True)`` awaited: the wait for the batches runs in a
+        worker thread, so the caller's loop (a notebook's) keeps serving other cells and widgets.
+        """
+        if batch:
+            return await arun_batch(self, timeout=timeout, progress=progress, verbose=verbose, poll_s=poll_s)
         plan = self.check_budget()
         if verbose:
             print(repr(plan))

@@ -39,7 +39,7 @@ import uuid
 import warnings
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -840,6 +840,19 @@ class RunLog:
         done, results = self._try_now([job])
         ids = results[0] if done else self._submit(job).result()
         return int(ids[0])
+
+    def record_many(self, calls: Sequence[tuple[Request, Response, str | None, str | None]]) -> list[int]:
+        """Store many finished calls, ``(request, response, experiment_id, cell_key)``, in one transaction.
+
+        For answers that arrive together (a collected batch): one commit instead of one per row,
+        with :meth:`record`'s guarantees (a failed write keeps every row and says where).
+        """
+        if not calls:
+            return []
+        job = _Rows([("calls", self._call_row(req, resp, exp_id, key)) for req, resp, exp_id, key in calls])
+        done, results = self._try_now([job])
+        ids = results[0] if done else self._submit(job).result()
+        return [int(i) for i in ids]
 
     async def arecord(self, request: Request, response: Response, *, experiment_id: str | None = None,
                       cell_key: str | None = None) -> int:

@@ -68,6 +68,7 @@ def sdk_messages(messages: list[dict[str, str]]) -> list[Any]:
 
 class MistralProvider(Provider):
     name = "mistral"
+    batch_api: str | None = "mistral"  # SupportsBatch (workbench/providers/_batching.py)
     key_env = "MISTRAL_API_KEY"
     key_help = "Keys are at console.mistral.ai/api-keys."
     default_concurrency = 8

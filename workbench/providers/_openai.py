@@ -37,6 +37,7 @@ class OpenAIProvider(Provider):
     default_concurrency = 16
     sdk = ("openai", "openai")
     max_tokens_field = "max_completion_tokens"
+    batch_api: str | None = "openai"  # SupportsBatch (workbench/providers/_batching.py)
 
     def __init__(self, base_url: str | None = None) -> None:
         register_url_secrets(base_url)  # credentials inside the URL are secrets (redacted everywhere)
@@ -108,6 +109,7 @@ class CompatibleProvider(OpenAIProvider):
     """An OpenAI-compatible server (Ollama, vLLM, llama.cpp server, LM Studio) at ``base_url``."""
 
     max_tokens_field = "max_tokens"  # what the compatible servers understand
+    batch_api = None  # the chat API only: no files and batch endpoints
     default_concurrency = 4
 
     def __init__(self, name: str, base_url: str, *, key_env: str | None = None, models: Sequence[str] = ()) -> None:
