@@ -67,7 +67,8 @@ h1{font-size:1.6em;margin-bottom:.2em} h2{margin-top:1.6em;border-bottom:1px sol
 .meta{color:#555} table{border-collapse:collapse;font-size:.88em;margin:.5em 0}
 th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top}
 th{background:#f3f3f3;overflow-wrap:anywhere}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap} td{overflow-wrap:anywhere} .table-wrap{max-width:100%;overflow-x:auto}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap} td{overflow-wrap:anywhere}
+.table-wrap{max-width:100%;overflow-x:auto}
 .verdict{background:#f6f9fc;border-left:4px solid #0072B2;padding:.5em .8em;margin:.6em 0}
 .verdict.sig{border-color:#009E73} figure{margin:1em 0} figure img{max-width:100%}
 figcaption{color:#555;font-size:.9em} pre{background:#f7f7f7;padding:.6em;white-space:pre-wrap}
