@@ -75,7 +75,7 @@ CSS = """
 .wb-root .wb-inputs-grid { margin-top: 8px; gap: 4px; }
 .wb-root .wb-grid-cell { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 12.5px; line-height: 1.4;
   border: 1px solid var(--jp-border-color2, #e3e3e3); border-radius: 4px; padding: 3px 6px; max-height: 140px;
-  overflow-y: auto; background: var(--jp-layout-color1, #fafbfc); }
+  border-left: 3px solid #2f6fdf; overflow-y: auto; background: var(--jp-layout-color1, #fafbfc); }
 .wb-root .wb-grid-error { color: #9b1c1c; background: #fdecee; }
 .wb-root .wb-grid-empty { color: var(--jp-ui-font-color3, #999); }
 .wb-root .wb-grid .widget-html-content { line-height: 1.4; }
