@@ -64,10 +64,10 @@ _CSS = """
 body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1180px;margin:2em auto;padding:0 1em;
 color:#222;box-sizing:border-box}
 h1{font-size:1.6em;margin-bottom:.2em} h2{margin-top:1.6em;border-bottom:1px solid #ddd}
-.meta{color:#555} table{border-collapse:collapse;font-size:.88em;margin:.5em 0}
+.meta{color:#555} table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
 th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top}
-th{background:#f3f3f3;overflow-wrap:anywhere}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap} td{overflow-wrap:anywhere}
+th{background:#f3f3f3} tbody td:first-child{min-width:10em} td{padding:3px 5px}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .table-wrap{max-width:100%;overflow-x:auto}
 .verdict{background:#f6f9fc;border-left:4px solid #0072B2;padding:.5em .8em;margin:.6em 0}
 .verdict.sig{border-color:#009E73} figure{margin:1em 0} figure img{max-width:100%}
@@ -131,7 +131,8 @@ def _comparisons(results: pd.DataFrame, scorers: list[str]) -> list[Any]:
 
 
 def _table_html(frame: pd.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    # a header may break after "_" (mean_latency_s), never inside a word: the table fits 1,280 px
+    head = "".join(f"<th>{html.escape(str(c)).replace('_', '_<wbr>')}</th>" for c in frame.columns)
     rows = []
     for _, row in frame.iterrows():
         cells = []

@@ -25,14 +25,15 @@ background:#f7f7f7;padding:.5em .9em;margin:.5em 0;max-width:60em;color:#222;ove
 .wb-verdict .wb-verdict-head{font-size:1.08em;margin:0 0 .3em 0} .wb-verdict p{margin:.3em 0}
 .wb-verdict table{border-collapse:collapse;margin:.4em 0;font-size:.92em}
 .wb-verdict th,.wb-verdict td{border:1px solid #ddd;padding:2px 8px;text-align:right;white-space:nowrap;
-font-variant-numeric:tabular-nums} .wb-verdict th{background:#eee;text-align:left}
+font-variant-numeric:tabular-nums} .wb-verdict th{background:#eee;text-align:left;white-space:normal;
+overflow-wrap:anywhere;max-width:14em}
 .wb-verdict .wb-verdict-method{color:#555;font-size:.88em}
 """
 
 #: Styles of :func:`messages_html`.
 MESSAGES_CSS = """
 .wb-messages{margin:.3em 0;max-width:60em} .wb-msg{display:flex;gap:.6em;margin:.25em 0}
-.wb-msg-role{flex:0 0 5.5em;font-size:.78em;font-weight:600;text-transform:uppercase;color:#555;padding-top:.35em}
+.wb-msg-role{flex:0 0 7.5em;font-size:.78em;font-weight:600;text-transform:uppercase;color:#555;padding-top:.35em}
 .wb-msg-text{flex:1 1 auto;white-space:pre-wrap;overflow-wrap:anywhere;background:#f7f7f7;border-radius:6px;
 padding:.35em .6em;font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace}
 .wb-msg-system .wb-msg-text{background:#fff7e6} .wb-msg-assistant .wb-msg-text{background:#eef5fb}
