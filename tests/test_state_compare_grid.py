@@ -107,3 +107,13 @@ def test_parameter_defaults_are_the_models_own_or_said_to_be_the_providers(runne
     assert labels["max_tokens"] == "smollm2 512 · echo: provider default"
     assert labels["presence_penalty"] == "provider default"
     assert "0.7" not in " ".join(labels.values()) and "256" not in " ".join(labels.values())
+
+
+def test_a_saved_notebook_keeps_the_grid_in_its_static_summary(runner):
+    c = S.CompareState({"plain": "Say {x}", "loud": "SHOUT {x}"}, "mock:echo", runner=runner)
+    c.add_row({"x": "one"})
+    c.add_row({"x": "two"})
+    c.run_grid(timeout=10)
+    page = c.summary_html()
+    assert "wb-static-grid" in page and "SHOUT two" in page and "<th>{x}</th>" in page
+    assert "grid row 2 (x=two) [loud]: SHOUT two" in c.summary_text()
