@@ -110,3 +110,14 @@ def test_compare_rename_examples_grid_and_verdicts_in_voila(page: Page, voila_se
         assert "Open the report" in link.inner_text()
     finally:
         lab.shutdown_voila_kernel(page)
+
+
+@pytest.mark.browser
+def test_the_presenter_note_shows_in_jupyterlab(page: Page, lab_server) -> None:
+    """The same cell Voila hides is there for the presenter in JupyterLab."""
+    lab_server.copy_notebook(DEMO, "demo_presenter.ipynb")
+    lab.open_notebook(page, lab_server, "demo_presenter.ipynb")
+    note = page.locator(".jp-MarkdownCell").filter(has_text="Presenter's note").first
+    note.wait_for(state="visible", timeout=lab.WAIT_TIMEOUT_MS)
+    assert "rename a Compare column" in note.inner_text()
+    _snap(page, ".jp-MarkdownCell >> nth=1", "lab_presenter-note")
