@@ -22,6 +22,7 @@ import yaml
 
 from . import plots
 from ._errors import WorkbenchError
+from ._htmlparts import MESSAGES_CSS, VERDICT_CSS, ReportPath, comparison_html, messages_html, prompt_messages
 from ._keys import redact
 from ._params import Params
 from ._stats import compare, design_columns, param_columns, score_columns, summarize
@@ -60,17 +61,19 @@ def results_to_json(results: pd.DataFrame, path: str | Path) -> Path:
 
 # --- HTML report ---------------------------------------------------------------------------
 _CSS = """
-body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
-color:#222}
+body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1180px;margin:2em auto;padding:0 1em;
+color:#222;box-sizing:border-box}
 h1{font-size:1.6em;margin-bottom:.2em} h2{margin-top:1.6em;border-bottom:1px solid #ddd}
-.meta{color:#555} table{border-collapse:collapse;font-size:.88em;margin:.5em 0}
+.meta{color:#555} table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
 th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top}
-th{background:#f3f3f3} td.num{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f3f3f3} tbody td:first-child{min-width:10em} td{padding:3px 5px}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.table-wrap{max-width:100%;overflow-x:auto}
 .verdict{background:#f6f9fc;border-left:4px solid #0072B2;padding:.5em .8em;margin:.6em 0}
 .verdict.sig{border-color:#009E73} figure{margin:1em 0} figure img{max-width:100%}
 figcaption{color:#555;font-size:.9em} pre{background:#f7f7f7;padding:.6em;white-space:pre-wrap}
-.error{color:#D55E00}
-"""
+.error{color:#D55E00} .verdict .wb-verdict{margin:0;padding:0;border:0;background:none;max-width:none}
+""" + VERDICT_CSS + MESSAGES_CSS
 
 
 def _png(fig: Any) -> str:
@@ -128,7 +131,8 @@ def _comparisons(results: pd.DataFrame, scorers: list[str]) -> list[Any]:
 
 
 def _table_html(frame: pd.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    # a header may break after "_" (mean_latency_s), never inside a word: the table fits 1,280 px
+    head = "".join(f"<th>{html.escape(str(c)).replace('_', '_<wbr>')}</th>" for c in frame.columns)
     rows = []
     for _, row in frame.iterrows():
         cells = []
@@ -139,7 +143,8 @@ def _table_html(frame: pd.DataFrame) -> str:
             else:
                 cells.append(f"<td>{html.escape(redact('' if value is None else str(value)))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return (f"<div class='table-wrap'><table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
 
 
 def _examples(results: pd.DataFrame, scorers: list[str], limit: int) -> pd.DataFrame:
@@ -155,7 +160,8 @@ def report_html(results: pd.DataFrame, path: str | Path | None = None, *, title:
                 examples: int = 24) -> Path | str:
     """A self-contained HTML report: summary table, verdicts, plots (embedded PNG), prompts, examples.
 
-    Writes to ``path`` and returns it; with ``path=None`` returns the HTML text.
+    Writes to ``path`` and returns it (a :class:`~pathlib.Path` that Jupyter shows as a link to
+    the report); with ``path=None`` returns the HTML text.
     """
     scorers = score_columns(results)
     if not scorers:
@@ -171,7 +177,7 @@ def report_html(results: pd.DataFrame, path: str | Path | None = None, *, title:
     verdicts = _comparisons(results, scorers)
     if verdicts:
         parts.append("<h2>Verdicts</h2>")
-        parts += [f"<div class='verdict{' sig' if c.significant else ''}'>{html.escape(redact(c.verdict))}</div>"
+        parts += [f"<div class='verdict{' sig' if c.significant else ''}'>{comparison_html(c, css=False)}</div>"
                   for c in verdicts]
     parts.append("<h2>Summary</h2>")
     summary = summarize(results)
@@ -182,8 +188,7 @@ def report_html(results: pd.DataFrame, path: str | Path | None = None, *, title:
     if attrs.get("prompts"):
         parts.append("<h2>Prompts</h2>")
         for name, prompt in attrs["prompts"].items():
-            text = json.dumps(prompt, indent=1, ensure_ascii=False)
-            parts.append(f"<h3>{html.escape(str(name))}</h3><pre>{html.escape(redact(text))}</pre>")
+            parts.append(f"<h3>{html.escape(redact(str(name)))}</h3>{messages_html(prompt_messages(prompt))}")
     parts.append("<h2>Examples</h2>")
     parts.append(_table_html(_examples(results, scorers, examples)))
     body = "\n".join(parts)
@@ -196,7 +201,7 @@ def report_html(results: pd.DataFrame, path: str | Path | None = None, *, title:
                 f"<style>{_CSS}</style></head><body>{body}</body></html>")
     if path is None:
         return document
-    path = Path(path)
+    path = ReportPath(path)
     path.write_text(document, encoding="utf-8")
     return path
 

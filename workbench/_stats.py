@@ -355,9 +355,10 @@ class Comparison:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        import html
+        """Who won and by how much (or "no real difference"), the figures in a table, the verdict in words."""
+        from ._htmlparts import comparison_html
 
-        return "<pre class='wb-comparison'>" + html.escape(repr(self)) + "</pre>"
+        return comparison_html(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}

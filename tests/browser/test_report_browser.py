@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from playwright.sync_api import Page
@@ -39,8 +41,39 @@ def test_report_shows_its_plots_summary_and_verdict(page: Page, report_html: str
         assert box is not None and box["width"] > 300 and box["height"] > 150
     verdict = page.locator(".verdict").first.inner_text()
     assert "precise scores higher than vague" in verdict and ("p = " in verdict or "p < 0.0001" in verdict)
-    rows = page.locator("h2:has-text('Summary') + table tbody tr")
+    rows = page.locator("h2:has-text('Summary') + .table-wrap table tbody tr")
     assert rows.count() == 4  # 2 variants x 2 temperatures, one scorer
     assert "precise" in rows.nth(2).inner_text()
     assert not failed  # self-contained: nothing was fetched
     page.locator("h1").scroll_into_view_if_needed()
+
+
+@pytest.mark.browser
+def test_report_tables_fit_a_1280_px_window_and_prompts_read_as_messages(page: Page, tmp_path):
+    """Issue 18 item 15: the summary table ran off a 1,280 px window; prompts were raw JSON."""
+    rng = np.random.default_rng(7)
+    long_names = ("precise-with-one-worked-example-and-format", "vague-question-without-any-guidance")
+    scores = {(variant, model, t, p): [[float(rng.random() < 0.6) for _ in range(2)] for _ in range(8)]
+              for variant in long_names for model in ("local:smollm2", "openai:gpt-4o-mini-2024-07-18")
+              for t in (0.0, 0.7) for p in (0.9, 1.0)}
+    results = make_results(scores, params=["temperature", "top_p"])
+    results.attrs["prompts"] = {long_names[0]: wb.Prompt(system="Reply with the city only.", user="{text}",
+                                                         examples=[("Ken lives in Osaka.", "Osaka")]).to_dict(),
+                                long_names[1]: wb.Prompt(user="Where does this person live? {text}").to_dict()}
+    path = wb.report_html(results, tmp_path / "wide.html", title="Wide summary")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.set_content(path.read_text(encoding="utf-8"), wait_until="load")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 1280  # no sideways scrolling
+    summary = page.locator("h2:has-text('Summary') + .table-wrap table")
+    assert summary.locator("tbody tr").count() == 16
+    assert summary.evaluate("t => t.getBoundingClientRect().right") <= 1280
+    assert summary.evaluate("t => t.offsetWidth <= t.parentElement.clientWidth")  # fits: nothing hidden to scroll
+    roles = page.locator("h2:has-text('Prompts') ~ .wb-messages .wb-msg-role").all_inner_texts()
+    assert [r.strip().lower() for r in roles] == ["system", "user", "assistant", "user", "user"]
+    assert '"system"' not in page.locator("body").inner_text()
+    page.locator("h2:has-text('Summary')").evaluate("h => h.scrollIntoView()")
+    shots = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / "report-summary-1280.png"))
+    page.locator("h2:has-text('Prompts')").scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "report-prompts-1280.png"))

@@ -165,6 +165,10 @@ class RunningState(Observable):
         """What the provider uses for unset parameters, for :attr:`defaults_model` (``{}`` if it does not say)."""
         return provider_defaults(self.defaults_model)
 
+    def param_default_labels(self) -> dict[str, str]:
+        """What an unset control says where no single default is known (Compare: several models); ``{}`` here."""
+        return {}
+
     def shown_params(self) -> dict[str, Any]:
         """Every parameter's value as a form shows it: the set value, else the provider's default where known."""
         shown = {spec.name: spec.default if spec.default is not None else spec.shown for spec in param_specs()}

@@ -108,6 +108,11 @@ def compare_text(s: CompareState) -> str:
         lines.append(f"[{v.label}] {v.model}: {v.user!r}")
         if a.status != "idle":
             lines.append(answer_text(a))
+    for r, row in enumerate(s.grid):  # the inputs grid's answers, one line per cell
+        values = ", ".join(f"{k}={v}" for k, v in s.row_values(r).items()) if r < len(s.rows) else ""
+        for v, a in zip(s.variants, row, strict=False):
+            if a.status != "idle":
+                lines.append(f"grid row {r + 1} ({values}) [{v.label}]: {a.text or a.error or a.status}")
     return redact("\n".join(lines))
 
 
@@ -117,7 +122,22 @@ def compare_html(s: CompareState) -> str:
              for v, a in zip(s.variants, s.answers, strict=False)]
     shown = " · ".join(f"<code>{{{html.escape(k)}}}</code> = {html.escape(redact(v))}" for k, v in _values(s).items())
     return (f"<div class='wb-static'><b>Compare</b> {shown}<div style='display:grid;"
-            f"grid-template-columns:repeat({len(parts)},1fr);gap:8px'>{''.join(parts)}</div></div>")
+            f"grid-template-columns:repeat({len(parts)},1fr);gap:8px'>{''.join(parts)}</div>{_grid_html(s)}</div>")
+
+
+def _grid_html(s: CompareState) -> str:
+    """The inputs grid as a table (inputs, then one answer column per variant), when it has run."""
+    if not s.grid:
+        return ""
+    names = s.variable_names
+    head = "".join(f"<th>{{{_esc(n)}}}</th>" for n in names) + "".join(f"<th>{_esc(v.label)}</th>" for v in s.variants)
+    rows = []
+    for r, answers in enumerate(s.grid):
+        values = s.row_values(r) if r < len(s.rows) else {}
+        cells = [f"<td>{_esc(values.get(n, ''))}</td>" for n in names]
+        cells += [f"<td style='white-space:pre-wrap'>{_esc(a.text or a.error or '')}</td>" for a in answers]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table class='wb-static-grid'><tr>{head}</tr>{''.join(rows)}</table>"
 
 
 # --- Sweep ----------------------------------------------------------------------

@@ -7,7 +7,7 @@ them. :func:`build_params` validates what a form holds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -15,7 +15,8 @@ from .._params import PARAM_NAMES, Params, param_bounds
 from .._types import split_model
 from ..providers import get_provider
 
-__all__ = ["ParamSpec", "param_specs", "build_params", "provider_defaults", "clamp_param"]
+__all__ = ["ParamSpec", "param_specs", "build_params", "provider_defaults", "clamp_param", "shared_defaults",
+           "default_labels"]
 
 
 def build_params(values: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> Params:
@@ -87,6 +88,44 @@ def provider_defaults(model: str | None) -> dict[str, Any]:
         return dict(get_provider(provider_name).default_params(name))
     except Exception:  # noqa: BLE001 - an unknown model claims no defaults; running it says what is wrong
         return {}
+
+
+def shared_defaults(models: Sequence[str]) -> dict[str, Any]:
+    """The defaults all of ``models`` agree on (each from its provider; ``{}`` for none)."""
+    per_model = [provider_defaults(m) for m in dict.fromkeys(models)]
+    if not per_model:
+        return {}
+    first, *rest = per_model
+    return {k: v for k, v in first.items() if all(k in d and d[k] == v for d in rest)}
+
+
+def default_labels(models: Sequence[str]) -> dict[str, str]:
+    """For each parameter whose unset value is not one known number across ``models``, what to show instead.
+
+    ``"provider default"`` when no model's provider states it; ``"smollm2 0.2 · gpt-4o-mini: provider
+    default"`` when the models differ. A made-up number (0.70, 256) is never shown for an unset value.
+    """
+    models = list(dict.fromkeys(models))
+    known = shared_defaults(models)
+    per_model = {m: provider_defaults(m) for m in models}
+    out: dict[str, str] = {}
+    for spec in param_specs():
+        if spec.kind == "strings" or spec.name in known or spec.default is not None:
+            continue
+        stated = {m: d[spec.name] for m, d in per_model.items() if spec.name in d}
+        if not stated:
+            out[spec.name] = "provider default"
+            continue
+        out[spec.name] = " · ".join(f"{_short(m)} {stated[m]:g}" if m in stated else f"{_short(m)}: provider default"
+                                    for m in models)
+    return out
+
+
+def _short(model: str) -> str:
+    try:
+        return split_model(model)[1]
+    except Exception:  # noqa: BLE001 - a malformed name is shown as typed; running it says what is wrong
+        return model
 
 
 def clamp_param(name: str, value: Any) -> tuple[Any, str | None]:

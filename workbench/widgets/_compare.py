@@ -8,10 +8,13 @@ from typing import Any
 
 import ipywidgets as w
 
+from .._htmlparts import messages_html
+from .._keys import redact
 from .._log import RunLog
 from .._prompt import Prompt
 from .._runner import Runner
-from ..state import MAX_VARIANTS, CompareState, Variant
+from ..state import MAX_VARIANTS, Answer, CompareState, Throttle, Variant
+from ..state.compare import MAX_ROWS
 from ._parts import (
     AnswerView,
     KeyPrompt,
@@ -21,6 +24,7 @@ from ._parts import (
     StateWidget,
     VariableFields,
     guard,
+    hidden,
     section,
     style_tag,
 )
@@ -36,18 +40,24 @@ class VariantView(w.VBox):
         self.state = state
         self.variant = variant
         safe = guard(report)
-        self.label = w.HTML()
+        self.label = w.Text(value=variant.label, continuous_update=False, placeholder="name",
+                            tooltip="The variant's name: heads its column and the grid, tags its logged calls",
+                            layout=w.Layout(width="92px", min_width="60px"))
+        self.label.add_class("wb-variant-name")
         self.model = ModelPicker(variant.model, layout=w.Layout(width="auto", flex="1 1 0%", min_width="0"))
         self.remove = w.Button(icon="times", tooltip="Remove this variant", layout=w.Layout(width="32px"))
         self.remove.add_class("wb-remove-variant")
         self.system = textarea(variant.system, 2, "System message (optional)", "wb-system")
+        self.examples = w.HTML()
+        self.examples.add_class("wb-examples")
         self.user = textarea(variant.user, 4, "User message, with {variables}", "wb-user")
         self.answer = AnswerView(safe(lambda rating, note: state.rate(self.index, rating, note)), show_label=False)
         header = w.HBox([self.label, self.model, self.remove],
                         layout=w.Layout(align_items="center", width="auto", min_width="0"))
         header.add_class("wb-row")
-        super().__init__([header, self.system, self.user, self.answer], layout=w.Layout(min_width="0"))
+        super().__init__([header, self.system, self.examples, self.user, self.answer], layout=w.Layout(min_width="0"))
         self.add_class("wb-variant")
+        self.label.observe(safe(lambda c: self._rename(c["new"])), names="value")
         self.model.on_pick(safe(lambda model: self._edit(model=model)))
         self.system.observe(safe(lambda c: self._edit(system=c["new"])), names="value")
         self.user.observe(safe(lambda c: self._edit(user=c["new"])), names="value")
@@ -62,15 +72,142 @@ class VariantView(w.VBox):
         if any(getattr(self.variant, k) != v for k, v in changes.items()):
             self.state.update_variant(self.index, **changes)
 
+    def _rename(self, name: str) -> None:
+        try:
+            self._edit(label=name)
+        except Exception:
+            self.label.value = self.variant.label  # refused (empty, taken): the old name stays, the error says why
+            raise
+
     def show(self) -> None:
         v = self.variant
-        self.label.value = f"<span class='wb-variant-label'><b>{html.escape(v.label)}</b></span>"
+        if self.label.value != v.label:
+            self.label.value = v.label
         self.model.refresh(v.model)
+        pairs = [m for q, a in v.examples for m in (("user", q), ("assistant", a))]
+        self.examples.value = (f"<div class='wb-examples-head'>few-shot examples ({len(v.examples)})</div>"
+                               + messages_html(pairs)) if pairs else ""
+        hidden(self.examples, not pairs)
         if self.system.value != v.system:
             self.system.value = v.system
         if self.user.value != v.user:
             self.user.value = v.user
         self.remove.disabled = len(self.state.variants) <= 2
+
+
+def _cell_html(answer: Answer | None) -> str:
+    """One grid cell: the answer's text, or what became of it (streaming, failed, stopped, needs a key)."""
+    if answer is None:
+        return "<div class='wb-grid-cell wb-grid-empty'>—</div>"
+    if answer.error and answer.status in ("idle", "error"):
+        return f"<div class='wb-grid-cell wb-grid-error'>{html.escape(redact(answer.error))}</div>"
+    text = html.escape(redact(answer.text))
+    note = {"running": " <span class='wb-cursor'></span>", "stopped": " <i>(stopped)</i>"}.get(answer.status, "")
+    if answer.status == "idle":
+        return "<div class='wb-grid-cell wb-grid-empty'>—</div>"
+    return f"<div class='wb-grid-cell wb-grid-{answer.status}'>{text}{note}</div>"
+
+
+class InputsGrid(w.VBox):
+    """The inputs grid: rows of test inputs (one field per variable) x the variants' answers.
+
+    ChainForge's and the Anthropic workbench's table: several inputs through
+    every variant at once, answers in a grid. Blank fields fall back to the
+    shared variables above.
+    """
+
+    def __init__(self, state: CompareState, report: Any) -> None:
+        self.state = state
+        safe = guard(report)
+        self.add_row = w.Button(description="Add row", icon="plus", layout=w.Layout(width="auto"),
+                                tooltip=f"Add a test input (at most {MAX_ROWS} rows)")
+        self.add_row.add_class("wb-grid-add")
+        self.run = w.Button(description="Run grid", icon="th", layout=w.Layout(width="auto"),
+                            tooltip="Run every input row through every variant")
+        self.run.add_class("wb-grid-run")
+        self.hint = w.HTML()
+        self.hint.add_class("wb-grid-hint")
+        bar = w.HBox([section("inputs grid (rows: test inputs · columns: variants)"), self.add_row, self.run,
+                       self.hint])
+        bar.add_class("wb-row")
+        self.table = w.GridBox([], layout=w.Layout(width="100%", grid_gap="4px 8px", align_items="flex-start"))
+        self.table.add_class("wb-grid")
+        super().__init__([bar, self.table], layout=w.Layout(width="100%"))
+        self.add_class("wb-inputs-grid")
+        self.cells: list[list[w.HTML]] = []
+        self.fields: list[dict[str, w.Text]] = []
+        self._throttle = Throttle(self.update_cells, interval=0.2)
+        self.add_row.on_click(safe(lambda _: state.add_row()))
+        self.run.on_click(safe(lambda _: state.start_grid()))
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        """Lay the table out again (rows, variables or variants changed)."""
+        s = self.state
+        names, variants = s.variable_names, s.variants
+        head = [self._head(f"{{{n}}}", "wb-grid-var") for n in names]
+        head += [self._head(v.label, "wb-grid-variant") for v in variants] + [w.HTML("")]
+        children: list[w.Widget] = list(head)
+        self.cells, self.fields = [], []
+        for r, row in enumerate(s.rows):
+            fields = {}
+            for n in names:
+                field = w.Text(value=row.get(n, ""), placeholder=s.variables.get(n, "") or n, continuous_update=True,
+                               layout=w.Layout(width="auto", min_width="0"))
+                field.add_class(f"wb-grid-field-{n}")
+                field.observe(guard(self._report_error)(lambda c, r=r, n=n: s.set_row_value(r, n, c["new"])),
+                              names="value")
+                fields[n] = field
+                children.append(field)
+            cells = [w.HTML(layout=w.Layout(min_width="0")) for _ in variants]
+            children += cells
+            remove = w.Button(icon="times", tooltip="Remove this row", layout=w.Layout(width="32px"))
+            remove.add_class("wb-grid-remove")
+            remove.on_click(guard(self._report_error)(lambda _, r=r: s.remove_row(r)))
+            children.append(remove)
+            self.cells.append(cells)
+            self.fields.append(fields)
+        columns = " ".join(["minmax(90px, 1fr)"] * len(names) + ["minmax(140px, 2fr)"] * len(variants) + ["32px"])
+        self.table.layout.grid_template_columns = columns
+        self.table.children = tuple(children)
+        hidden(self.table, not s.rows)
+        self.update_cells()
+
+    def _report_error(self, message: str) -> None:
+        self.state.error = message
+
+    @staticmethod
+    def _head(text: str, css: str) -> w.HTML:
+        head = w.HTML(f"<b>{html.escape(text)}</b>")
+        head.add_class(css)
+        return head
+
+    def update_cells(self) -> None:
+        """Show the grid's answers (called through a throttle while they stream)."""
+        s = self.state
+        for r, cells in enumerate(self.cells):
+            answers = s.grid[r] if r < len(s.grid) else []
+            for c, cell in enumerate(cells):
+                markup = _cell_html(answers[c] if c < len(answers) else None)
+                if cell.value != markup:
+                    cell.value = markup
+        self.show_controls()
+
+    def show_controls(self) -> None:
+        s = self.state
+        self.add_row.disabled = s.running or len(s.rows) >= MAX_ROWS
+        self.run.disabled = s.running or not s.rows
+        calls = len(s.rows) * len(s.variants)
+        self.hint.value = (f"<span class='wb-hint'>{len(s.rows)} rows x {len(s.variants)} variants = {calls} calls"
+                           "</span>" if s.rows else
+                           "<span class='wb-hint'>add rows to run several inputs through every variant</span>")
+
+    def on_state(self, name: str) -> None:
+        """A grid answer streamed (throttled), or the run ended (shown at once)."""
+        if name == "running" and not self.state.running:
+            self._throttle.final()
+        else:
+            self._throttle.poke()
 
 
 class Compare(StateWidget):
@@ -113,8 +250,10 @@ class Compare(StateWidget):
         self.grid = w.GridBox([], layout=w.Layout(width="100%", grid_gap="10px"))
         self.grid.add_class("wb-variants")
         self._views: list[VariantView] = []
+        self.inputs = InputsGrid(s, self._report)
+        self._grid_names: tuple[Any, ...] = ()
 
-        super().__init__([style_tag(), topbar, shared, self.key, self.messages, self.grid])
+        super().__init__([style_tag(), topbar, shared, self.key, self.messages, self.grid, self.inputs])
         self.add_class("wb-root")
         self.add_class("wb-compare")
 
@@ -133,6 +272,10 @@ class Compare(StateWidget):
                     view.changed()
             if not self.state.running:
                 self._show_running()
+        elif name.startswith("grid:"):
+            self.inputs.on_state(name)
+        elif name in ("rows", "grid"):
+            self._show_grid(force=True)
         elif name in ("variants", "answers"):
             self._show_variants()
         elif name == "variant":
@@ -141,14 +284,17 @@ class Compare(StateWidget):
             self._show_variables()
             self._show_params()
             self.key.show_for(next(iter(self.state.missing_keys), None))
+            self._show_grid()
         elif name in ("variables", "values"):
             self._show_variables()
+            self._show_grid()
         elif name == "params":
             self._show_params()
         elif name in ("error", "info"):
             self.messages.set(self.state.error, self.state.info)
         elif name == "running":
             self._show_running()
+            self.inputs.on_state(name)
         elif name == "ratings":
             for view in self._views:
                 view.answer.update()
@@ -182,6 +328,16 @@ class Compare(StateWidget):
         self.add_button.disabled = len(views) >= MAX_VARIANTS or s.running
         self._show_variables()
         self.key.show_for(next(iter(s.missing_keys), None))
+        self._show_grid()
+
+    def _show_grid(self, force: bool = False) -> None:
+        """Rebuild the inputs grid when its shape (rows, variables, variant names) changed."""
+        s = self.state
+        shape = (len(s.rows), tuple(s.variable_names), tuple(v.label for v in s.variants),
+                 tuple(s.variables.get(n, "") for n in s.variable_names))
+        if force or shape != self._grid_names:
+            self._grid_names = shape
+            self.inputs.rebuild()
 
     def _show_variables(self) -> None:
         self.variables.show_fields(self.state.variable_names, self.state.variables)
@@ -195,6 +351,7 @@ class Compare(StateWidget):
         kind = " wb-status-running" if running else ""
         status = f"<span class='wb-status{kind}'>{html.escape(text)}</span>" if text else ""
         self._show_run_controls(status)
+        self.inputs.show_controls()
 
     def variable_field(self, name: str) -> w.Text:
         return self.variables.field(name)

@@ -277,6 +277,7 @@ class ParamControls(w.GridBox):
         self.controls: dict[str, w.DOMWidget] = {}
         self.sliders: dict[str, w.DOMWidget] = {}
         self.notes: dict[str, w.HTML] = {}
+        self.hints: dict[str, w.HTML] = {}  # "provider default" where an unset value is not one known number
         cells: list[w.Widget] = []
         for spec in self.specs.values():
             toggle, control = self._make(spec)
@@ -331,7 +332,12 @@ class ParamControls(w.GridBox):
         note.add_class(f"wb-param-note-{spec.name}")
         hidden(note)
         self.notes[spec.name] = note
-        row = w.HBox(parts, layout=w.Layout(width="100%", align_items="center"))
+        hint = w.HTML(layout=w.Layout(width="auto"))
+        hint.add_class("wb-param-default")
+        hint.add_class(f"wb-param-default-{spec.name}")
+        hidden(hint)
+        self.hints[spec.name] = hint
+        row = w.HBox([*parts, hint], layout=w.Layout(width="100%", align_items="center"))
         cell = w.VBox([row, note], layout=w.Layout(width="auto", min_width="120px"))
         cell.add_class("wb-param")
         cell.add_class(f"wb-param-{spec.name}")
@@ -369,9 +375,20 @@ class ParamControls(w.GridBox):
                 and slider.value != value:
             slider.value = value
 
+    def _show_hint(self, name: str, text: str | None) -> None:
+        """Show ``text`` in place of the number (the value is not one known figure), or the number again."""
+        hint = self.hints[name]
+        hint.value = f"<span class='wb-param-default-text'>{html.escape(text)}</span>" if text else ""
+        hidden(hint, not text)
+        for widget in (self.controls[name], self.sliders.get(name)):
+            if widget is not None:
+                hidden(widget, bool(text))
+
     def _toggled(self, spec: ParamSpec, on: bool) -> None:
         if self._syncing:
             return
+        if on:
+            self._show_hint(spec.name, None)  # set: the control itself, at the value it holds
         self._dim(spec.name, not on)
         self._on_change(spec.name, self._value_of(spec, self.controls[spec.name].value) if on else None)
 
@@ -385,13 +402,15 @@ class ParamControls(w.GridBox):
                 widget.remove_class("wb-unset")
 
     def set_values(self, values: dict[str, Any], defaults: dict[str, Any] | None = None,
-                   notes: dict[str, str] | None = None) -> None:
+                   notes: dict[str, str] | None = None, labels: dict[str, str] | None = None) -> None:
         """Show ``values`` (only the parameters that are set); unset ones show ``defaults`` where given.
 
-        ``notes`` (a parameter's typed value was out of range) show beside their control.
+        ``notes`` (a parameter's typed value was out of range) show beside their control. An unset
+        parameter named in ``labels`` shows that text (say, "provider default") instead of a number.
         """
         defaults = defaults or {}
         notes = notes or {}
+        labels = labels or {}
         self._syncing = True
         try:
             for name, spec in self.specs.items():
@@ -411,6 +430,7 @@ class ParamControls(w.GridBox):
                 if toggle is not None:
                     toggle.value = value is not None and value != []
                     self._dim(name, spec.kind != "strings" and not toggle.value)
+                self._show_hint(name, labels.get(name) if value is None and name not in defaults else None)
                 note = self.notes[name]
                 note.value = (f"<span class='wb-param-note-text'>{html.escape(notes[name])}</span>"
                               if name in notes else "")
@@ -656,7 +676,7 @@ class StateWidget(w.VBox):
     def _show_params(self) -> None:
         """The parameter form from the state: set values, the provider's defaults, notes on clamped values."""
         s = self.state
-        self.params.set_values(s.params, s.param_defaults(), s.param_notes)
+        self.params.set_values(s.params, s.param_defaults(), s.param_notes, s.param_default_labels())
 
     def _report(self, message: str) -> None:
         self.state.error = message

@@ -62,6 +62,23 @@ CSS = """
 .wb-root .wb-unset .widget-readout, .wb-root .wb-unset .slider-container, .wb-root .wb-unset input {
   opacity: .4;
 }
+.wb-root .wb-param-default-text { color: var(--jp-ui-font-color2, #777); font-size: 12px; font-style: italic; }
+.wb-root .wb-variant-name input { font-weight: 600; }
+.wb-root .wb-examples .wb-examples-head { font-size: 11px; color: var(--jp-ui-font-color2, #777); }
+.wb-root .wb-examples .widget-html-content { line-height: 1.3; }
+.wb-root .wb-msg { display: flex; gap: 6px; margin: 2px 0; }
+.wb-root .wb-msg-role { flex: 0 0 64px; font-size: 10.5px; font-weight: 600; text-transform: uppercase;
+  color: var(--jp-ui-font-color2, #777); padding-top: 3px; }
+.wb-root .wb-msg-text { flex: 1 1 auto; min-width: 0; white-space: pre-wrap; overflow-wrap: anywhere; font-size: 12.5px;
+  background: var(--jp-layout-color2, #f3f3f3); border-radius: 4px; padding: 2px 6px; }
+.wb-root .wb-msg-assistant .wb-msg-text { background: #eef5fb; }
+.wb-root .wb-inputs-grid { margin-top: 8px; gap: 4px; }
+.wb-root .wb-grid-cell { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 12.5px; line-height: 1.4;
+  border: 1px solid var(--jp-border-color2, #e3e3e3); border-radius: 4px; padding: 3px 6px; max-height: 140px;
+  border-left: 3px solid #2f6fdf; overflow-y: auto; background: var(--jp-layout-color1, #fafbfc); }
+.wb-root .wb-grid-error { color: #9b1c1c; background: #fdecee; }
+.wb-root .wb-grid-empty { color: var(--jp-ui-font-color3, #999); }
+.wb-root .wb-grid .widget-html-content { line-height: 1.4; }
 .wb-root .wb-status { font-size: 12px; color: var(--jp-ui-font-color2, #777); }
 .wb-root .wb-status-running { color: #2f6fdf; }
 .wb-root .wb-status-error, .wb-root .wb-status-stopped { color: #c62828; }
