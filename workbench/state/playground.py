@@ -84,7 +84,7 @@ class PlaygroundState(RunningState):
         """
         a = self.answer
         if self.running:
-            return "running…"
+            return "loading the model…" if self.answer.loading else "running…"
         if not self.answer_is_current:
             return ""
         if a.status == "done" and a.response is not None:

@@ -548,9 +548,10 @@ def _header_html(a: Answer | None, show_label: bool = True) -> str:
     parts = []
     if a.label and show_label:
         parts.append(f"<b>{html.escape(a.label)}</b>")
-    status = _STATUS_TEXT.get(a.status, "")
+    status = html.escape(a.loading) if a.running and a.loading else _STATUS_TEXT.get(a.status, "")
     if status:
-        parts.append(f"<span class='wb-status wb-status-{a.status}'>{status}</span>")
+        kind = "loading" if a.running and a.loading else a.status
+        parts.append(f"<span class='wb-status wb-status-{kind}'>{status}</span>")
     return " ".join(parts)
 
 

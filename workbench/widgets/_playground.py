@@ -114,6 +114,8 @@ class Playground(StateWidget):
         elif name == "running":
             self._show_running()
         elif name == "answer":
+            if self.state.running:
+                self._show_running()  # "loading the model…" turns into "running…" at the first token
             if self.answer.answer is not self.state.answer:
                 self.answer.bind(self.state.answer)
             else:

@@ -64,6 +64,7 @@ CSS = """
 }
 .wb-root .wb-status { font-size: 12px; color: var(--jp-ui-font-color2, #777); }
 .wb-root .wb-status-running { color: #2f6fdf; }
+.wb-root .wb-status-loading { color: #9a6700; font-weight: 600; }
 .wb-root .wb-status-error, .wb-root .wb-status-stopped { color: #c62828; }
 .wb-root .wb-answer-header { font-size: 12.5px; }
 .wb-root .wb-rating { gap: 4px; }
