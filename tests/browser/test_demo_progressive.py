@@ -5,7 +5,9 @@ whole run: 54 s in the issue, minutes on a busy machine). The repository's
 ``voila.json``, which Voila reads from the directory it is started in, turns on
 progressive rendering: the page (title, every section's text) appears as soon
 as the kernel has started, with a placeholder where each output will come,
-and each section's widgets and figures fill in as its cell finishes.
+and each section's widgets and figures fill in as its cell finishes. Here: the page's
+text is shown before any answer, and the Compare's answers come while the
+later sections are still placeholders.
 
 The server here is started the way the README says, from a directory holding
 the repository's own ``voila.json``.
@@ -57,19 +59,17 @@ def test_demo_shows_its_content_while_the_kernel_works(page: Page, progressive_v
         assert "1 · Two prompts, side by side" in body and "3 · Better, or lucky?" in body and "4 · Learn it" in body
         assert page.locator(".wb-compare .wb-figures:visible").count() == 0
         assert page.locator("#loading").count() == 0 or not page.locator("#loading").is_visible()
-        page.screenshot(path=str(REPO / "test-artifacts" / "screenshots" / "demo_progressive-warming.png"))
+        shots = REPO / "test-artifacts" / "screenshots"
+        shots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shots / "demo_progressive-warming.png"))
 
         page.locator(".wb-compare").wait_for(state="visible", timeout=lab.WAIT_TIMEOUT_MS * 10)
         _wait_done(page, ".wb-compare", count=2)
         compare_s = time.monotonic() - start
-        page.locator(".wb-sweep .wb-plot").wait_for(state="visible", timeout=lab.WAIT_TIMEOUT_MS * 10)
-        page.get_by_text("scores higher than").or_(page.get_by_text("cannot tell")).first.wait_for(
-            state="visible", timeout=lab.WAIT_TIMEOUT_MS * 10)
-        total_s = time.monotonic() - start
-        print(f"\nfive-minute demo, progressive Voila: content shown after {content_s:.1f} s, Compare answered "
-              f"after {compare_s:.1f} s, everything after {total_s:.1f} s")
+        # the first section is live while later ones still compute (the whole demo: test_demo_notebooks.py)
+        print(f"\nfive-minute demo, progressive Voila: content shown after {content_s:.1f} s, "
+              f"the Compare answered after {compare_s:.1f} s")
         assert content_s < compare_s
-        lab.assert_widgets_rendered(page)
         assert "Traceback" not in page.locator("body").inner_text()
         _snap(page, ".wb-compare", "demo_progressive-compare")
     finally:
