@@ -967,6 +967,25 @@ class RunLog:
             sql += f" LIMIT {int(limit)}"
         return self._read(lambda c: pd.read_sql_query(sql, c, params=args))
 
+    def recent_calls(self, *, prompt_hash: str | None = None, model: str | None = None,
+                     limit: int = 50) -> list[dict[str, Any]]:
+        """The latest calls made outside experiments (newest first), with any rating, as plain dicts.
+
+        ``prompt_hash`` and ``model`` narrow them to one prompt or one model (the Playground's history).
+        """
+        sql = ("SELECT calls.*, ratings.rating AS rating, ratings.note AS rating_note FROM calls "
+               "LEFT JOIN ratings ON ratings.call_id = calls.id WHERE calls.experiment_id IS NULL")
+        args: list[Any] = []
+        if prompt_hash is not None:
+            sql += " AND calls.prompt_hash = ?"
+            args.append(prompt_hash)
+        if model is not None:
+            sql += " AND calls.model = ?"
+            args.append(model)
+        sql += " ORDER BY calls.id DESC LIMIT ?"
+        args.append(int(limit))
+        return self._read(lambda c: [dict(r) for r in c.execute(sql, args).fetchall()])
+
     def count(self) -> int:
         return self._read(lambda c: c.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
 

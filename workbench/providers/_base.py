@@ -139,6 +139,10 @@ class Provider(ABC):
             per_loop[key] = make()
         return per_loop[key]
 
+    def pending_load_bytes(self, model: str) -> int | None:
+        """Bytes the next call to ``model`` must load into memory first (a local model's file), else ``None``."""
+        return None
+
     async def warm_up(self, model: str) -> None:  # noqa: B027 - optional hook
         """Load what the first call needs (a local model), so latency measures the call alone."""
 

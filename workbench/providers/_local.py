@@ -124,6 +124,16 @@ class LocalProvider(Provider):
             atexit.register(entry.llama.close)  # freed before interpreter teardown, not in a noisy __del__
         return entry.llama
 
+    def pending_load_bytes(self, model: str) -> int | None:
+        """The GGUF file's size until the model is loaded (what the first call waits for), then ``None``."""
+        entry = self._models.get(model)
+        if entry is None or entry.llama is not None:
+            return None
+        try:
+            return (entry.path or smollm2_path()).stat().st_size
+        except (MissingDependencyError, OSError):
+            return None  # the call itself reports it
+
     async def warm_up(self, model: str) -> None:
         def load() -> None:
             with self._lock:

@@ -36,6 +36,8 @@ class Answer:
     note: str = ""
     started_at: float | None = None
     first_delta_s: float | None = None
+    #: While the model loads before the first token ("Loading the model… (98 MB)"), else ``None``.
+    loading: str | None = None
 
     @property
     def text(self) -> str:
@@ -62,12 +64,15 @@ class Answer:
         self.rating, self.note = None, ""
         self.started_at = time.perf_counter()
         self.first_delta_s = None
+        self.loading = None
 
     def apply(self, delta: Delta) -> None:
         """Add a streamed piece; ``reset`` (the runner is retrying) clears what was shown."""
         if delta.reset:
             self.texts = [""] * len(self.texts)
             return
+        if delta.text:
+            self.loading = None  # the model is answering: it has loaded
         if self.first_delta_s is None and self.started_at is not None and delta.text:
             self.first_delta_s = time.perf_counter() - self.started_at
         texts = list(self.texts)
@@ -78,6 +83,7 @@ class Answer:
 
     def finish(self, response: Response) -> None:
         self.response = response
+        self.loading = None
         if response.ok:
             self.texts = list(response.choices) or [response.text]
             self.status = "done"
@@ -90,9 +96,11 @@ class Answer:
 
     def fail(self, message: str, error_type: str | None = None) -> None:
         self.error, self.error_type, self.status = message, error_type, "error"
+        self.loading = None
 
     def stop(self) -> None:
         self.status = "stopped"
+        self.loading = None
         self.error_type = CancelledRunError.__name__
         self.error = "Stopped before the answer was complete; the partial answer is logged as an error row."
 

@@ -26,12 +26,13 @@ from .._params import PARAM_NAMES, Params
 from .._portal import submit
 from .._runner import Runner, get_runner
 from .._types import Delta, Request, Response
+from ..providers import resolve
 from .answer import Answer
 from .inputs import friendly_error, provide_key
 from .observable import Observable
 from .params_form import clamp_param, param_specs, provider_defaults
 
-__all__ = ["RunningState", "resolve_runner", "stream_into", "ALREADY_RUNNING"]
+__all__ = ["RunningState", "resolve_runner", "stream_into", "loading_notice", "ALREADY_RUNNING"]
 
 #: What starting a second run at once says.
 ALREADY_RUNNING = "A run is already going. Fix: wait for it, or press Stop."
@@ -310,11 +311,37 @@ class RunningState(Observable):
         self.changed("ratings")
 
 
+def loading_notice(model: str) -> str | None:
+    """``"Loading the model… (98 MB)"`` while ``model`` still has to be loaded into memory, else ``None``."""
+    try:
+        provider, name = resolve(model)
+        size = provider.pending_load_bytes(name)
+    except WorkbenchError:
+        return None  # the call reports it
+    return None if size is None else f"Loading the model… ({size / 1e6:.0f} MB, once per session)"
+
+
+async def _clear_once_loaded(model: str, answer: Answer, notify: Callable[[], Any]) -> None:
+    """Drop the loading notice as soon as the model is in memory (its first token may come later)."""
+    provider, name = resolve(model)
+    while answer.loading:
+        await asyncio.sleep(0.1)
+        if answer.loading and provider.pending_load_bytes(name) is None:
+            answer.loading = None
+            notify()
+
+
 async def stream_into(runner: Runner, request: Request, answer: Answer, notify: Callable[[], Any],
                       **call_kwargs: Any) -> Response | None:
-    """Run one request, streaming into ``answer``; cancellation marks it stopped."""
+    """Run one request, streaming into ``answer``; cancellation marks it stopped.
+
+    If the model must first be loaded (the local model's first call), the
+    answer says so, with the size, until the model is in memory.
+    """
     answer.begin(request.params.n)
+    answer.loading = loading_notice(request.model)
     notify()
+    watch = asyncio.ensure_future(_clear_once_loaded(request.model, answer, notify)) if answer.loading else None
 
     def on_delta(delta: Delta) -> None:
         answer.apply(delta)
@@ -330,6 +357,9 @@ async def stream_into(runner: Runner, request: Request, answer: Answer, notify: 
         answer.fail(friendly_error(exc), type(exc).__name__)
         notify()
         return None
+    finally:
+        if watch is not None:
+            watch.cancel()
     answer.finish(response)
     notify()
     return response

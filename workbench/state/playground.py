@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .._errors import PromptError
 from .._log import RunLog, Version
 from .._params import Params
 from .._prompt import Prompt, as_prompt
@@ -13,6 +14,8 @@ from .._types import Request, Response
 from . import cards
 from .answer import Answer
 from .base import RunningState, stream_into
+from .code import RawRequest, python_code, raw_request
+from .history import HistoryScope, PastRun, editor_tags, past_runs
 from .inputs import (
     check_filled,
     default_model,
@@ -84,7 +87,7 @@ class PlaygroundState(RunningState):
         """
         a = self.answer
         if self.running:
-            return "running…"
+            return "loading the model…" if self.answer.loading else "running…"
         if not self.answer_is_current:
             return ""
         if a.status == "done" and a.response is not None:
@@ -116,7 +119,24 @@ class PlaygroundState(RunningState):
         """Validate everything offline (variables, parameters, model, key) and return the request."""
         prompt = self.prompt()
         values = check_filled(prompt.variable_order, self.variables)
-        return self._runner.prepare(self.model, prompt, values, self.build_params(), tags={"source": "playground"})
+        params = self.build_params()
+        return self._runner.prepare(self.model, prompt, values, params, tags=editor_tags(prompt, values, params.set()))
+
+    # --- the same call as code (see code.py) -------------------------------
+    def code(self) -> str:
+        """The ``wb.complete(...)`` Python that sends the same request as Run (the variables as typed)."""
+        prompt = self.prompt()
+        values = {name: self.variables.get(name, "") for name in prompt.variable_order}
+        return python_code(self.model, prompt, values, self.build_params().set())
+
+    def raw_request(self) -> RawRequest:
+        """What the provider receives for this prompt (endpoint, headers without the key, JSON body).
+
+        Needs every variable filled, not the key: the body can be read before a key is set.
+        """
+        prompt = self.prompt()
+        values = check_filled(prompt.variable_order, self.variables)
+        return raw_request(Request(self.model, tuple(prompt.render(values)), self.build_params(), prompt.hash))
 
     # --- running ---------------------------------------------------------
     def _prepare_run(self) -> Request:
@@ -165,6 +185,37 @@ class PlaygroundState(RunningState):
         self.info = f"Loaded {version_label(v)}."
         self.changed("loaded")
         return v
+
+    # --- history (see history.py) -----------------------------------------
+    def history(self, scope: HistoryScope = "prompt", limit: int = 50) -> list[PastRun]:
+        """Earlier runs from the run log, newest first: of this prompt (as typed), this model, or all."""
+        log = self._runner.run_log
+        if log is None:
+            return []
+        if scope == "prompt":
+            try:
+                return past_runs(log, prompt_hash=self.prompt().hash, limit=limit)
+            except PromptError:
+                return []  # a half-typed placeholder: no prompt to match yet
+        return past_runs(log, model=self.model if scope == "model" else None, limit=limit)
+
+    def load_run(self, run: PastRun) -> PastRun:
+        """Put an earlier run back: its prompt, variables, parameters, model, and its answer (rateable)."""
+        p = run.prompt
+        self.system, self.user, self.examples, self.name = p.system or "", p.user, p.examples, None
+        self.variables.update(run.variables)
+        self.params = build_params(run.params).set()
+        self.model = run.model
+        self._named_inputs = self._version_inputs()
+        answer = Answer(model=run.model)
+        if run.response is not None:
+            answer.finish(run.response)
+            answer.rating, answer.note = run.rating, run.note
+        self.answer = answer
+        self._answer_inputs = self._run_inputs()
+        self.info = f"Loaded run #{run.call_id} of {run.when}: its prompt, parameters and answer."
+        self.changed("loaded")
+        return run
 
     # --- static form (see cards.py) --------------------------------------
     def summary_text(self) -> str:

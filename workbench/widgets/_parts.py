@@ -20,6 +20,7 @@ import ipywidgets as w
 from .._keys import redact
 from ..providers import models
 from ..state import Answer, ParamSpec, Throttle, friendly_error, param_specs
+from ._keyboard import RUN_KEYS, STOP_KEYS, KeyShortcuts, find_field
 from ._style import CSS, FALLBACK_CSS
 
 __all__ = [
@@ -567,9 +568,10 @@ def _header_html(a: Answer | None, show_label: bool = True) -> str:
     parts = []
     if a.label and show_label:
         parts.append(f"<b>{html.escape(a.label)}</b>")
-    status = _STATUS_TEXT.get(a.status, "")
+    status = html.escape(a.loading) if a.running and a.loading else _STATUS_TEXT.get(a.status, "")
     if status:
-        parts.append(f"<span class='wb-status wb-status-{a.status}'>{status}</span>")
+        kind = "loading" if a.running and a.loading else a.status
+        parts.append(f"<span class='wb-status wb-status-{kind}'>{status}</span>")
     return " ".join(parts)
 
 
@@ -588,6 +590,22 @@ class StateWidget(w.VBox):
     """
 
     state: Any
+
+    def __init__(self, children: Sequence[w.Widget], **kwargs: Any) -> None:
+        """The widget's parts, plus its keyboard shortcuts (Ctrl/Cmd+Enter runs, Esc stops)."""
+        self.shortcuts = KeyShortcuts(guard(self._report)(self._on_key))
+        super().__init__([*children, self.shortcuts], **kwargs)
+
+    def _on_key(self, action: str, field: dict[str, Any] | None) -> None:
+        """A shortcut was pressed inside this widget: take the field's text as typed, then run or stop."""
+        if action == "stop":
+            self.state.stop()
+            return
+        if field is not None and isinstance(field.get("value"), str):
+            target = find_field(self, list(field.get("classes") or []), int(field.get("rank", -1)))
+            if target is not None and target.value != field["value"]:
+                target.value = field["value"]  # what the browser's own update will say once it arrives
+        self.state.start()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
         bundle = super()._repr_mimebundle_(**kwargs)
@@ -656,11 +674,12 @@ class StateWidget(w.VBox):
 
     def _run_controls(self, label: str, width: str, tooltip: str | None, safe: Callable[..., Any]) -> None:
         """The Run and Stop buttons and the run status every widget's top bar shows, bound to its state."""
+        tooltip = f"{tooltip} · {RUN_KEYS}" if tooltip else RUN_KEYS
         self.run_button = w.Button(description=label, icon="play", button_style="primary",
                                    layout=w.Layout(width=width), tooltip=tooltip)
         self.run_button.add_class("wb-run")
         self.stop_button = w.Button(description="Stop", icon="stop", disabled=True, layout=w.Layout(width="90px"),
-                                    tooltip="Stop the run; partial answers are logged as stopped calls")
+                                    tooltip=f"Stop the run; partial answers are logged as stopped calls · {STOP_KEYS}")
         self.stop_button.add_class("wb-stop")
         self.status = w.HTML()
         self.status.add_class("wb-run-status")

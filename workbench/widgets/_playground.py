@@ -12,6 +12,8 @@ from .._log import RunLog
 from .._prompt import Prompt
 from .._runner import Runner
 from ..state import PlaygroundState
+from ._code import CodePanel
+from ._history import HistoryPanel
 from ._parts import (
     AnswerView,
     KeyPrompt,
@@ -86,13 +88,22 @@ class Playground(StateWidget):
         self.versions_box = w.Accordion(children=[self.versions], titles=("Versions",), selected_index=None)
         self.versions_box.add_class("wb-versions-box")
 
-        super().__init__([style_tag(), topbar, columns, self.versions_box])
+        self.history = HistoryPanel(s)
+        self.history_box = w.Accordion(children=[self.history], titles=("History",), selected_index=None)
+        self.history_box.add_class("wb-history-box")
+        self.code = CodePanel(s)
+        self.code_box = w.Accordion(children=[self.code], titles=("Code",), selected_index=None)
+        self.code_box.add_class("wb-code-box")
+
+        super().__init__([style_tag(), topbar, columns, self.versions_box, self.history_box, self.code_box])
         self.add_class("wb-root")
         self.add_class("wb-playground")
 
         self.model.on_pick(safe(lambda model: setattr(s, "model", model) if model != s.model else None))
         self.system.observe(safe(lambda c: setattr(s, "system", c["new"])), names="value")
         self.user.observe(safe(lambda c: setattr(s, "user", c["new"])), names="value")
+        for box in (self.history_box, self.code_box):
+            box.observe(safe(lambda _: self._refresh_panels()), names="selected_index")
         s.observe(self._on_state)
         self.refresh()
 
@@ -114,6 +125,8 @@ class Playground(StateWidget):
         elif name == "running":
             self._show_running()
         elif name == "answer":
+            if self.state.running:
+                self._show_running()  # "loading the model…" turns into "running…" at the first token
             if self.answer.answer is not self.state.answer:
                 self.answer.bind(self.state.answer)
             else:
@@ -127,6 +140,15 @@ class Playground(StateWidget):
             self.messages.set(self.state.error, self.state.info)
         elif name == "loaded":
             self.refresh()
+        if name not in ("answer", "error", "info"):
+            self._refresh_panels()
+
+    def _refresh_panels(self) -> None:
+        """The History and Code panels follow the state while they are open (closed, they cost nothing)."""
+        if self.code_box.selected_index == 0:
+            self.code.refresh()
+        if self.history_box.selected_index == 0 and not self.state.running:
+            self.history.refresh()
 
     def refresh(self) -> None:
         """Redraw everything from :attr:`state` (after changing it in place)."""

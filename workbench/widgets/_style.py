@@ -81,6 +81,13 @@ CSS = """
 .wb-root .wb-grid .widget-html-content { line-height: 1.4; }
 .wb-root .wb-status { font-size: 12px; color: var(--jp-ui-font-color2, #777); }
 .wb-root .wb-status-running { color: #2f6fdf; }
+.wb-root .wb-status-loading { color: #9a6700; font-weight: 600; }
+.wb-root pre.wb-code-text {
+  font-family: var(--jp-code-font-family, monospace); font-size: 12px; line-height: 1.4; margin: 0;
+  background: var(--jp-layout-color2, #f6f8fa); border: 1px solid var(--jp-border-color2, #e0e0e0);
+  border-radius: 4px; padding: 8px 10px; white-space: pre; overflow: auto; max-height: 360px; user-select: text;
+}
+.wb-root .wb-history select { font-family: var(--jp-code-font-family, monospace); font-size: 12px; }
 .wb-root .wb-status-error, .wb-root .wb-status-stopped { color: #c62828; }
 .wb-root .wb-answer-header { font-size: 12.5px; }
 .wb-root .wb-rating { gap: 4px; }
