@@ -2,8 +2,10 @@
 
 Person extraction, the same 20 texts three ways: unconstrained (asked for JSON in words), few-shot
 (two worked examples), and constrained (``response_format=`` the schema: llama.cpp's grammar). A
-valid answer is one whose ``r.parsed`` is not ``None`` (JSON that fits the schema); a correct one
-also has the right name and age. Then tool picking: 20 requests, three tools, ``tool_choice=
+valid answer is JSON that fits the schema, the whole answer (``r.parsed`` is not ``None``; the
+unconstrained answers are parsed the same way, by ``parse_json_answer``); "lenient" also accepts
+JSON found between the first ``{`` and the last ``}`` of a chattier answer; a correct one also
+has the right name and age. Then tool picking: 20 requests, three tools, ``tool_choice=
 "required"`` (the grammar makes every answer a well-formed call of one of the tools): right tool,
 arguments valid against its schema, and the key argument right. Proportions with Wilson 95% CIs.
 
@@ -21,6 +23,7 @@ from typing import Any
 
 import workbench as wb
 from workbench._stats import wilson_ci
+from workbench._structured import parse_json_answer
 
 MODEL = "local:smollm2"
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
@@ -107,13 +110,17 @@ def extraction() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for label, prompt, fmt in (("unconstrained", plain, None), ("few-shot", shots, None),
                                ("constrained", plain, SCHEMA)):
-        valid = correct = 0
+        valid = lenient = correct = 0
         for text, name, age in PEOPLE:
             r = wb.complete(MODEL, prompt, text=text, temperature=0, max_tokens=60, response_format=fmt, cache=False)
-            if r.parsed is not None:
+            parsed = r.parsed if fmt is not None else parse_json_answer(r.text, SCHEMA)[0]
+            inner = r.text[r.text.find("{"): r.text.rfind("}") + 1]
+            lenient += parsed is not None or parse_json_answer(inner, SCHEMA)[0] is not None
+            if parsed is not None:
                 valid += 1
-                correct += r.parsed.get("name") == name and r.parsed.get("age") == age
-        out[label] = {"valid": _rate(valid, len(PEOPLE)), "correct": _rate(correct, len(PEOPLE))}
+                correct += parsed.get("name") == name and parsed.get("age") == age
+        out[label] = {"valid": _rate(valid, len(PEOPLE)), "valid_lenient": _rate(lenient, len(PEOPLE)),
+                      "correct": _rate(correct, len(PEOPLE))}
         print(label, out[label], flush=True)
     return out
 
