@@ -110,3 +110,10 @@ def test_promptfoo_export_carries_conversations_tools_and_response_format(runner
                          response_format=SCHEMA)
     provider = yaml.safe_load(wb.to_promptfoo(exp2))["providers"][0]
     assert provider["config"]["response_format"]["json_schema"]["schema"] == SCHEMA
+
+
+def test_batch_with_tools_is_refused_before_any_call(runner):
+    exp = wb.Experiment("{q}", "mock:m", runner=runner, cases=pd.DataFrame({"q": ["x"]}), tools=[get_order])
+    with pytest.raises(wb.ParamsError, match="Batch runs do not carry tools"):
+        exp.run(batch=True, progress=False, verbose=False)
+    assert testing.calls("m") == []
