@@ -144,7 +144,11 @@ def tool_picking() -> dict[str, Any]:
 
 
 def speed(repeats: int = 3) -> dict[str, Any]:
-    """Tokens/s with response_format vs without, same prompts, alternating order."""
+    """Tokens/s with response_format vs without, same prompts, alternating order.
+
+    Rough: the two kinds of answer differ in length, so prompt time weighs differently in each;
+    a per-token comparison on equal lengths would be the fair one.
+    """
     rates: dict[str, list[float]] = {"plain": [], "schema": []}
     prompt = wb.Prompt(system=ASK, user="Text: {text}")
     for i in range(repeats):
