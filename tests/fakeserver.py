@@ -72,7 +72,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-Responder = Callable[[dict[str, Any]], str]
+Responder = Callable[[dict[str, Any]], Any]  # returns the answer's text, or a Reply (text and tool calls)
 ProviderChoice = Literal["auto", "openai", "mistral"]
 
 DEFAULT_API_KEY = "test-key"
@@ -202,6 +202,32 @@ def echo_responder(body: dict[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
+class Reply:
+    """What a responder may return instead of text: text and/or tool calls ``(name, arguments)``
+    (arguments a dict, or a string sent as is, e.g. broken JSON). Several calls are parallel calls."""
+
+    text: str = ""
+    tool_calls: tuple[tuple[str, Any], ...] = ()
+
+
+def tool_call_responder(calls: Sequence[tuple[str, Any]], then: str = "Done.") -> Responder:
+    """A responder that asks for ``calls`` when the conversation has no tool result yet, else answers
+    ``then`` followed by the tool results it saw (so a test can check they were sent back)."""
+    def respond(body: dict[str, Any]) -> Any:
+        results = [message_text(m.get("content")) for m in body.get("messages") or []
+                   if isinstance(m, dict) and m.get("role") == "tool"]
+        if results:
+            return f"{then} " + " | ".join(results)
+        return Reply("", tuple(calls))
+    return respond
+
+
+def json_responder(obj: Any) -> Responder:
+    """A responder answering ``obj`` as JSON text (for response_format tests)."""
+    return lambda body: json.dumps(obj)
+
+
+@dataclass(frozen=True)
 class Completion:
     """What one chat request is answered with, before it is put in a wire format."""
 
@@ -211,6 +237,8 @@ class Completion:
     pieces: tuple[str, ...]
     finish_reason: str
     prompt_tokens: int
+    #: ``{"id", "name", "arguments"}`` (arguments as JSON text) of the first choice's tool calls
+    tool_calls: tuple[dict[str, str], ...] = ()
 
     @property
     def text(self) -> str:
@@ -233,8 +261,14 @@ def _cut_at_stop(text: str, stop: Any) -> str:
     return text[: min(hits)] if hits else text
 
 
-def plan_completion(body: dict[str, Any], text: str, completion_id: str) -> Completion:
-    """Apply ``stop``, ``max_tokens``/``max_completion_tokens`` and ``n`` to a reply."""
+def plan_completion(body: dict[str, Any], text: Any, completion_id: str, provider: str = "openai") -> Completion:
+    """Apply ``stop``, ``max_tokens``/``max_completion_tokens`` and ``n`` to a reply (text or :class:`Reply`)."""
+    calls: tuple[dict[str, str], ...] = ()
+    if isinstance(text, Reply):
+        calls = tuple({"id": _call_id(provider, completion_id, k), "name": name,
+                       "arguments": args if isinstance(args, str) else json.dumps(args)}
+                      for k, (name, args) in enumerate(text.tool_calls))
+        text = text.text
     pieces = split_tokens(_cut_at_stop(text, body.get("stop")))
     finish = "stop"
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
@@ -246,9 +280,82 @@ def plan_completion(body: dict[str, Any], text: str, completion_id: str) -> Comp
         model=str(body.get("model") or "fake-model"),
         n=int(body.get("n") or 1),
         pieces=tuple(pieces),
-        finish_reason=finish,
+        finish_reason="tool_calls" if calls else finish,
         prompt_tokens=prompt,
+        tool_calls=calls,
     )
+
+
+def _call_id(provider: str, completion_id: str, k: int) -> str:
+    """OpenAI's ``call_<24 chars>``; Mistral's 9 letters and digits."""
+    digest = f"{completion_id[-8:]}{k:02d}".replace("-", "")
+    return ("call_" + digest.rjust(24, "0")) if provider == "openai" else digest[-9:].rjust(9, "a")
+
+
+def _fragments(text: str, parts: int = 3) -> list[str]:
+    """``text`` in ``parts`` pieces (how OpenAI streams a tool call's arguments)."""
+    size = max(1, -(-len(text) // parts))
+    return [text[i:i + size] for i in range(0, len(text), size)] or [""]
+
+
+_TOOL_CHOICES = {"openai": ("auto", "none", "required"), "mistral": ("auto", "none", "any", "required")}
+
+
+def validate_features(body: dict[str, Any], provider: str) -> str | None:
+    """Why the tools, tool_choice, response_format or tool messages of a body are malformed, or None.
+
+    Both APIs answer such mistakes with a 400 naming the field; so does the fake, so that a
+    wrong wire shape fails a test instead of passing unnoticed.
+    """
+    tools = body.get("tools")
+    names: list[str] = []
+    if tools is not None:
+        if not isinstance(tools, list):
+            return "Invalid 'tools': expected an array."
+        for i, t in enumerate(tools):
+            fn = t.get("function") if isinstance(t, dict) else None
+            if not isinstance(t, dict) or t.get("type") != "function" or not isinstance(fn, dict):
+                return f"Invalid 'tools[{i}]': expected {{'type': 'function', 'function': {{...}}}}."
+            if not isinstance(fn.get("name"), str) or not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", fn["name"]):
+                return f"Invalid 'tools[{i}].function.name'."
+            if "parameters" in fn and not isinstance(fn["parameters"], dict):
+                return f"Invalid 'tools[{i}].function.parameters': expected an object."
+            names.append(fn["name"])
+    choice = body.get("tool_choice")
+    if choice is not None:
+        if isinstance(choice, str):
+            if choice not in _TOOL_CHOICES[provider]:
+                return f"Invalid 'tool_choice': {choice!r}."
+        elif not (isinstance(choice, dict) and choice.get("type") == "function"
+                  and (choice.get("function") or {}).get("name") in names):
+            return "Invalid 'tool_choice': a named tool must be one of 'tools'."
+        if not tools and choice != "none":
+            return "'tool_choice' is only allowed when 'tools' are specified."
+    fmt = body.get("response_format")
+    if fmt is not None:
+        kind = fmt.get("type") if isinstance(fmt, dict) else None
+        if kind not in ("text", "json_object", "json_schema"):
+            return "Invalid 'response_format.type'."
+        if kind == "json_schema":
+            spec = fmt.get("json_schema")
+            if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) \
+                    or not isinstance(spec.get("schema"), dict):
+                return "Invalid 'response_format.json_schema': 'name' and 'schema' are required."
+    seen: set[str] = set()
+    for i, m in enumerate(body.get("messages") or []):
+        if not isinstance(m, dict):
+            continue
+        for call in m.get("tool_calls") or ():
+            seen.add(str(call.get("id")))
+            if not isinstance((call.get("function") or {}).get("arguments"), (str, dict)):
+                return f"Invalid 'messages[{i}].tool_calls': arguments missing."
+        if m.get("role") == "tool" and str(m.get("tool_call_id")) not in seen:
+            return (f"Invalid parameter: messages with role 'tool' must be a response to a preceeding message "
+                    f"with 'tool_calls' (messages[{i}]).")
+    if provider == "mistral" and body.get("messages") and body["messages"][-1].get("role") == "assistant" \
+            and not body["messages"][-1].get("prefix"):
+        return "Expected last role User or Tool (or Assistant with prefix True) for serving but got assistant"
+    return None
 
 
 def validate_body(body: Any) -> str | None:
@@ -276,7 +383,12 @@ class OpenAIFormat:
         return f"chatcmpl-fake{seq:016d}"
 
     def completion(self, c: Completion) -> dict[str, Any]:
-        message = {"role": "assistant", "content": c.text, "refusal": None, "annotations": []}
+        message: dict[str, Any] = {"role": "assistant", "content": c.text, "refusal": None, "annotations": []}
+        if c.tool_calls:
+            message["content"] = c.text or None
+            message["tool_calls"] = [{"id": t["id"], "type": "function",
+                                      "function": {"name": t["name"], "arguments": t["arguments"]}}
+                                     for t in c.tool_calls]
         choices = [
             {"index": i, "message": dict(message), "logprobs": None, "finish_reason": c.finish_reason}
             for i in range(c.n)
@@ -304,6 +416,15 @@ class OpenAIFormat:
         for piece in c.pieces:
             for i in range(c.n):
                 yield chunk(i, {"content": piece})
+        if c.tool_calls and c.n:  # each call opens with id and name, then its arguments in fragments;
+            for k, t in enumerate(c.tool_calls):  # parallel calls' fragments interleave (keyed by index)
+                yield chunk(0, {"tool_calls": [{"index": k, "id": t["id"], "type": "function",
+                                                "function": {"name": t["name"], "arguments": ""}}]})
+            pieces = [_fragments(t["arguments"]) for t in c.tool_calls]
+            for step in range(max(len(p) for p in pieces)):
+                for k, fragments in enumerate(pieces):
+                    if step < len(fragments):
+                        yield chunk(0, {"tool_calls": [{"index": k, "function": {"arguments": fragments[step]}}]})
         for i in range(c.n):
             yield chunk(i, {}, c.finish_reason)
         if include_usage or c.n == 0:
@@ -352,7 +473,9 @@ class MistralFormat(OpenAIFormat):
         return f"{seq:032x}"
 
     def completion(self, c: Completion) -> dict[str, Any]:
-        message = {"role": "assistant", "tool_calls": None, "content": c.text}
+        message: dict[str, Any] = {"role": "assistant", "tool_calls": None, "content": c.text}
+        if c.tool_calls:
+            message["tool_calls"] = self._calls(c)
         choices = [{"index": i, "message": dict(message), "finish_reason": c.finish_reason} for i in range(c.n)]
         return {"id": c.id, "object": "chat.completion", "model": c.model, "usage": c.usage,
                 "created": _CREATED, "choices": choices}
@@ -369,10 +492,17 @@ class MistralFormat(OpenAIFormat):
         for piece in c.pieces:
             for i in range(c.n):
                 yield chunk(i, {"content": piece})
+        if c.tool_calls and c.n:  # Mistral sends the calls whole, in one delta
+            yield chunk(0, {"content": "", "tool_calls": self._calls(c)})
         for i in range(c.n - 1):
             yield chunk(i, {"content": ""}, c.finish_reason)
         last = chunk(c.n - 1, {"content": ""}, c.finish_reason) if c.n else {**base, "choices": []}
         yield {**last, "usage": c.usage}
+
+    @staticmethod
+    def _calls(c: Completion) -> list[dict[str, Any]]:
+        return [{"id": t["id"], "type": "function", "function": {"name": t["name"], "arguments": t["arguments"]},
+                 "index": k} for k, t in enumerate(c.tool_calls)]
 
     @staticmethod
     def error(status: int, message: str, type_: str, code: str | None, param: str | None = None) -> dict[str, Any]:
@@ -620,6 +750,8 @@ class FakeServer(_SDKAddresses):
         self.faults = FaultPlan()
         self.faults.set_rate(fault_rate, fault_kinds, seed)
         self.faults.script(script or ())
+        #: Answer 400 to any request with tools or response_format (an OpenAI-compatible server without them).
+        self.reject_features = False
         self._lock = threading.Lock()
         self._requests: list[dict[str, Any]] = []
         self._counts: Counter[str] = Counter()
@@ -846,6 +978,10 @@ class FakeServer(_SDKAddresses):
     async def _chat(self, exchange: Exchange, fmt: OpenAIFormat, body: Any, reader: asyncio.StreamReader) -> None:
         """Answer a chat completion: validate, draw a fault, wait ``latency``, respond."""
         problem = validate_body(body)
+        if problem is None:
+            problem = validate_features(body, fmt.name)
+        if problem is None and self.reject_features and any(k in body for k in ("tools", "response_format")):
+            problem = "This server does not support 'tools' or 'response_format'."  # a plain compatible server
         fault = self.faults.draw() if problem is None else None
         await self._sleep(self.latency)
         if problem is not None:
@@ -857,7 +993,7 @@ class FakeServer(_SDKAddresses):
             await self._inject(exchange, fmt, body, fault, reader)
             return
         try:
-            completion = plan_completion(body, self.responder(body), fmt.completion_id(next(self._seq)))
+            completion = plan_completion(body, self.responder(body), fmt.completion_id(next(self._seq)), fmt.name)
         except Exception as exc:  # noqa: BLE001 - a broken test responder must show up as a 500, not a hang
             self._count("responder_error")
             await exchange.send_json(500, fmt.error(500, f"responder failed: {exc!r}", "server_error", None))

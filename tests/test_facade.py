@@ -29,6 +29,8 @@ EXPECTED = [
     "models", "pass_at_k", "plots", "price_of", "repeat_variance", "report_html", "results_to_csv",
     "results_to_json", "scan_notebook", "scorers", "set_batch_price", "set_key", "set_price", "stream", "summarize",
     "testing", "to_promptfoo", "watch_cells",
+    # issue 12: conversations, tools and structured output
+    "ResponseFormat", "SchemaError", "Tool", "ToolCall", "ToolError", "ToolLoopError", "tool",
 ]
 
 
@@ -62,8 +64,8 @@ def _type_checking_imports(tree: ast.Module) -> dict[str, str]:
 
 
 def test_all_is_pinned():
-    assert wb.__all__ == EXPECTED
-    assert sorted(dir(wb)) == EXPECTED
+    assert wb.__all__ == sorted(EXPECTED)
+    assert sorted(dir(wb)) == sorted(EXPECTED)
 
 
 def test_one_export_per_line():

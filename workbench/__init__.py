@@ -107,6 +107,14 @@ _EXPORTS: dict[str, str] = {
     "to_promptfoo": "._export",
     # scripted mock models and session resets, for testing code built on the workbench: a submodule
     "testing": ".testing",
+    # conversations, tools and structured output (issue 12)
+    "tool": "._tools",
+    "Tool": "._tools",
+    "ToolCall": "._tools",
+    "ResponseFormat": "._structured",
+    "SchemaError": "._errors",
+    "ToolError": "._errors",
+    "ToolLoopError": "._conversation",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -130,6 +138,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     from . import exercises, plots, scorers, testing
     from ._api import acomplete, astream, build_request, complete, stream
     from ._batch import BatchJob, BatchPlan
+    from ._conversation import ToolLoopError
     from ._errors import (
         AuthenticationError,
         BadRequestError,
@@ -154,9 +163,11 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
         ProviderTimeoutError,
         RateLimitError,
         RunLogError,
+        SchemaError,
         ScorerError,
         ServerError,
         StreamInterruptedError,
+        ToolError,
         UnsupportedParamError,
         WorkbenchError,
     )
@@ -178,6 +189,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     from ._prompt import Prompt
     from ._runner import Runner, configure, get_runner
     from ._stats import Comparison, agreement, compare, pass_at_k, repeat_variance, summarize
+    from ._structured import ResponseFormat
+    from ._tools import Tool, ToolCall, tool
     from ._types import Request, Response, Usage
     from .providers import add_endpoint, add_local_model, add_model, default_model, models
     from .widgets import Compare, Playground, Sweep

@@ -13,6 +13,7 @@ import difflib
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
+from ._conversation import check_loop, run_tool_loop
 from ._errors import ParamsError, StreamInterruptedError
 from ._params import PARAM_NAMES, Params
 from ._portal import iterate_sync, run_sync
@@ -23,7 +24,7 @@ from .providers import default_model
 
 __all__ = ["complete", "acomplete", "stream", "astream", "build_request"]
 
-PromptLike = Prompt | str | Sequence[Mapping[str, str]]
+PromptLike = Prompt | str | Sequence[Mapping[str, Any]]
 
 
 def _split(kwargs: Mapping[str, Any], prompt: Prompt) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -42,39 +43,59 @@ def _split(kwargs: Mapping[str, Any], prompt: Prompt) -> tuple[dict[str, Any], d
 
 def build_request(model: str | None, prompt: PromptLike, *, params: Params | Mapping[str, Any] | None = None,
                   variables: Mapping[str, Any] | None = None, runner: Runner | None = None,
-                  **kwargs: Any) -> Request:
+                  tools: Any = None, response_format: Any = None, **kwargs: Any) -> Request:
     """Validate a call and return its :class:`Request` without running it."""
     runner = runner or get_runner()
     template = bool(variables) or any(k not in PARAM_NAMES for k in kwargs)
     p = as_prompt(prompt, template=template)
     param_kwargs, var_kwargs = _split(kwargs, p)
     merged = {**(variables or {}), **var_kwargs}
-    return runner.prepare(model or default_model(), p, merged, Params.build(params, **param_kwargs))
+    return runner.prepare(model or default_model(), p, merged, Params.build(params, **param_kwargs),
+                          tools=tools, response_format=response_format)
 
 
 async def acomplete(model: str | None, prompt: PromptLike, *, params: Params | Mapping[str, Any] | None = None,
                     variables: Mapping[str, Any] | None = None, cache: CacheMode | None = None,
-                    runner: Runner | None = None, raise_errors: bool = True, **kwargs: Any) -> Response:
+                    runner: Runner | None = None, raise_errors: bool = True, tools: Any = None,
+                    response_format: Any = None, run_tools: bool = False, max_steps: int = 5,
+                    **kwargs: Any) -> Response:
     """Async twin of :func:`complete`."""
     runner = runner or get_runner()
-    request = build_request(model, prompt, params=params, variables=variables, runner=runner, **kwargs)
-    response = await runner.call(request, cache=cache)
+    request = build_request(model, prompt, params=params, variables=variables, runner=runner, tools=tools,
+                            response_format=response_format, **kwargs)
+    check_loop(request.tools, run_tools, max_steps)
+    if run_tools:
+        response = await run_tool_loop(runner, request, max_steps=max_steps, cache=cache)
+    else:
+        response = await runner.call(request, cache=cache)
     return response.raise_for_error() if raise_errors else response
 
 
 def complete(model: str | None, prompt: PromptLike, *, params: Params | Mapping[str, Any] | None = None,
              variables: Mapping[str, Any] | None = None, cache: CacheMode | None = None,
-             runner: Runner | None = None, raise_errors: bool = True, **kwargs: Any) -> Response:
+             runner: Runner | None = None, raise_errors: bool = True, tools: Any = None,
+             response_format: Any = None, run_tools: bool = False, max_steps: int = 5,
+             **kwargs: Any) -> Response:
     """Call ``model`` (``"provider:model"``, or ``None`` for the default) with ``prompt``.
 
     Works in scripts and inside a running Jupyter kernel alike. Errors raise by
     default; ``raise_errors=False`` returns them as an error :class:`Response`.
 
+    ``tools`` (``@wb.tool`` functions or JSON-schema dicts) let the model ask for tool calls
+    (``r.tool_calls``); with ``run_tools=True`` they are run and their results sent back, for at
+    most ``max_steps`` calls. ``response_format`` (a JSON schema or a pydantic model) binds the
+    answer to a schema: ``r.parsed`` is the validated object, or ``None`` and ``r.parse_error``.
+
     >>> r = complete("local:smollm2", "Say hello", max_tokens=16)  # doctest: +SKIP
     """
     runner = runner or get_runner()
-    request = build_request(model, prompt, params=params, variables=variables, runner=runner, **kwargs)
-    response = run_sync(runner.call(request, cache=cache))
+    request = build_request(model, prompt, params=params, variables=variables, runner=runner, tools=tools,
+                            response_format=response_format, **kwargs)
+    check_loop(request.tools, run_tools, max_steps)
+    if run_tools:
+        response = run_sync(run_tool_loop(runner, request, max_steps=max_steps, cache=cache))
+    else:
+        response = run_sync(runner.call(request, cache=cache))
     return response.raise_for_error() if raise_errors else response
 
 

@@ -39,6 +39,8 @@ __all__ = [
     "BatchKeyChangedError",
     "BatchExpiredError",
     "BatchPendingError",
+    "SchemaError",
+    "ToolError",
 ]
 
 
@@ -102,6 +104,15 @@ class CasesError(WorkbenchError, ValueError):
 
 class ScorerError(WorkbenchError, ValueError):
     """A scorer was configured wrongly (for example an invalid JSON schema)."""
+
+
+class SchemaError(WorkbenchError, ValueError):
+    """A ``response_format`` or a tool's parameters are not a valid JSON schema (or not one the provider takes)."""
+
+
+class ToolError(WorkbenchError, ValueError):
+    """A tool cannot be defined or used: no type hints, an unsupported type, a bad or duplicate name,
+    ``run_tools`` without Python functions, ``max_steps`` < 1, an unknown tool in ``tool_choice``."""
 
 
 class CancelledRunError(WorkbenchError):

@@ -40,6 +40,9 @@ from ._pricing import DEFAULT_OUTPUT_TOKENS, cost_of, estimate_tokens, price_of,
 from ._prompt import Prompt, _surrogate_at, as_prompt
 from ._runner import NO_CALLS, CacheMode, Runner, get_runner
 from ._scoring import Score, ascore, is_async_scorer, score, scorer_name, to_score
+from ._structured import as_response_format
+from ._tool_scorers import RESPONSE_KEY
+from ._tools import as_tools
 from ._types import Request, Response
 from .providers import default_model, resolve
 from .scorers import LLMJudge, custom
@@ -54,7 +57,10 @@ __all__ = ["Experiment", "ExperimentPlan", "DEFAULT_OUTPUT_TOKENS", "load_cases"
 SCORING_CONCURRENCY = 16
 RESERVED = frozenset({"experiment_id", "variant", "model", "case_id", "repeat", "output", "expected", "prompt_tokens",
                       "completion_tokens", "latency_s", "cost_usd", "cached", "error", "call_id", "rating", "id",
-                      "finish_reason", *PARAM_NAMES})
+                      "finish_reason", "tool_calls", "parsed", "parse_error", *PARAM_NAMES})
+#: A case column holding earlier turns (a list of (role, text) pairs or message dicts, or that list as JSON
+#: text): they go before the prompt's user message, taken literally.
+HISTORY_COLUMN = "history"
 
 
 @dataclass(frozen=True)
@@ -338,7 +344,8 @@ class Experiment:
     def __init__(self, prompts: Any, models: str | Sequence[str] | None = None,
                  params: Mapping[str, Any] | Params | None = None, cases: Any = None, scorers: Any = (),
                  repeats: int = 1, *, name: str | None = None, budget_usd: float | None = None,
-                 runner: Runner | None = None, cache: CacheMode | None = None, resume: bool = True) -> None:
+                 runner: Runner | None = None, cache: CacheMode | None = None, resume: bool = True,
+                 tools: Any = None, response_format: Any = None) -> None:
         if not isinstance(repeats, int) or repeats < 1:
             raise ParamsError(f"repeats={repeats!r} is not allowed. Fix: a whole number from 1, e.g. repeats=3.")
         if budget_usd is not None and (isinstance(budget_usd, bool) or not isinstance(budget_usd, numbers.Real)
@@ -348,6 +355,8 @@ class Experiment:
         if budget_usd is not None and budget_usd < 0:
             raise ParamsError(f"budget_usd={budget_usd!r} is negative. Fix: give a budget in USD, e.g. 1.0.")
         self.prompts = _variants(prompts)
+        self.tools = as_tools(tools)
+        self.response_format = as_response_format(response_format)
         self.models = _models(models)
         self.param_names, self.grid = _grid(params)
         self.cases = load_cases(cases)
@@ -377,6 +386,8 @@ class Experiment:
             "cases": json.loads(self.cases.reset_index().to_json(orient="records", force_ascii=False)),
             "scorers": [getattr(s, "name", "?") for s in self.scorers],
             "repeats": self.repeats,
+            **({"tools": [t.spec() for t in self.tools]} if self.tools else {}),
+            **({"response_format": self.response_format.spec()} if self.response_format is not None else {}),
         }
 
     @property
@@ -410,7 +421,10 @@ class Experiment:
         variables = {k: case[k] for k in prompt.variable_order}
         tags = {"variant": variant, "case_id": _plain(case_id), "repeat": repeat, **combo}
         try:
-            request = self.runner.prepare(model, prompt, variables, params, repeat=repeat, tags=tags)
+            if case.get(HISTORY_COLUMN) is not None:
+                prompt = with_history(prompt, case[HISTORY_COLUMN], case_id)
+            request = self.runner.prepare(model, prompt, variables, params, repeat=repeat, tags=tags,
+                                          tools=self.tools, response_format=self.response_format)
         except PromptError as exc:
             if isinstance(exc, CasesError):
                 raise
@@ -493,7 +507,14 @@ class Experiment:
         Cells already answered or already in a batch are never submitted; cells an expired, cancelled
         or failed batch left unanswered are submitted again only with ``resubmit=True``.
         """
+        self._refuse_batch_extras()
         return submit(self, resubmit=resubmit, verbose=verbose)
+
+    def _refuse_batch_extras(self) -> None:
+        """Batch lines are built from messages and parameters only: tools or a schema would be dropped."""
+        if self.tools or self.response_format is not None:
+            raise ParamsError("Batch runs do not carry tools or response_format yet, so their answers would differ "
+                              "from the online ones. Fix: run this experiment online (batch=False).")
 
     def batch_job(self) -> BatchJob:
         """The ``BatchJob`` of this experiment's batches in the run log (``.status()``, ``.cancel()``, ...)."""
@@ -515,6 +536,7 @@ class Experiment:
         same table; calls still pending have ``error`` "Not answered yet".
         """
         if batch:
+            self._refuse_batch_extras()
             return run_batch(self, timeout=timeout, progress=progress, verbose=verbose, poll_s=poll_s)
         plan = self.check_budget()
         if verbose:
@@ -688,6 +710,11 @@ class Experiment:
             "error": None if response.ok else f"{response.error_type}: {response.error}",
             "call_id": response.call_id,
         })
+        if self.tools or response.tool_calls:
+            row["tool_calls"] = tool_calls_text(response)
+        if self.response_format is not None:
+            row["parsed"] = parsed_text(response)
+            row["parse_error"] = response.parse_error
         if self.runner.run_log is not None:
             row["rating"] = ratings.get(response.call_id, math.nan) if response.call_id is not None else math.nan
         return row
@@ -730,6 +757,8 @@ def _safe_score(scorer: Any, response: Response, case: Mapping[str, Any]) -> Sco
     """
     if not response.ok:
         return None
+    if getattr(scorer, "needs_response", False):
+        case = {**case, RESPONSE_KEY: response}
     try:
         return score(scorer, response.text, case)
     except ScorerError:
@@ -742,6 +771,8 @@ async def _asafe_score(scorer: Any, response: Response, case: Mapping[str, Any],
     """:func:`_safe_score` for async code (the scorer awaited, or run in a worker thread)."""
     if not response.ok:
         return None
+    if getattr(scorer, "needs_response", False):
+        case = {**case, RESPONSE_KEY: response}
     try:
         return await ascore(scorer, response.text, case, runner=runner)
     except ScorerError:
@@ -760,3 +791,38 @@ def _make_bar(total: int) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc="experiment", unit="call", leave=False)
+
+
+def with_history(prompt: Prompt, history: Any, case_id: Any) -> Prompt:
+    """``prompt`` with a case's earlier turns before its user message (literal text, braces included)."""
+    from ._prompt import Turn, _as_turn, _escape
+
+    if isinstance(history, float) and math.isnan(history):  # an empty cell: no earlier turns
+        return prompt
+    if isinstance(history, str):
+        try:
+            history = json.loads(history) if history.strip() else []
+        except ValueError:
+            raise CasesError(f"Case {case_id!r}: the {HISTORY_COLUMN!r} column is not a JSON list of messages. "
+                             'Fix: e.g. [["user", "Hi"], ["assistant", "Hello!"]].') from None
+    if not isinstance(history, (list, tuple)):
+        raise CasesError(f"Case {case_id!r}: the {HISTORY_COLUMN!r} column holds a {type(history).__name__}, not a "
+                         "list of messages. Fix: a list of (role, text) pairs or message dicts.")
+    turns: list[Turn] = []
+    for i, item in enumerate(history, 1):
+        turn = _as_turn(item, i)
+        turns.append(Turn(turn.role, _escape(turn.content), turn.tool_call_id, turn.name, turn.tool_calls))
+    return prompt.with_(messages=(*turns, *prompt.messages))
+
+
+def tool_calls_text(response: Response) -> str | None:
+    """The tool calls as compact JSON for a results table (``None`` when there are none)."""
+    if not response.tool_calls:
+        return None
+    return json.dumps([{"name": c.name, "arguments": c.arguments, **({"error": c.error} if c.error else {})}
+                       for c in response.tool_calls], ensure_ascii=False, default=str)
+
+
+def parsed_text(response: Response) -> str | None:
+    parsed = response.parsed.model_dump() if hasattr(response.parsed, "model_dump") else response.parsed
+    return None if parsed is None else json.dumps(parsed, ensure_ascii=False, default=str)

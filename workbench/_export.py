@@ -23,6 +23,7 @@ import yaml
 from . import plots
 from ._errors import WorkbenchError
 from ._htmlparts import MESSAGES_CSS, VERDICT_CSS, ReportPath, comparison_html, messages_html, prompt_messages
+from ._export_tools import add_tools_to_providers, promptfoo_turns
 from ._keys import redact
 from ._params import Params
 from ._stats import compare, design_columns, param_columns, score_columns, summarize
@@ -149,6 +150,7 @@ def _table_html(frame: pd.DataFrame) -> str:
 
 def _examples(results: pd.DataFrame, scorers: list[str], limit: int) -> pd.DataFrame:
     columns = [c for c in design_columns(results) + ["case_id", "repeat", "expected", "output"] if c in results.columns]
+    columns += [c for c in ("tool_calls", "parsed", "parse_error") if c in results.columns]  # issue 12
     columns += scorers + ["error"]
     sample = results.groupby("variant", sort=False).head(max(1, limit // max(1, results["variant"].nunique())))
     out = sample[columns].copy()
@@ -225,7 +227,9 @@ def _promptfoo_prompt(name: str, prompt: Any) -> dict[str, Any]:
         messages.append({"role": "system", "content": _nunjucks(prompt.system)})
     for q, a in prompt.examples:
         messages += [{"role": "user", "content": _nunjucks(q)}, {"role": "assistant", "content": _nunjucks(a)}]
-    messages.append({"role": "user", "content": _nunjucks(prompt.user)})
+    messages += promptfoo_turns(prompt, _nunjucks)  # a conversation's turns (issue 12)
+    if prompt.user or not prompt.messages:
+        messages.append({"role": "user", "content": _nunjucks(prompt.user)})
     return {"label": name, "raw": json.dumps(messages, ensure_ascii=False)}
 
 
@@ -276,6 +280,7 @@ def to_promptfoo(experiment: Experiment, path: str | Path | None = None) -> Path
         values = {k: (None if isinstance(v, float) and math.isnan(v) else v.item() if hasattr(v, "item") else v)
                   for k, v in row.items()}
         tests.append({"description": f"case {case_id}", "vars": values})
+    notes_12 = add_tools_to_providers(experiment, providers)  # tools and response_format per provider (issue 12)
     config: dict[str, Any] = {
         "description": f"prompt-workbench experiment {experiment.experiment_id}",
         "prompts": [_promptfoo_prompt(name, p) for name, p in experiment.prompts.items()],
@@ -290,6 +295,7 @@ def to_promptfoo(experiment: Experiment, path: str | Path | None = None) -> Path
     for model in dict.fromkeys(skipped_models):
         notes.append(f"# Not exported: {model} runs inside the workbench; serve it with an OpenAI-compatible server "
                      "(e.g. llama.cpp's llama-server) and add it as an openai:chat provider with apiBaseUrl.")
+    notes += notes_12
     if skipped_scorers:
         notes.append(f"# Not exported (no promptfoo equivalent): scorers {', '.join(skipped_scorers)}; "
                      "write them as javascript or python assertions.")

@@ -186,6 +186,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX batch_cells_cell ON batch_cells (cell_key)
         """,
     ),
+    (
+        "009_conversations_tools",
+        # tool calls the model made (JSON list of {id, name, arguments, raw, error}); the answer parsed
+        # against response_format (JSON) or why it is not; a tool loop's step and its first call's id
+        """
+        ALTER TABLE calls ADD COLUMN tool_calls_json TEXT;
+        ALTER TABLE calls ADD COLUMN parsed_json TEXT;
+        ALTER TABLE calls ADD COLUMN parse_error TEXT;
+        ALTER TABLE calls ADD COLUMN parent_call_id INTEGER;
+        ALTER TABLE calls ADD COLUMN step INTEGER;
+        CREATE INDEX calls_parent ON calls (parent_call_id)
+        """,
+    ),
 ]
 
 _open_logs: weakref.WeakSet[RunLog] = weakref.WeakSet()
@@ -827,6 +840,7 @@ class RunLog:
             "tags_json": _dumps(request.tags or {}),
             "experiment_id": experiment_id,
             "cell_key": cell_key,
+            **_tool_columns(response),
         }
 
     def record(self, request: Request, response: Response, *, experiment_id: str | None = None,
@@ -1159,7 +1173,32 @@ def row_to_response(row: sqlite3.Row | Mapping[str, Any]) -> Response:
         retried=json.loads(row["retried_json"] or "[]") if "retried_json" in keys else [],
         created_at=row["created_at"],
         tags=json.loads(row["tags_json"] or "{}") if "tags_json" in keys else {},
+        **_tool_fields(row, keys),
     )
+
+
+def _tool_columns(response: Response) -> dict[str, Any]:
+    """The 009_conversations_tools columns of a call row (all ``None`` for a plain call)."""
+    parsed = response.parsed.model_dump() if hasattr(response.parsed, "model_dump") else response.parsed
+    return {
+        "tool_calls_json": _dumps([c.to_dict() for c in response.tool_calls]) if response.tool_calls else None,
+        "parsed_json": _dumps(parsed) if parsed is not None else None,
+        "parse_error": response.parse_error,
+        "parent_call_id": response.parent_call_id,
+        "step": response.step,
+    }
+
+
+def _tool_fields(row: sqlite3.Row | Mapping[str, Any], keys: Any) -> dict[str, Any]:
+    """The :class:`Response` fields read back from the 009_conversations_tools columns."""
+    if "tool_calls_json" not in keys:
+        return {}
+    from ._tools import ToolCall
+
+    calls = [ToolCall(c["id"], c["name"], c.get("arguments"), c.get("raw", ""), c.get("error"))
+             for c in json.loads(row["tool_calls_json"] or "[]")]
+    return {"tool_calls": calls, "parsed": json.loads(row["parsed_json"]) if row["parsed_json"] else None,
+            "parse_error": row["parse_error"], "parent_call_id": row["parent_call_id"], "step": row["step"]}
 
 
 def _row_to_version(row: sqlite3.Row) -> Version:

@@ -10,6 +10,7 @@ the allowed range and the fix.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,6 +51,9 @@ class Params(BaseModel):
         None, ge=-2.0, le=2.0, description="Positive values discourage tokens in proportion to how often they appeared."
     )
     n: int = Field(1, ge=1, le=16, description="Number of answers sampled for the same prompt.")
+    tool_choice: str | None = Field(
+        None, description="With tools: 'auto' (the model decides), 'none', 'required', or a tool's name.",
+    )
 
     @field_validator("temperature", "top_p", "max_tokens", "seed", "presence_penalty", "frequency_penalty", "n",
                      mode="before")
@@ -81,6 +85,17 @@ class Params(BaseModel):
             except UnicodeEncodeError as exc:
                 raise ValueError(f"the stop string {stop!r} holds a lone surrogate {stop[exc.start]!r}, "
                                  "which cannot be sent") from None
+        return value
+
+    @field_validator("tool_choice", mode="before")
+    @classmethod
+    def _tool_choice_form(cls, value: Any) -> Any:
+        if isinstance(value, dict):  # OpenAI's {"type": "function", "function": {"name": ...}}
+            value = (value.get("function") or {}).get("name", value)
+        if value == "any":  # Mistral's word for "required"
+            value = "required"
+        if value is not None and not (isinstance(value, str) and re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", value)):
+            raise ValueError("give 'auto', 'none', 'required' or the name of one of the tools")
         return value
 
     # --- construction with friendly errors ------------------------------
@@ -149,6 +164,10 @@ def _friendly(exc: ValidationError) -> ParamsError:
                     f"Fix: pass {name} within that range."
                 )
                 continue
+        if name == "tool_choice":
+            problems.append(f"tool_choice={value!r} is not allowed: give 'auto', 'none', 'required' or a tool's "
+                            "name. Fix: e.g. tool_choice='required'.")
+            continue
         if name == "stop" and "surrogate" in err["msg"]:
             problems.append(f"stop={value!r}: {err['msg'].removeprefix('Value error, ')}. "
                             "Fix: repair the text, e.g. s.encode('utf-8', 'replace').decode('utf-8').")

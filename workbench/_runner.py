@@ -38,6 +38,8 @@ from ._log import RunLog
 from ._params import Params
 from ._pricing import estimate_cost
 from ._prompt import Prompt
+from ._structured import as_response_format
+from ._tools import CallOptions, as_tools, check_tool_choice, tool_calls_from_raw
 from ._types import Completion, Delta, Request, Response
 from .providers import Provider, resolve
 
@@ -92,15 +94,27 @@ class Runner:
     # --- building requests (all validation happens here, before any call) --
     def prepare(self, model: str, prompt: Prompt, variables: Mapping[str, Any] | None = None,
                 params: Params | None = None, *, repeat: int = 0, tags: Mapping[str, Any] | None = None,
-                strict: bool = True) -> Request:
-        """Validate everything that can be checked offline and return the request to run."""
+                strict: bool = True, tools: Any = None, response_format: Any = None) -> Request:
+        """Validate everything that can be checked offline and return the request to run.
+
+        ``tools`` (``@wb.tool`` functions or JSON-schema dicts) and ``response_format`` (a JSON
+        schema or a pydantic model) are checked here too, and what the provider cannot do is refused.
+        """
         if (why := NO_CALLS.get()) is not None:
             raise WorkbenchError(f"No model call is made {why}.")
         provider, _ = resolve(model)
         params = params or Params()
         messages = prompt.render(dict(variables or {}), strict=strict)
-        provider.check(model.partition(":")[2], params)
-        return Request(model, tuple(messages), params, prompt.hash, repeat, dict(tags or {}))
+        tool_list = as_tools(tools)
+        check_tool_choice(params.tool_choice, tool_list)
+        rf = as_response_format(response_format)
+        name = model.partition(":")[2]
+        provider.check(name, params)
+        if tool_list or rf is not None or len(messages) > 1 or messages[-1].get("role") != "user":
+            check_options = getattr(provider, "check_options", None)
+            if check_options is not None:
+                check_options(name, messages, CallOptions(tool_list, rf, params.tool_choice))
+        return Request(model, tuple(messages), params, prompt.hash, repeat, dict(tags or {}), tool_list, rf)
 
     def limit_for(self, provider: Provider) -> int:
         if isinstance(self.concurrency, int):
@@ -223,12 +237,18 @@ class Runner:
         started = time.perf_counter()
         first: list[float] = []
 
+        extra: dict[str, Any] = {}
+        if request.tools or request.response_format is not None:  # (providers without these never see the word)
+            extra["options"] = CallOptions(request.tools, request.response_format, request.params.tool_choice)
+
         async def run() -> Completion:
             if on_delta is None:
-                return await provider.complete(name, request.messages, request.params, timeout=self.timeout)
+                return await provider.complete(name, request.messages, request.params, timeout=self.timeout,
+                                               **extra)
             final = None
             redactors: dict[int, StreamRedactor] = {}  # a key echoed back never reaches the viewer
-            async for item in provider.stream(name, request.messages, request.params, timeout=self.timeout):
+            async for item in provider.stream(name, request.messages, request.params, timeout=self.timeout,
+                                              **extra):
                 if isinstance(item, Delta):
                     if not first:
                         first.append(time.perf_counter())
@@ -265,7 +285,7 @@ class Runner:
                   retried: list[str]) -> Response:
         c = attempt.completion
         choices = [redact(text) for text in c.choices]  # a key pasted into a prompt may be echoed back
-        return Response(
+        response = Response(
             text=choices[0] if choices else "",
             model=request.model,
             provider=request.provider,
@@ -282,10 +302,21 @@ class Runner:
             created_at=created,
             tags=dict(request.tags),
         )
+        if c.tool_calls:
+            response.tool_calls = tool_calls_from_raw(redact_obj(c.tool_calls), request.tools)
+        if request.response_format is not None and not response.tool_calls:
+            response.parsed, response.parse_error = request.response_format.parse(response.text)
+        return response
 
     async def _finish(self, request: Request, response: Response, experiment_id: str | None,
                       cell_key: str | None) -> Response:
         response.tags = dict(request.tags)
+        response.parent_call_id, response.step = request.parent_call_id, request.step
+        response.__dict__["_origin"] = request  # for r.messages and r.reply() (not fields: never logged)
+        response.__dict__["_runner"] = self
+        if response.cached and request.response_format is not None and not response.tool_calls:
+            # parsed again from the logged text: a pydantic model comes back as the model, not a dict
+            response.parsed, response.parse_error = request.response_format.parse(response.text)
         if self.run_log is not None:
             try:
                 response.call_id = await self.run_log.arecord(request, response, experiment_id=experiment_id,

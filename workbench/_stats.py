@@ -539,3 +539,16 @@ def agreement(results: pd.DataFrame, scorer: str | None = None, *, human: str = 
     table = pd.crosstab(pd.Series(people, name="human"), pd.Series(judge, name=scorer)).reindex(
         index=["pass", "fail"], columns=["pass", "fail"], fill_value=0)
     return Agreement(scorer, len(rated), kappa, float(np.mean(judge == people)), table, _kappa_words(kappa))
+
+
+def wilson_ci(successes: int, n: int, *, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion (sound at 0/n and n/n, where the normal one collapses)."""
+    if n <= 0:
+        return (math.nan, math.nan)
+    from statistics import NormalDist  # (scipy is a test dependency only)
+
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))

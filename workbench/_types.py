@@ -48,11 +48,18 @@ class Request:
     """
 
     model: str
-    messages: tuple[dict[str, str], ...]
+    messages: tuple[dict[str, Any], ...]
     params: Params = field(default_factory=Params)
     prompt_hash: str | None = None
     repeat: int = 0
     tags: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    #: Tools the model may call (``workbench._tools.Tool``) and the schema its answer must fit
+    #: (``workbench._structured.ResponseFormat``); both are in the cache key when set.
+    tools: tuple[Any, ...] = field(default=(), hash=False)
+    response_format: Any = field(default=None, hash=False)
+    #: A step of a tool loop: the loop's first call (its log id) and this call's step (1 is the first).
+    parent_call_id: int | None = field(default=None, compare=False, hash=False)
+    step: int | None = field(default=None, compare=False, hash=False)
 
     @property
     def provider(self) -> str:
@@ -61,8 +68,14 @@ class Request:
     @functools.cached_property
     def cache_key(self) -> str:
         """SHA-256 of what is sent; computed once (the cache lookup and the log row both need it)."""
+        content: dict[str, Any] = {"model": self.model, "messages": list(self.messages),
+                                   "params": self.params.set(), "repeat": self.repeat}
+        if self.tools:  # only when set: plain requests keep the keys they always had
+            content["tools"] = [t.spec() for t in self.tools]
+        if self.response_format is not None:
+            content["response_format"] = self.response_format.spec()
         payload = json.dumps(
-            {"model": self.model, "messages": list(self.messages), "params": self.params.set(), "repeat": self.repeat},
+            content,
             sort_keys=True,
             ensure_ascii=False,
         )
@@ -96,6 +109,8 @@ class Completion:
     usage: Usage
     request: dict[str, Any]
     finish_reasons: list[str | None] = field(default_factory=list)
+    #: The first choice's tool calls as sent: ``{"id", "name", "arguments"}`` (arguments as text).
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -125,6 +140,18 @@ class Response:
     #: Seconds spent loading the model before the call, and waiting for a free slot (not in ``latency_s``).
     load_s: float = 0.0
     queue_s: float = 0.0
+    #: Tool calls the model asked for (``workbench.ToolCall``), and with ``response_format`` the
+    #: validated answer (``parsed``) or why there is none (``parse_error``).
+    tool_calls: list[Any] = field(default_factory=list)
+    parsed: Any = None
+    parse_error: str | None = None
+    #: In a tool loop (``run_tools=True``): the first call's log id, this call's step, the earlier
+    #: steps' responses, what each tool returned, and what went wrong running tools.
+    parent_call_id: int | None = None
+    step: int | None = None
+    steps: list[Response] = field(default_factory=list)
+    tool_results: list[dict[str, Any]] = field(default_factory=list)
+    tool_errors: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -138,6 +165,22 @@ class Response:
                 cls = _errors.ProviderError
             raise cls(self.error)
         return self
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The whole conversation: every message sent, then this answer (with its tool calls)."""
+        from ._tools import assistant_message
+
+        origin = self.__dict__.get("_origin")
+        sent = list(origin.messages) if origin is not None else list(self.request.get("messages") or [])
+        return [dict(m) for m in sent] + [assistant_message(self.text, self.tool_calls)]
+
+    def reply(self, text: str, **changes: Any) -> Response:
+        """Continue the conversation: one more user turn (taken literally), same model, parameters,
+        tools and response format (``changes`` override parameters, e.g. ``temperature=0``)."""
+        from ._conversation import reply
+
+        return reply(self, text, **changes)
 
     def figures(self) -> str:
         """One line of figures, as shown under an answer."""
@@ -160,10 +203,14 @@ class Response:
                          f" ({', '.join(dict.fromkeys(self.retried))})")
         if self.finish_reason and self.finish_reason != "stop":
             parts.append(f"finish: {self.finish_reason}")
+        if self.steps:
+            parts.append(f"tool loop: {len(self.steps) + 1} steps")
         return " · ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        if hasattr(self.parsed, "model_dump"):
+            data["parsed"] = self.parsed.model_dump()
         data["usage"]["total_tokens"] = self.usage.total_tokens
         return data
 
@@ -171,13 +218,19 @@ class Response:
         if self.error:
             return f"<Response {self.model} error {self.error_type}: {self.error[:80]!r}>"
         preview = self.text if len(self.text) <= 80 else self.text[:77] + "..."
-        return f"<Response {self.model} {preview!r} ({self.figures()})>"
+        calls = "".join(f" -> {c.name}({c.raw})" for c in self.tool_calls)
+        notes = "".join(f" [{e}]" for e in self.tool_errors)
+        parse = f" [parse error: {self.parse_error}]" if self.parse_error else ""
+        return f"<Response {self.model} {preview!r}{calls}{parse}{notes} ({self.figures()})>"
 
     def _repr_html_(self) -> str:
         if self.error:
             body = f"<b>{html.escape(self.error_type or 'Error')}</b>: {html.escape(self.error)}"
         else:
             body = f"<div style='white-space:pre-wrap'>{html.escape(self.text)}</div>"
+            from ._conversation import extras_html
+
+            body += extras_html(self)
         return (
             f"<div class='wb-response'>{body}"
             f"<div style='color:#666;font-size:90%'>{html.escape(self.model)} · {html.escape(self.figures())}</div>"

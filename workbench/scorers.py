@@ -62,6 +62,9 @@ __all__ = [
     "custom",
     "llm_judge",
     "DEFAULT_JUDGE_PROMPT",
+    "tool_called",
+    "valid_tool_call",
+    "schema_valid",
 ]
 
 @dataclass
@@ -82,14 +85,19 @@ class Scorer:
     description: str = ""
     #: Tried once on a stand-in answer before an experiment's calls (set for user functions by :func:`custom`).
     probe: bool = field(default=False, repr=False, compare=False)
+    #: Reads the response (tool calls, parsed object): an experiment passes it in the case as ``_response``.
+    needs_response: bool = field(default=False, repr=False, compare=False)
 
     @property
     def is_async(self) -> bool:
         """Whether ``fn`` is an ``async`` function (then :meth:`ascore` is the way to call it in a loop)."""
         return is_async_scorer(self.fn)
 
-    def __call__(self, output: str, case: Case | None = None) -> Score:
-        """Score one answer (an async ``fn`` runs in the workbench's event loop)."""
+    def __call__(self, output: Any, case: Case | None = None) -> Score:
+        """Score one answer (an async ``fn`` runs in the workbench's event loop); a :class:`Response`
+        may be given as the answer (its text is scored; response-reading scorers read the rest)."""
+        if hasattr(output, "tool_calls") and hasattr(output, "text"):
+            case, output = {**(case or {}), "_response": output}, output.text
         if self.is_async:
             return run_sync(self.ascore(output, case))
         return to_score(self.fn("" if output is None else str(output), case or {}), self.name)
@@ -673,3 +681,6 @@ def llm_judge(rubric: str, model: str | None = None, *, scale: tuple[float, floa
         kwargs["params"] = {"temperature": 0, "max_tokens": 200, **params}
     return LLMJudge(rubric, model, tuple(scale), pass_threshold=pass_threshold, name=name, **kwargs)  # type: ignore[arg-type]
 
+
+
+from ._tool_scorers import schema_valid, tool_called, valid_tool_call  # noqa: E402 - they build Scorer objects

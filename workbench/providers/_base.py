@@ -16,9 +16,11 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from .._errors import (
+    BadRequestError,
     MalformedResponseError,
     MissingDependencyError,
     MissingKeyError,
+    PromptError,
     ProviderError,
     UnsupportedParamError,
     WorkbenchError,
@@ -53,6 +55,12 @@ class Provider(ABC):
     default_concurrency: int = 8
     #: What an error that is neither an HTTP status nor a transport failure becomes.
     fallback_error: type[ProviderError] = MalformedResponseError
+    #: Tools, response formats and conversation roles this provider takes (checked before any call).
+    supports_tools: bool = False
+    supports_response_format: bool = False
+    roles: frozenset[str] = frozenset({"system", "user", "assistant", "tool"})
+    #: Whether a conversation may end with an assistant turn (some APIs need a user or tool turn last).
+    accepts_assistant_last: bool = True
 
     @property
     def error_label(self) -> str:
@@ -89,6 +97,42 @@ class Provider(ABC):
         if self.sdk is not None:
             import_sdk(*self.sdk)
         self.api_key()
+
+    def check_options(self, model: str, messages: Sequence[dict[str, Any]], options: Any) -> None:
+        """Refuse, before any call, tools, a response format or a conversation this provider cannot take."""
+        label = f"{self.name}:{model}"
+        if options.tools and not self.supports_tools:
+            raise UnsupportedParamError(f"{label} cannot call tools. Fix: use a model with tools, e.g. "
+                                        "'openai:gpt-4o-mini', 'mistral:mistral-small-latest' or 'local:smollm2'.")
+        if options.response_format is not None and not self.supports_response_format:
+            raise UnsupportedParamError(f"{label} cannot bind answers to a schema. Fix: drop response_format "
+                                        "and check the answer with the json_valid scorer, or use another model.")
+        calls: set[str] = set()
+        for i, message in enumerate(messages, 1):
+            role = message.get("role")
+            if role not in self.roles:
+                raise PromptError(f"Message {i} ({role}): {label} does not accept the role {role!r} (it takes "
+                                  f"{', '.join(sorted(self.roles))}). Fix: change the role, e.g. to 'user'.")
+            calls.update(c.get("id") for c in message.get("tool_calls") or ())
+            if role == "tool" and message.get("tool_call_id") not in calls:
+                raise PromptError(f"Message {i} (tool) answers the tool call {message.get('tool_call_id')!r}, which "
+                                  "no earlier assistant message made. Fix: put the assistant turn with that call "
+                                  "(r.messages keeps it) before the tool result, or give the matching tool_call_id.")
+        if not self.accepts_assistant_last and messages and messages[-1].get("role") == "assistant":
+            raise PromptError(f"Message {len(messages)} (assistant) ends the conversation, but {label} needs a "
+                              "user (or tool) turn last. Fix: add the user's next turn, e.g. "
+                              "messages=[..., ('user', '{question}')].")
+
+    @staticmethod
+    def options_refused(exc: WorkbenchError, options: Any) -> WorkbenchError:
+        """A 400 to a request with tools or a schema: say that the server may not support them."""
+        if options is None or not isinstance(exc, BadRequestError) or exc.status == 404:
+            return exc
+        asked = " and ".join(w for w, on in (("tools", bool(options.tools)),
+                                             ("response_format", options.response_format is not None)) if on)
+        return BadRequestError(f"{exc} The request carried {asked}; a server that does not support them refuses "
+                               f"the request. Fix: drop {asked} for this server, or use a model that has them.",
+                               status=exc.status)
 
     def default_params(self, model: str) -> dict[str, Any]:
         """What ``model`` uses for the parameters left unset, where known (``{}``: the provider does not say)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import dataclasses
 import importlib.util
 import os
 import threading
@@ -23,6 +24,7 @@ from typing import Any
 
 from .._errors import ContextWindowError, MissingDependencyError, ModelNotFoundError, ProviderError, WorkbenchError
 from .._params import Params
+from .._tools import CallOptions, local_extras, local_messages, parse_local_tool_answer, uses_tool_grammar
 from .._types import Completion, Delta, Usage
 from ._base import Provider
 from ._stream import StreamAccumulator, collect
@@ -52,7 +54,7 @@ def smollm2_path() -> Path:
 
 def map_local_params(params: Params) -> dict[str, Any]:
     """Params -> ``Llama.create_chat_completion`` keyword arguments (``n`` is looped by us)."""
-    out = {k: v for k, v in params.set().items() if k != "n"}
+    out = {k: v for k, v in params.set().items() if k not in ("n", "tool_choice")}
     out.setdefault("max_tokens", LOCAL_DEFAULTS["max_tokens"])
     return out
 
@@ -71,6 +73,8 @@ class LocalProvider(Provider):
     key_env = None
     default_concurrency = 1
     fallback_error = ProviderError  # a llama.cpp failure is not a flaky network: retrying does not help
+    supports_tools = True  # by a grammar built from the tools' schemas (see _tools.local_tool_schema)
+    supports_response_format = True  # by llama.cpp's grammar from the JSON schema
 
     def default_params(self, model: str) -> dict[str, Any]:
         return dict(LOCAL_DEFAULTS)
@@ -161,17 +165,22 @@ class LocalProvider(Provider):
             )
         return used
 
-    async def complete(self, model: str, messages: Sequence[dict[str, str]], params: Params,
-                       *, timeout: float | None = None) -> Completion:
-        return await collect(self.stream(model, messages, params, timeout=timeout))
+    async def complete(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
+                       *, timeout: float | None = None, options: CallOptions | None = None) -> Completion:
+        return await collect(self.stream(model, messages, params, timeout=timeout, options=options))
 
-    async def stream(self, model: str, messages: Sequence[dict[str, str]], params: Params,
-                     *, timeout: float | None = None) -> AsyncIterator[Delta | Completion]:
+    async def stream(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
+                     *, timeout: float | None = None, options: CallOptions | None = None,
+                     ) -> AsyncIterator[Delta | Completion]:
+        sent = list(messages)
+        messages = local_messages(messages, options) if options is not None or any(
+            "tool_calls" in m or m.get("content") is None for m in messages) else messages
         prompt_tokens = await self.check_context(model, messages, params)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         cancel = threading.Event()
-        kwargs = map_local_params(params)
+        kwargs = {**map_local_params(params), **local_extras(options)}
+        grammar_calls = uses_tool_grammar(options)  # the answer is a tool call's JSON: parsed, not streamed
 
         def emit(kind: str, value: Any) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
@@ -186,7 +195,7 @@ class LocalProvider(Provider):
                 kind, value = await queue.get()
                 if kind == "delta":
                     delta = answer.add(*value)
-                    if delta is not None:
+                    if delta is not None and not grammar_calls:
                         yield delta
                 elif kind == "finish":
                     index, reason = value
@@ -199,11 +208,20 @@ class LocalProvider(Provider):
         finally:
             cancel.set()
             await asyncio.shield(work) if not work.done() else None
-        request = {"provider": "local", "model": model, "messages": [dict(m) for m in messages], **kwargs}
+        request = {"provider": "local", "model": model, "messages": [dict(m) for m in sent], **kwargs}
+        if options is not None and options.tools:
+            request["tools"] = [t.spec() for t in options.tools]
         if params.n > 1:
             request["n"] = params.n
         answer.usage = Usage(prompt_tokens, completion_tokens)
-        yield answer.completion(request)
+        completion = answer.completion(request)
+        if grammar_calls:
+            text, calls = parse_local_tool_answer(completion.choices[0], f"call_{len(sent)}")
+            if text:
+                yield Delta(text, 0)
+            completion = dataclasses.replace(completion, choices=[text, *completion.choices[1:]], tool_calls=calls,
+                                             finish_reason="tool_calls" if calls else completion.finish_reason)
+        yield completion
 
     def _generate(self, model: str, messages: list[dict[str, str]], kwargs: dict[str, Any], n: int,
                   emit: Any, cancel: threading.Event) -> None:

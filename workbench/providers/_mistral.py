@@ -5,12 +5,14 @@ As with OpenAI, the SDK retries nothing (no ``retry_config``): the runner does.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from .._keys import register_url_secrets
 from .._params import Params
+from .._tools import CallOptions, ToolCallAccumulator, mistral_extras, raw_tool_calls
 from .._types import Completion, Delta, Usage
 from ._base import Provider, import_sdk
 from ._stream import StreamAccumulator, no_choices
@@ -29,6 +31,7 @@ MISTRAL_MODELS = [
 def map_mistral_params(params: Params) -> dict[str, Any]:
     """Params -> ``chat.complete`` keyword arguments (``seed`` is ``random_seed`` there)."""
     out = params.set()
+    out.pop("tool_choice", None)  # sent in the wire shape by mistral_extras, with the tools
     if "seed" in out:
         out["random_seed"] = out.pop("seed")
     return out
@@ -73,6 +76,9 @@ class MistralProvider(Provider):
     key_help = "Keys are at console.mistral.ai/api-keys."
     default_concurrency = 8
     sdk = ("mistralai", "mistral")
+    supports_tools = True
+    supports_response_format = True
+    accepts_assistant_last = False  # Mistral needs a user or tool turn last (an assistant one only as a prefix)
 
     def __init__(self, server_url: str | None = None) -> None:
         register_url_secrets(server_url)  # credentials inside the URL are secrets (redacted everywhere)
@@ -88,8 +94,10 @@ class MistralProvider(Provider):
         key = self.api_key() or ""
         return self.loop_client(key, lambda: _mistral_client_class()(api_key=key, server_url=self.server_url))
 
-    def _request(self, model: str, messages: Sequence[dict[str, str]], params: Params) -> dict[str, Any]:
-        return {"model": model, "messages": [dict(m) for m in messages], **self.map_params(params)}
+    def _request(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
+                 options: CallOptions | None = None) -> dict[str, Any]:
+        return {"model": model, "messages": [dict(m) for m in messages], **self.map_params(params),
+                **mistral_extras(options)}
 
     def batch_body(self, model: str, messages: Sequence[dict[str, str]], params: Params) -> dict[str, Any]:
         """The ``body`` of a batch-API line: exactly what :meth:`complete` sends to ``chat.complete``."""
@@ -105,25 +113,28 @@ class MistralProvider(Provider):
     def _timeout_ms(timeout: float | None) -> int | None:
         return int(timeout * 1000) if timeout else None
 
-    async def complete(self, model: str, messages: Sequence[dict[str, str]], params: Params,
-                       *, timeout: float | None = None) -> Completion:
-        body = self._request(model, messages, params)
+    async def complete(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
+                       *, timeout: float | None = None, options: CallOptions | None = None) -> Completion:
+        body = self._request(model, messages, params, options)
         try:
             result = await self._client().chat.complete_async(**{**body, "messages": sdk_messages(body["messages"])},
                                                               timeout_ms=self._timeout_ms(timeout))
         except Exception as exc:  # translated into the workbench's errors
-            raise self.translate_error(exc, streaming=False) from exc
+            raise self.options_refused(self.translate_error(exc, streaming=False), options) from exc
         if result is None or not result.choices:
             raise no_choices(self.error_label)
         choices = [_content(c.message.content) for c in result.choices]
         reasons = [str(c.finish_reason) if c.finish_reason else None for c in result.choices]
         usage = Usage(result.usage.prompt_tokens or 0, result.usage.completion_tokens or 0) if result.usage else Usage()
-        return Completion(choices, reasons[0], usage, self._public_request(body), reasons)
+        return Completion(choices, reasons[0], usage, self._public_request(body), reasons,
+                          raw_tool_calls(result.choices[0].message.tool_calls))
 
-    async def stream(self, model: str, messages: Sequence[dict[str, str]], params: Params,
-                     *, timeout: float | None = None) -> AsyncIterator[Delta | Completion]:
-        body = self._request(model, messages, params)
+    async def stream(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
+                     *, timeout: float | None = None, options: CallOptions | None = None,
+                     ) -> AsyncIterator[Delta | Completion]:
+        body = self._request(model, messages, params, options)
         answer = StreamAccumulator(params.n, self.error_label)
+        calls = ToolCallAccumulator()
         try:
             events = await self._client().chat.stream_async(**{**body, "messages": sdk_messages(body["messages"])},
                                                             timeout_ms=self._timeout_ms(timeout))
@@ -132,13 +143,16 @@ class MistralProvider(Provider):
                 if chunk.usage:
                     answer.usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
                 for choice in chunk.choices or ():
+                    if choice.index == 0 and choice.delta is not None and choice.delta.tool_calls:
+                        calls.add(choice.delta.tool_calls)
                     delta = answer.add(choice.index, _content(choice.delta.content) if choice.delta else None,
                                        str(choice.finish_reason) if choice.finish_reason else None)
                     if delta is not None:
                         yield delta
         except Exception as exc:
-            raise self.translate_error(exc, streaming=True, partial=answer.partial) from exc
-        yield answer.completion(self._public_request(body))
+            raise self.options_refused(self.translate_error(exc, streaming=True, partial=answer.partial),
+                                       options) from exc
+        yield dataclasses.replace(answer.completion(self._public_request(body)), tool_calls=calls.result())
 
 
 def _content(content: Any) -> str:

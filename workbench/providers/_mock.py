@@ -4,6 +4,9 @@ Like inspect_ai's ``mockllm`` or httpx's ``MockTransport``: no socket, no SDK,
 no model file, so tests of states, widgets and experiments are fast and exact.
 The SDK wire formats are tested elsewhere, against loopback servers.
 
+A script item may also be a dict ``{"content": ..., "tool_calls": [{"name": ..., "arguments": {...}}]}``:
+an answer that calls tools (tools and ``response_format`` are accepted and recorded in the calls).
+
 An unscripted ``mock:<name>`` echoes the last user message. A script (see
 :func:`workbench.testing.script`) lists what successive calls get: a string
 (the answer), a callable ``(messages, params) -> str``, or a :class:`Fault`
@@ -13,6 +16,8 @@ An unscripted ``mock:<name>`` echoes the last user message. A script (see
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -78,7 +83,7 @@ class Fault:
                                       partial_text=partial or None)
 
 
-ScriptItem = str | Fault | Callable[[Sequence[dict[str, Any]], Params], str]
+ScriptItem = str | Fault | dict[str, Any] | Callable[[Sequence[dict[str, Any]], Params], Any]
 
 
 @dataclass
@@ -89,6 +94,7 @@ class MockCall:
     messages: list[dict[str, Any]]
     params: dict[str, Any]
     streamed: bool
+    options: Any = None
 
 
 @dataclass
@@ -118,6 +124,8 @@ class MockProvider(Provider):
     name = "mock"
     key_env = None
     default_concurrency = 16
+    supports_tools = True
+    supports_response_format = True
 
     def __init__(self) -> None:
         self._scripts: dict[str, _Script] = {}
@@ -155,17 +163,18 @@ class MockProvider(Provider):
 
     # --- calls -----------------------------------------------------------------
     async def complete(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
-                       *, timeout: float | None = None) -> Completion:
-        return await collect(self._run(model, messages, params, streamed=False))
+                       *, timeout: float | None = None, options: Any = None) -> Completion:
+        return await collect(self._run(model, messages, params, streamed=False, options=options))
 
     def stream(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
-               *, timeout: float | None = None) -> AsyncIterator[Delta | Completion]:
-        return self._run(model, messages, params, streamed=True)
+               *, timeout: float | None = None, options: Any = None) -> AsyncIterator[Delta | Completion]:
+        return self._run(model, messages, params, streamed=True, options=options)
 
     async def _run(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
-                   *, streamed: bool) -> AsyncIterator[Delta | Completion]:
+                   *, streamed: bool, options: Any = None) -> AsyncIterator[Delta | Completion]:
         with self._lock:
-            self.calls.append(MockCall(model, [dict(m) for m in messages], params.set(), streamed))
+            self.calls.append(MockCall(model, [dict(m) for m in messages], params.set(), streamed, options))
+        tool_calls: list[dict[str, Any]] = []
         answer = StreamAccumulator(params.n, f"mock:{model}")
         for index in range(params.n):  # each choice takes the next script item, as n separate samples would
             item, script = self._next(model)
@@ -178,8 +187,16 @@ class MockProvider(Provider):
                         yield Delta(partial, index)
                     raise item.error(partial)
                 raise item.error()
-            text = item if isinstance(item, str) else str(item(messages, params))
+            value = item if isinstance(item, (str, dict)) else item(messages, params)
             reason = "stop"
+            if isinstance(value, dict):
+                if index == 0:
+                    tool_calls = [{"id": f"call_{k}", "name": c["name"], "arguments": c["arguments"]
+                                   if isinstance(c["arguments"], str) else json.dumps(c["arguments"])}
+                                  for k, c in enumerate(value.get("tool_calls") or ())]
+                reason = "tool_calls" if value.get("tool_calls") else reason
+                value = value.get("content") or ""
+            text = str(value)
             if params.stop:
                 cuts = [text.find(s) for s in params.stop if s in text]
                 text = text[: min(cuts)] if cuts else text
@@ -195,4 +212,4 @@ class MockProvider(Provider):
         prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in messages)
         answer.usage = Usage(prompt_tokens, sum(len(_words("".join(t))) for t in answer.texts))
         request = {"provider": "mock", "model": model, "messages": [dict(m) for m in messages], **params.set()}
-        yield answer.completion(request)
+        yield dataclasses.replace(answer.completion(request), tool_calls=tool_calls)

@@ -8,11 +8,13 @@ key, because its connection pool belongs to the loop that created it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from .._keys import register_url_secrets
 from .._params import Params
+from .._tools import CallOptions, ToolCallAccumulator, openai_extras, raw_tool_calls
 from .._types import Completion, Delta, Usage
 from ._base import Provider, import_sdk
 from ._stream import StreamAccumulator, no_choices
@@ -25,6 +27,7 @@ OPENAI_MODELS = ["gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-na
 def map_openai_params(params: Params, *, max_tokens_field: str = "max_completion_tokens") -> dict[str, Any]:
     """Params -> ``chat.completions.create`` keyword arguments."""
     out = params.set()
+    out.pop("tool_choice", None)  # sent in the wire shape by openai_extras, with the tools
     if "max_tokens" in out:
         out[max_tokens_field] = out.pop("max_tokens")
     return out
@@ -38,6 +41,8 @@ class OpenAIProvider(Provider):
     sdk = ("openai", "openai")
     max_tokens_field = "max_completion_tokens"
     batch_api: str | None = "openai"  # SupportsBatch (workbench/providers/_batching.py)
+    supports_tools = True
+    supports_response_format = True
 
     def __init__(self, base_url: str | None = None) -> None:
         register_url_secrets(base_url)  # credentials inside the URL are secrets (redacted everywhere)
@@ -55,8 +60,10 @@ class OpenAIProvider(Provider):
         return self.loop_client(key, lambda: openai.AsyncOpenAI(api_key=key, base_url=self.base_url, max_retries=0,
                                                                 timeout=timeout or 600.0))
 
-    def _request(self, model: str, messages: Sequence[dict[str, str]], params: Params, **extra: Any) -> dict[str, Any]:
-        return {"model": model, "messages": [dict(m) for m in messages], **self.map_params(params), **extra}
+    def _request(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
+                 options: CallOptions | None = None, **extra: Any) -> dict[str, Any]:
+        return {"model": model, "messages": [dict(m) for m in messages], **self.map_params(params),
+                **openai_extras(options), **extra}
 
     def batch_body(self, model: str, messages: Sequence[dict[str, str]], params: Params) -> dict[str, Any]:
         """The ``body`` of a batch-API line: exactly what :meth:`complete` sends to ``chat.completions.create``."""
@@ -72,37 +79,43 @@ class OpenAIProvider(Provider):
     def error_label(self) -> str:
         return self.name + (f" ({self.base_url})" if self.base_url else "")
 
-    async def complete(self, model: str, messages: Sequence[dict[str, str]], params: Params,
-                       *, timeout: float | None = None) -> Completion:
-        body = self._request(model, messages, params)
+    async def complete(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
+                       *, timeout: float | None = None, options: CallOptions | None = None) -> Completion:
+        body = self._request(model, messages, params, options)
         try:
             result = await self._client(timeout).chat.completions.create(**body, timeout=timeout)
         except Exception as exc:  # translated into the workbench's errors
-            raise self.translate_error(exc, streaming=False) from exc
+            raise self.options_refused(self.translate_error(exc, streaming=False), options) from exc
         if not getattr(result, "choices", None):
             raise no_choices(self.error_label)
         choices = [c.message.content or "" for c in result.choices]
         reasons = [c.finish_reason for c in result.choices]
         usage = Usage(result.usage.prompt_tokens, result.usage.completion_tokens) if result.usage else Usage()
-        return Completion(choices, reasons[0], usage, self._public_request(body), reasons)
+        return Completion(choices, reasons[0], usage, self._public_request(body), reasons,
+                          raw_tool_calls(result.choices[0].message.tool_calls))
 
-    async def stream(self, model: str, messages: Sequence[dict[str, str]], params: Params,
-                     *, timeout: float | None = None) -> AsyncIterator[Delta | Completion]:
-        body = self._request(model, messages, params, stream=True, stream_options={"include_usage": True})
+    async def stream(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
+                     *, timeout: float | None = None, options: CallOptions | None = None,
+                     ) -> AsyncIterator[Delta | Completion]:
+        body = self._request(model, messages, params, options, stream=True, stream_options={"include_usage": True})
         answer = StreamAccumulator(params.n, self.error_label)
+        calls = ToolCallAccumulator()  # the first choice's tool calls, whose arguments arrive in fragments
         try:
             stream = await self._client(timeout).chat.completions.create(**body, timeout=timeout)
             async for chunk in stream:
                 if chunk.usage:
                     answer.usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
                 for choice in chunk.choices or ():
+                    if choice.index == 0 and choice.delta is not None and choice.delta.tool_calls:
+                        calls.add(choice.delta.tool_calls)
                     delta = answer.add(choice.index, choice.delta.content if choice.delta else None,
                                        choice.finish_reason)
                     if delta is not None:
                         yield delta
         except Exception as exc:
-            raise self.translate_error(exc, streaming=True, partial=answer.partial) from exc
-        yield answer.completion(self._public_request(body))
+            raise self.options_refused(self.translate_error(exc, streaming=True, partial=answer.partial),
+                                       options) from exc
+        yield dataclasses.replace(answer.completion(self._public_request(body)), tool_calls=calls.result())
 
 
 class CompatibleProvider(OpenAIProvider):

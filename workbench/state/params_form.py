@@ -57,6 +57,8 @@ def param_specs() -> list[ParamSpec]:
     props = Params.model_json_schema()["properties"]
     specs = []
     for name in PARAM_NAMES:
+        if name == "tool_choice":  # a choice among the tools passed in, not a slider (the tools panel's)
+            continue
         prop = props[name]
         options = prop.get("anyOf", [prop])
         types = {o.get("type") for o in options}

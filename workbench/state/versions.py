@@ -34,8 +34,16 @@ def _version_lines(version: Version) -> list[str]:
         lines += str(q).splitlines() or [""]
         lines.append(f"--- example {i}: assistant ---")
         lines += str(a).splitlines() or [""]
-    lines.append("--- user ---")
-    lines += str(prompt.get("user", "")).splitlines() or [""]
+    first = 1 + bool(prompt.get("system")) + 2 * len(prompt.get("examples") or ())
+    for i, message in enumerate(prompt.get("messages") or (), first):  # a conversation: every turn
+        lines.append(f"--- message {i}: {message.get('role')} ---")
+        lines += str(message.get("content") or "").splitlines() or [""]
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") or {}
+            lines.append(f"tool call {function.get('name')}({function.get('arguments')})")
+    if prompt.get("user") or not prompt.get("messages"):
+        lines.append("--- user ---")
+        lines += str(prompt.get("user", "")).splitlines() or [""]
     return lines
 
 
