@@ -22,8 +22,8 @@ import yaml
 
 from . import plots
 from ._errors import WorkbenchError
-from ._htmlparts import MESSAGES_CSS, VERDICT_CSS, ReportPath, comparison_html, messages_html, prompt_messages
 from ._export_tools import add_tools_to_providers, promptfoo_turns
+from ._htmlparts import MESSAGES_CSS, VERDICT_CSS, ReportPath, comparison_html, messages_html, prompt_messages
 from ._keys import redact
 from ._params import Params
 from ._stats import compare, design_columns, param_columns, score_columns, summarize
