@@ -22,7 +22,7 @@ import yaml
 
 from . import plots
 from ._errors import WorkbenchError
-from ._keys import redact
+from ._keys import redact, redact_frame
 from ._params import Params
 from ._stats import compare, design_columns, param_columns, score_columns, summarize
 from ._types import split_model
@@ -37,11 +37,8 @@ __all__ = ["results_to_csv", "results_to_json", "report_html", "to_promptfoo"]
 
 
 def _redacted(results: pd.DataFrame) -> pd.DataFrame:
-    out = results.copy()
-    for column in out.columns:
-        if out[column].dtype == object or str(out[column].dtype) in ("str", "string"):
-            out[column] = out[column].map(lambda v: redact(v) if isinstance(v, str) else v)
-    return out
+    """Every text cell redacted (a frame built by hand, or read back from an old CSV, may hold keys)."""
+    return redact_frame(results)
 
 
 def results_to_csv(results: pd.DataFrame, path: str | Path) -> Path:
