@@ -74,6 +74,7 @@ _EXPORTS: dict[str, str] = {
     "ProviderTimeoutError": "._errors",
     "ProviderConnectionError": "._errors",
     "StreamInterruptedError": "._errors",
+    "TruncatedResponseError": "._errors",
     "MalformedResponseError": "._errors",
     "CancelledRunError": "._errors",
     # graded exercises of the course notebooks (issue 5): a submodule, wb.exercises.check(...)
@@ -138,6 +139,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
         ScorerError,
         ServerError,
         StreamInterruptedError,
+        TruncatedResponseError,
         UnsupportedParamError,
         WorkbenchError,
     )

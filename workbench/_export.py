@@ -313,7 +313,9 @@ def to_promptfoo(experiment: Experiment, path: str | Path | None = None) -> Path
             else:
                 providers.append(entry)
     asserts: list[dict[str, Any]] = []
-    skipped_scorers, python_scorers, judges = [], [], []
+    skipped_scorers: list[str] = []
+    python_scorers: list[str] = []
+    judges: list[str] = []
     for scorer in experiment.scorers:
         spec = getattr(scorer, "promptfoo", None)
         name = getattr(scorer, "name", "?")
