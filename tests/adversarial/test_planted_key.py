@@ -106,6 +106,7 @@ def test_a_planted_key_is_in_no_file_the_workbench_writes(tmp_path, monkeypatch)
     assert "text" in warning and "looks like an API key" in warning, warning
 
     needle = KEY.encode()
+    print(f"planted key: searched {len(written)} files, {sum(p.stat().st_size for p in written)} bytes")
     for path in written:
         data = path.read_bytes()
         if path == saved:
