@@ -104,7 +104,7 @@ def test_promptfoo_cli_gives_the_workbench_verdicts(tmp_path, fresh_providers):
     assert len(rows) == len(ANSWERS), [r.get("error") for r in rows]
     theirs: dict[str, dict[str, bool]] = {}
     for row in rows:
-        assert not row.get("error") and "response" in row, row.get("error")  # (b856de3: '{% if %}' broke every row)
+        assert row.get("response"), row.get("error")  # an answer came back (b856de3: '{% if %}' broke every row)
         assert row["response"]["output"] == ANSWERS[row["vars"]["q"]][0], row["response"]  # same answer, same body
         verdicts = {c["assertion"]["metric"]: bool(c["pass"]) for c in row["gradingResult"]["componentResults"]}
         theirs[row["vars"]["q"]] = verdicts
