@@ -3,9 +3,9 @@
 #
 #   ./dev.sh lab    create .venv, install the workbench (offline model included) and
 #                   start JupyterLab on notebooks/
-#   ./dev.sh test   create .venv, install the workbench with its test tools and Debian's
-#                   chromium (for the browser tests), run ruff and mypy (tools/lint.sh),
-#                   then the whole test suite
+#   ./dev.sh test   create .venv, install the workbench with its test tools, Debian's
+#                   chromium (for the browser tests) and the promptfoo CLI (npm, cached in
+#                   .cache/npm-promptfoo), run ruff and mypy (tools/lint.sh), then the whole test suite
 #
 #   ./dev.sh setup [extra]   only the install step (extra: lab, test, ...; default lab)
 #
@@ -96,6 +96,16 @@ setup() {  # $1: the pip extra to install
     fi
 }
 
+install_promptfoo() {  # the promptfoo CLI runs the exported config in tests/adversarial/test_promptfoo_cli.py
+    local cache=.cache/npm-promptfoo
+    if [ -x "$cache/node_modules/.bin/promptfoo" ]; then
+        return  # installed once, then offline: the test never fetches it again
+    fi
+    command -v npm >/dev/null || { echo "Please install Node.js 20+ with npm (for the promptfoo CLI)" >&2; exit 1; }
+    echo "Installing the promptfoo CLI from the npm registry into $cache (once, ~3 min)..."
+    npm install --prefix "$cache" --no-audit --no-fund --loglevel=error promptfoo >/dev/null
+}
+
 install_chromium() {  # the browser tests drive Debian's chromium with Playwright
     if [ -x /usr/bin/chromium ]; then
         return
@@ -119,6 +129,7 @@ case "${1:-}" in
     test)
         setup test
         install_chromium
+        install_promptfoo
         shift
         echo "Lint and types first (tools/lint.sh: ruff check ., mypy workbench)..."
         WORKBENCH_VENV="$VENV" bash tools/lint.sh

@@ -34,7 +34,8 @@ kind: ``429[:retry_after_s]``, ``429-no-retry-after``, ``400``, ``401``, ``403``
 ``timeout[:hang_s]`` (no answer until the client gives up or hang_s passes),
 ``reset`` (TCP RST, no response), ``cut[:events]`` (stream: that many SSE events,
 default half, then FIN without ``[DONE]``; non-stream: half the announced body),
-``malformed`` (200 with invalid JSON), ``empty`` (200 with ``choices: []``) and
+``malformed`` (200 with invalid JSON), ``empty`` (200 with ``choices: []``), ``badutf8`` (the answer with
+two bytes that are not UTF-8 at the start of its text) and
 ``ok`` (script only: answer normally).  Faults apply to chat completions only;
 latency applies to every chat-completions answer, faults and 401s included.
 
@@ -79,7 +80,7 @@ DEFAULT_API_KEY = "test-key"
 DEFAULT_FAULT_KINDS: tuple[str, ...] = ("429", "500", "503")
 FAULT_KINDS: tuple[str, ...] = (
     "429", "429-no-retry-after", "400", "401", "403", "500", "502", "503",
-    "timeout", "reset", "cut", "malformed", "empty",
+    "timeout", "reset", "cut", "malformed", "empty", "badutf8",
 )
 _STATUS_OF_FAULT = {
     "429": 429, "429-no-retry-after": 429, "400": 400, "401": 401,
@@ -539,6 +540,14 @@ _BAD_GATEWAY_HTML = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n
                      b"<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n")
 
 
+_CONTENT = re.compile(rb'"content": ?"')
+
+
+def _bad_utf8(data: bytes) -> bytes:
+    """``data`` with two bytes that are not UTF-8 at the start of the first message content."""
+    return _CONTENT.sub(lambda m: m.group(0) + b"\xff\xfe", data, count=1)
+
+
 def _sse(data: dict[str, Any] | str) -> bytes:
     text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
     return f"data: {text}\n\n".encode()
@@ -989,7 +998,7 @@ class FakeServer(_SDKAddresses):
             await exchange.send_json(400, fmt.bad_request(problem))
             return
         self._count(f"fault:{fault.kind}" if fault else "ok")
-        if fault is not None and fault.kind not in ("cut", "empty"):
+        if fault is not None and fault.kind not in ("cut", "empty", "badutf8"):
             await self._inject(exchange, fmt, body, fault, reader)
             return
         try:
@@ -1006,13 +1015,19 @@ class FakeServer(_SDKAddresses):
         if fault is not None and fault.kind == "empty":
             completion = replace(completion, n=0, pieces=())
         cut = fault is not None and fault.kind == "cut"
+        bad = fault is not None and fault.kind == "badutf8"  # the answer's text starts with bytes that are not UTF-8
         if not body.get("stream"):
             if cut:
                 await exchange.send_truncated(200, json.dumps(fmt.completion(completion)).encode())
+            elif bad:
+                await exchange.send(200, _bad_utf8(json.dumps(fmt.completion(completion)).encode()))
             else:
                 await exchange.send_json(200, fmt.completion(completion))
             return
         events = [_sse(chunk) for chunk in fmt.chunks(completion, body)]
+        if bad:
+            first = next(i for i, e in enumerate(events) if _CONTENT.search(e))
+            events[first] = _bad_utf8(events[first])
         if cut:
             keep = int(fault.arg) if fault is not None and fault.arg is not None else max(1, len(events) // 2)
             events = events[: min(keep, len(events) - 1)]

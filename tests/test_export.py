@@ -91,9 +91,11 @@ def test_promptfoo_yaml(leaky, tmp_path):
     messages = json.loads(config["prompts"][1]["raw"])
     assert messages[-1] == {"role": "user", "content": "Say: {{q}}"} and messages[0]["role"] == "system"
     assert [p["id"] for p in config["providers"]] == ["openai:chat:gpt-4o-mini"] * 2
-    assert [p["config"]["temperature"] for p in config["providers"]] == [0, 1]
-    assert config["defaultTest"]["assert"] == [{"type": "equals", "value": "{{expected}}"},
-                                               {"type": "icontains", "value": "echo"}]
+    assert [p["config"]["passthrough"]["temperature"] for p in config["providers"]] == [0, 1]
+    assert all(p["config"]["omitDefaults"] for p in config["providers"])  # nothing unset sent as a default
+    asserts = config["defaultTest"]["assert"]
+    assert [(a["type"], a["metric"]) for a in asserts] == [("python", "exact_match"), ("python", "contains")]
+    assert "scorers.contains(text='echo', case_sensitive=False)" in asserts[1]["value"]
     assert len(config["tests"]) == 3 and config["tests"][1]["vars"] == {"q": "hello", "expected": "Echo: hello"}
     assert config["evaluateOptions"]["repeat"] == 2
 
@@ -106,7 +108,7 @@ def test_promptfoo_lists_what_it_cannot_express(runner):
     text = wb.to_promptfoo(exp)
     assert "# Not exported: local:smollm2" in text and "scorers mine" in text
     config = yaml.safe_load(text)
-    assert config["providers"] == [] and config["defaultTest"]["assert"] == [{"type": "is-json"}]
+    assert config["providers"] == [] and [a["type"] for a in config["defaultTest"]["assert"]] == ["python"]
     content = json.loads(config["prompts"][0]["raw"])[0]["content"]
     assert content == 'Reply in JSON like {"a": 1} about {{topic}}'
 
@@ -130,8 +132,12 @@ def test_promptfoo_asks_each_provider_for_its_parameter_names(runner, fresh_prov
     assert [p["id"] for p in providers] == ["openai:chat:gpt-4o-mini", "mistral:mistral-small-latest",
                                             "openai:chat:llama3.2", "openai:chat:m"]
     configs = [p["config"] for p in providers]
-    assert configs[0] == {"seed": 7, "max_completion_tokens": 9}  # n is not exported: promptfoo scores one answer
+    # n is not exported (promptfoo scores one answer), and says so in the header
+    assert configs[0] == {"omitDefaults": True, "passthrough": {"seed": 7, "max_completion_tokens": 9}}
     assert configs[1] == {"random_seed": 7, "max_tokens": 9}
-    assert configs[2] == {"apiBaseUrl": "http://localhost:11434/v1", "seed": 7, "max_tokens": 9}
-    assert configs[3] == {"apiBaseUrl": "http://localhost:9/v1", "my_seed": 7, "my_max_tokens": 9}
+    assert configs[2] == {"apiBaseUrl": "http://localhost:11434/v1", "omitDefaults": True,
+                          "passthrough": {"seed": 7, "max_tokens": 9}}
+    assert configs[3] == {"apiBaseUrl": "http://localhost:9/v1", "omitDefaults": True,
+                          "passthrough": {"my_seed": 7, "my_max_tokens": 9}}
+    assert "# Not exported: n=2" in wb.to_promptfoo(exp)
     assert providers[1]["label"] == "mistral:mistral-small-latest (seed=7, max_tokens=9, n=2)"

@@ -23,6 +23,7 @@ EXPECTED = [
     "ModelNotFoundError", "PRICES_AS_OF", "Params", "ParamsError", "Playground", "Prompt", "PromptError",
     "ProviderConnectionError", "ProviderError", "ProviderTimeoutError", "RateLimitError", "Request", "Response",
     "RunLog", "RunLogError", "Runner", "ScorerError", "ServerError", "StreamInterruptedError", "Sweep",
+    "TruncatedResponseError",
     "UnsupportedParamError", "Usage", "Version", "WorkbenchError", "__version__", "acomplete", "add_endpoint",
     "add_local_model", "add_model", "agreement", "astream", "batch_price_of", "build_request", "compare",
     "complete", "configure", "default_model", "estimate_batch_cost", "estimate_cost", "exercises", "get_runner",

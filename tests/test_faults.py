@@ -65,7 +65,9 @@ def test_500_calls_with_15_percent_faults_lose_nothing(fake, log, capsys):
     # retries beyond the injected faults only come from the client side: a pooled connection the server
     # closed after a fault, or an answer slower than the 2 s timeout on a loaded machine
     client_side = {"ProviderTimeoutError", "ProviderConnectionError", "StreamInterruptedError"}
-    assert set(causes) <= client_side | {"RateLimitError", "ServerError", "MalformedResponseError"}, causes
+    assert set(causes) <= client_side | {"RateLimitError", "ServerError", "MalformedResponseError",
+                                         "TruncatedResponseError"}, causes
+    assert causes["TruncatedResponseError"] <= kinds.get("cut", 0)  # a body cut short is named so
     assert causes["MalformedResponseError"] <= kinds.get("malformed", 0) + kinds.get("empty", 0) + kinds.get("cut", 0)
     assert rows["attempts"].max() <= 6
     assert log.integrity_check() == "ok"

@@ -77,6 +77,7 @@ _EXPORTS: dict[str, str] = {
     "ProviderTimeoutError": "._errors",
     "ProviderConnectionError": "._errors",
     "StreamInterruptedError": "._errors",
+    "TruncatedResponseError": "._errors",
     "MalformedResponseError": "._errors",
     "CancelledRunError": "._errors",
     "BatchError": "._errors",
@@ -168,6 +169,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
         ServerError,
         StreamInterruptedError,
         ToolError,
+        TruncatedResponseError,
         UnsupportedParamError,
         WorkbenchError,
     )

@@ -31,6 +31,7 @@ __all__ = [
     "ProviderTimeoutError",
     "ProviderConnectionError",
     "StreamInterruptedError",
+    "TruncatedResponseError",
     "MalformedResponseError",
     "CancelledRunError",
     "BatchError",
@@ -160,6 +161,13 @@ class ProviderConnectionError(ProviderError):
 
 class StreamInterruptedError(ProviderError):
     """The connection broke mid-answer; ``partial_text`` holds what arrived."""
+
+    retryable = True
+
+
+class TruncatedResponseError(ProviderError):
+    """The server closed the connection before the whole response body arrived (not a network outage:
+    the server was reached and answered). Retried, as a cut-off answer usually is transient."""
 
     retryable = True
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._batch import BatchJob, arun_batch, plan_batch, run_batch, submit
 from ._errors import BudgetExceededError, CasesError, ParamsError, PromptError, ScorerError
-from ._keys import redact_obj
+from ._keys import redact_frame, redact_obj
 from ._params import PARAM_NAMES, Params
 from ._portal import run_sync
 from ._pricing import DEFAULT_OUTPUT_TOKENS, cost_of, estimate_tokens, price_of, request_tokens
@@ -677,7 +677,9 @@ class Experiment:
 
         ratings = self._ratings()
         rows = [self._row(cell, responses[cell.key], scores, ratings) for cell in self.cells]
-        frame = pd.DataFrame(rows)
+        # the whole table at once: every text column (outputs, cases, scorer explanations quoting
+        # `expected`, errors) leaves the process through it (a notebook, a CSV), so none holds a key
+        frame = redact_frame(pd.DataFrame(rows))
         for scorer in self.scorers:
             frame[scorer.name] = frame[scorer.name].astype(float)
             frame[f"{scorer.name}_passed"] = frame[f"{scorer.name}_passed"].astype("boolean")

@@ -24,7 +24,7 @@ from . import plots
 from ._errors import WorkbenchError
 from ._export_tools import add_tools_to_providers, promptfoo_turns
 from ._htmlparts import MESSAGES_CSS, VERDICT_CSS, ReportPath, comparison_html, messages_html, prompt_messages
-from ._keys import redact
+from ._keys import redact, redact_frame
 from ._params import Params
 from ._stats import compare, design_columns, param_columns, score_columns, summarize
 from ._types import split_model
@@ -39,11 +39,8 @@ __all__ = ["results_to_csv", "results_to_json", "report_html", "to_promptfoo"]
 
 
 def _redacted(results: pd.DataFrame) -> pd.DataFrame:
-    out = results.copy()
-    for column in out.columns:
-        if out[column].dtype == object or str(out[column].dtype) in ("str", "string"):
-            out[column] = out[column].map(lambda v: redact(v) if isinstance(v, str) else v)
-    return out
+    """Every text cell redacted (a frame built by hand, or read back from an old CSV, may hold keys)."""
+    return redact_frame(results)
 
 
 def results_to_csv(results: pd.DataFrame, path: str | Path) -> Path:
@@ -209,15 +206,34 @@ def report_html(results: pd.DataFrame, path: str | Path | None = None, *, title:
 
 
 # --- promptfoo -----------------------------------------------------------------------------------
+_NUNJUCKS_MARKS = ("{{", "}}", "{%", "%}", "{#", "#}")
+
+
+def _raw(text: str, *, after_var: bool, before_var: bool) -> str:
+    """Literal text for Nunjucks: kept verbatim in a raw block when Nunjucks could read any of it as a tag,
+    also together with the ``{{name}}`` written next to it (a ``{`` just before one, a ``}`` just after)."""
+    risky = (any(mark in text for mark in _NUNJUCKS_MARKS) or (before_var and text.endswith("{"))
+             or (after_var and text.startswith("}")))
+    return "{% raw %}" + text + "{% endraw %}" if risky else text
+
+
 def _nunjucks(template: str) -> str:
-    """A ``str.format`` template as a promptfoo (Nunjucks) one: ``{name}`` -> ``{{name}}``."""
-    out = []
-    for literal, name, _, _ in string.Formatter().parse(template):
-        if "{{" in literal or "{%" in literal or "{#" in literal:
-            literal = "{% raw %}" + literal + "{% endraw %}"
-        out.append(literal)
-        if name is not None:
-            out.append("{{" + name + "}}")
+    """A ``str.format`` template as a promptfoo (Nunjucks) one: ``{name}`` -> ``{{name}}``.
+
+    Literal text is escaped on the *joined* text between two placeholders: ``str.format`` hands a
+    literal ``{{x}}`` over as separate ``{``, ``{x}``, ``}`` pieces, none of which looks like Nunjucks
+    on its own, but which promptfoo would read as a variable when written back together.
+    """
+    out: list[str] = []
+    literal = ""
+    for text, name, _, _ in string.Formatter().parse(template):
+        literal += text
+        if name is None:
+            continue
+        out.append(_raw(literal, after_var=bool(out), before_var=True))
+        literal = ""
+        out.append("{{" + name + "}}")
+    out.append(_raw(literal, after_var=bool(out), before_var=False))
     return "".join(out)
 
 
@@ -234,34 +250,68 @@ def _promptfoo_prompt(name: str, prompt: Any) -> dict[str, Any]:
 
 
 def _promptfoo_provider(model: str, combo: dict[str, Any]) -> dict[str, Any] | None:
-    """One promptfoo provider entry for ``model`` at one parameter setting (None if promptfoo cannot call it)."""
+    """One promptfoo provider entry for ``model`` at one parameter setting (None if promptfoo cannot call it).
+
+    The request body carries exactly the parameters the workbench sends, in the provider's own wire
+    names (OpenAI's max_completion_tokens, Mistral's random_seed); an unset one is left out, not sent
+    as promptfoo's default (``omitDefaults``: promptfoo would send temperature 0 and max_tokens 1024).
+    """
     provider_name, name = split_model(model)
     provider = get_provider(provider_name)
-    # The provider's own wire names (Mistral's random_seed, OpenAI's max_completion_tokens), which promptfoo's
-    # providers take as they are. promptfoo scores one answer per test, so n is left out (repeats are
-    # evaluateOptions.repeat).
-    config = provider.map_params(Params.build(**{k: v for k, v in combo.items() if k != "n"}))
+    wire = provider.map_params(Params.build(**{k: v for k, v in combo.items() if k != "n"}))
     settings = ", ".join(f"{k}={v}" for k, v in combo.items())
     label = model + (f" ({settings})" if settings else "")
+    openai_config: dict[str, Any] = {"omitDefaults": True, **({"passthrough": wire} if wire else {})}
     if provider_name == "openai":
-        return {"id": f"openai:chat:{name}", "label": label, "config": config}
+        return {"id": f"openai:chat:{name}", "label": label, "config": openai_config}
     if provider_name == "mistral":
-        return {"id": f"mistral:{name}", "label": label, "config": config}
+        return {"id": f"mistral:{name}", "label": label, "config": wire}
     base_url = getattr(provider, "base_url", None)
     if provider_name != "local" and base_url:
-        return {"id": f"openai:chat:{name}", "label": label, "config": {"apiBaseUrl": base_url, **config}}
+        config = {"apiBaseUrl": base_url, **openai_config}
+        if provider.key_env:
+            config["apiKeyEnvar"] = provider.key_env
+        return {"id": f"openai:chat:{name}", "label": label, "config": config}
     return None
+
+
+def _header(experiment: Experiment, skipped_models: list[str], skipped_scorers: list[str],
+            python_scorers: list[str], judges: list[str]) -> list[str]:
+    """The comment at the top: how to run the file, and everything that is not carried over."""
+    notes = [f"# Exported from prompt-workbench ({datetime.now(timezone.utc):%Y-%m-%d}). "
+             "Run: npx promptfoo eval -c <this file>"]
+    if python_scorers:
+        notes.append(f"# Scorers {', '.join(python_scorers)} run as python assertions calling prompt-workbench's own "
+                     "scorers (same verdicts): set PROMPTFOO_PYTHON to a Python with prompt-workbench installed.")
+    for model in dict.fromkeys(skipped_models):
+        notes.append(f"# Not exported: {model} runs inside the workbench; serve it with an OpenAI-compatible server "
+                     "(e.g. llama.cpp's llama-server) and add it as an openai:chat provider with apiBaseUrl.")
+    if skipped_scorers:
+        notes.append(f"# Not exported (no promptfoo equivalent): scorers {', '.join(skipped_scorers)}; "
+                     "write them as javascript or python assertions.")
+    if judges:
+        notes.append(f"# Judges {', '.join(judges)} exported as promptfoo's llm-rubric, which grades with promptfoo's "
+                     "own prompt and pass mark: their verdicts may differ from the workbench's.")
+    dropped_n = sorted({int(c["n"]) for c in experiment.grid if c.get("n") not in (None, 1)})
+    if dropped_n:
+        notes.append(f"# Not exported: n={', '.join(map(str, dropped_n))} (promptfoo scores one answer per test); "
+                     "use evaluateOptions.repeat for several answers.")
+    if any(split_model(m)[0] == "mistral" for m in experiment.models):
+        notes.append("# promptfoo's mistral provider sends top_p=1 and max_tokens=1024 where the workbench leaves "
+                     "them unset (set them in the experiment to make both send the same).")
+    return notes
 
 
 def to_promptfoo(experiment: Experiment, path: str | Path | None = None) -> Path | str:
     """The experiment as a promptfoo config (``promptfooconfig.yaml``), for CI pipelines.
 
-    Prompts become chat prompts with ``{{variables}}``, each model and
-    parameter setting a provider, each case a test (``expected`` kept as a
-    var), scorers their promptfoo assertions, repeats ``evaluateOptions.repeat``.
-    What promptfoo cannot express (the in-process local model, custom Python
-    scorers) is listed in a comment at the top. Writes ``path`` and returns
-    it, or returns the YAML text when ``path`` is None.
+    Prompts become chat prompts with ``{{variables}}`` (literal braces kept literal), each model and
+    parameter setting a provider sending the same parameters (unset ones left out), each case a
+    test (``expected`` kept as a var), repeats ``evaluateOptions.repeat``. Built-in scorers become
+    python assertions calling the same scorer, so promptfoo's verdicts are the workbench's. What
+    promptfoo cannot express (the in-process local model, custom Python scorers, ``n``) is listed
+    in a comment at the top. Writes ``path`` and returns it, or returns the YAML text when
+    ``path`` is None.
     """
     providers, skipped_models = [], []
     for model in experiment.models:
@@ -271,10 +321,18 @@ def to_promptfoo(experiment: Experiment, path: str | Path | None = None) -> Path
                 skipped_models.append(model)
             else:
                 providers.append(entry)
-    asserts, skipped_scorers = [], []
+    asserts: list[dict[str, Any]] = []
+    skipped_scorers: list[str] = []
+    python_scorers: list[str] = []
+    judges: list[str] = []
     for scorer in experiment.scorers:
         spec = getattr(scorer, "promptfoo", None)
-        (asserts.append(dict(spec)) if spec else skipped_scorers.append(getattr(scorer, "name", "?")))
+        name = getattr(scorer, "name", "?")
+        if not spec:
+            skipped_scorers.append(name)
+            continue
+        asserts.append({**dict(spec), "metric": name})
+        (python_scorers if spec.get("type") == "python" else judges).append(name)
     tests = []
     for case_id, row in experiment.cases.iterrows():
         values = {k: (None if isinstance(v, float) and math.isnan(v) else v.item() if hasattr(v, "item") else v)
@@ -290,15 +348,8 @@ def to_promptfoo(experiment: Experiment, path: str | Path | None = None) -> Path
     }
     if experiment.repeats > 1:
         config["evaluateOptions"] = {"repeat": experiment.repeats}
-    notes = [f"# Exported from prompt-workbench ({datetime.now(timezone.utc):%Y-%m-%d}). "
-             "Run: npx promptfoo eval -c <this file>"]
-    for model in dict.fromkeys(skipped_models):
-        notes.append(f"# Not exported: {model} runs inside the workbench; serve it with an OpenAI-compatible server "
-                     "(e.g. llama.cpp's llama-server) and add it as an openai:chat provider with apiBaseUrl.")
+    notes = _header(experiment, skipped_models, skipped_scorers, python_scorers, judges)
     notes += notes_12
-    if skipped_scorers:
-        notes.append(f"# Not exported (no promptfoo equivalent): scorers {', '.join(skipped_scorers)}; "
-                     "write them as javascript or python assertions.")
     text = "\n".join(notes) + "\n" + yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=120)
     text = redact(text)
     if path is None:

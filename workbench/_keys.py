@@ -15,8 +15,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-__all__ = ["get_key", "set_key", "has_key", "redact", "redact_obj", "StreamRedactor", "looks_like_key",
-           "find_keys_in_text", "clear_session_keys", "restore_session_keys", "register_secret",
+__all__ = ["get_key", "set_key", "has_key", "redact", "redact_obj", "redact_frame", "StreamRedactor",
+           "looks_like_key", "find_keys_in_text", "clear_session_keys", "restore_session_keys", "register_secret",
            "register_url_secrets"]
 
 _lock = threading.Lock()
@@ -145,10 +145,38 @@ def restore_session_keys(keys: dict[str, str]) -> None:
         _session_keys.update(keys)
 
 
+# Environment variables whose value is a secret by their name (OPENAI_API_KEY, HF_TOKEN, DB_PASSWORD, ...):
+# their values are masked even before anything looked them up, so a key set in the environment and
+# typed (or pasted) somewhere else never reaches a stored or exported text.
+_SECRET_ENV_NAME = re.compile(r"(?i)(?:API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD)")
+_env_cache: tuple[int, tuple[str, ...], tuple[str | None, ...], frozenset[str]] | None = None
+
+
+def _env_secrets() -> frozenset[str]:
+    """Values of the environment variables named like secrets.
+
+    Called by every ``redact``, so it is cheap: the environment is rescanned only when its size
+    changes; otherwise the values of the secret-named variables are compared with the last ones.
+    """
+    global _env_cache
+    size = len(os.environ)
+    if _env_cache is not None and _env_cache[0] == size:
+        names = _env_cache[1]
+        if tuple(os.environ.get(n) for n in names) == _env_cache[2]:
+            return _env_cache[3]
+    names = tuple(k for k in os.environ if _SECRET_ENV_NAME.search(k))
+    values = tuple(os.environ.get(n) for n in names)
+    secrets = frozenset(v.strip() for v in values if v and len(v.strip()) >= 8)
+    _env_cache = (size, names, values, secrets)
+    return secrets
+
+
 def _secrets() -> list[str]:
-    """The known keys, longest first (so a key containing another is masked whole)."""
+    """The known keys (looked up, registered, or in a secret-named environment variable), longest
+    first (so a key containing another is masked whole)."""
+    env = _env_secrets()
     with _lock:
-        return sorted(_known_secrets, key=len, reverse=True)
+        return sorted(_known_secrets | env, key=len, reverse=True)
 
 
 def _mask_secrets(text: str, secrets: list[str]) -> str:
@@ -173,6 +201,25 @@ def redact(text: str) -> str:
     if not text:
         return text
     return _mask_shapes(_mask_secrets(text, _secrets()))
+
+
+def redact_frame(frame: Any) -> Any:
+    """A copy of a pandas DataFrame with :func:`redact` applied to every text cell of every column.
+
+    The storage and export boundaries (the results table, CSV, JSON, the HTML report) call this on
+    the whole table, so a new text column (a scorer's explanation quoting ``expected``, say) is
+    covered without anyone remembering to redact it.
+    """
+    secrets = _secrets()
+
+    def one(value: Any) -> Any:
+        return _mask_shapes(_mask_secrets(value, secrets)) if isinstance(value, str) and value else value
+
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object or str(out[column].dtype) in ("str", "string"):
+            out[column] = out[column].map(one)
+    return out
 
 
 def redact_obj(obj: Any) -> Any:
@@ -243,9 +290,19 @@ def find_keys_in_text(text: str) -> list[str]:
     """Return the snippets of ``text`` that look like literal API keys."""
     hits = [m.group(0) for p in _KEY_PATTERNS for m in p.finditer(text)]
     hits += [m.group(1) for m in _ASSIGNED_KEY.finditer(text)]
-    with _lock:
-        hits += [s for s in _known_secrets if s in text]
+    hits += [m.group(0) for m in _MISTRAL_SHAPE.finditer(text) if _mixed(m.group(0))]
+    hits += [s for s in _secrets() if s in text]
     return sorted(set(hits))
+
+
+# Mistral keys have no prefix: 32 letters and digits. Too common a shape to mask in every text (redact
+# does not), but worth a warning where a user types one into a field that is saved.
+_MISTRAL_SHAPE = re.compile(r"(?<![A-Za-z0-9_\-])[A-Za-z0-9]{32}(?![A-Za-z0-9_\-])")
+
+
+def _mixed(word: str) -> bool:
+    """Upper and lower case letters and digits: a random key, not a word or a hex digest."""
+    return any(c.isupper() for c in word) and any(c.islower() for c in word) and any(c.isdigit() for c in word)
 
 
 def looks_like_key(text: str) -> bool:

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._errors import RunLogError
-from ._keys import redact
+from ._keys import redact, redact_obj
 from ._prompt import Prompt
 from ._types import Request, Response, Usage
 
@@ -295,7 +295,8 @@ class RunLog:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = sqlite3.connect(
-                str(self.path), timeout=self._busy_timeout_s, check_same_thread=False, isolation_level=None
+                str(self.path), timeout=self._busy_timeout_s, check_same_thread=False, isolation_level=None,
+                factory=_RedactingConnection,
             )
             conn.row_factory = sqlite3.Row
             conn.execute("BEGIN")  # both reads from one snapshot: another log may be creating this file now
@@ -548,7 +549,7 @@ class RunLog:
         if not self._pending:
             self._drop_spill()
             return None, ""
-        text = "".join(json.dumps({"table": t, "row": r}, ensure_ascii=False, default=str) + "\n"
+        text = "".join(json.dumps({"table": t, "row": redact_obj(r)}, ensure_ascii=False, default=str) + "\n"
                        for t, r in self._pending)
         problems = []
         for target in (self._unsaved_path(), Path(tempfile.gettempdir()) / self._unsaved_path().name):
@@ -1069,6 +1070,25 @@ class RunLog:
 
     def __repr__(self) -> str:
         return f"RunLog({str(self.path)!r})"
+
+
+class _RedactingConnection(sqlite3.Connection):
+    """The writer's connection: every text value bound into a statement passes :func:`redact`.
+
+    This is the one place text enters the database, so every column (calls, versions, ratings,
+    experiments, and any column a later migration adds) is covered, not only the fields someone
+    remembered to redact.
+    """
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        if parameters:
+            parameters = ({k: _redact_value(v) for k, v in parameters.items()} if isinstance(parameters, dict)
+                          else tuple(_redact_value(v) for v in parameters))
+        return super().execute(sql, parameters)
+
+
+def _redact_value(value: Any) -> Any:
+    return redact(value) if isinstance(value, str) else value
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from typing import Any
 
 from ._errors import ScorerError
 from ._params import Params
+from ._pf_assert import python_assertion
 from ._portal import run_sync
 from ._prompt import Prompt, as_prompt
 from ._runner import get_runner
@@ -164,7 +165,7 @@ def exact_match(expected: str | None = None, *, case_sensitive: bool = False, st
         ok = _normalise(output, **opts) == _normalise(str(target), **opts)
         return _binary(ok, f"equals {_short(str(target))}" if ok else f"{_short(output)} != {_short(str(target))}")
 
-    pf = {"type": "equals", "value": expected if expected is not None else "{{expected}}"}
+    pf = python_assertion("exact_match", {"expected": expected, **opts})
     return Scorer(name, fn, needs_expected=expected is None, promptfoo=pf,
                   description="answer equals the expected text")
 
@@ -185,7 +186,7 @@ def contains(text: str, *, case_sensitive: bool = False, name: str = "contains")
         ok = found(text, output)
         return _binary(ok, f"found {text!r}" if ok else f"{text!r} not in the answer")
 
-    return Scorer(name, fn, promptfoo={"type": "contains" if case_sensitive else "icontains", "value": text},
+    return Scorer(name, fn, promptfoo=python_assertion("contains", {"text": text, "case_sensitive": case_sensitive}),
                   description=f"answer contains {text!r}")
 
 
@@ -198,7 +199,7 @@ def contains_any(texts: Sequence[str], *, case_sensitive: bool = False, name: st
         hits = [t for t in texts if found(t, output)]
         return _binary(bool(hits), f"found {hits}" if hits else f"none of {texts} in the answer")
 
-    pf = {"type": "contains-any" if case_sensitive else "icontains-any", "value": list(texts)}
+    pf = python_assertion("contains_any", {"texts": list(texts), "case_sensitive": case_sensitive})
     return Scorer(name, fn, promptfoo=pf, description=f"answer contains any of {texts}")
 
 
@@ -212,7 +213,7 @@ def contains_all(texts: Sequence[str], *, case_sensitive: bool = False, name: st
         value = 1 - len(missing) / len(texts)
         return Score(value, f"missing {missing}" if missing else f"found all {len(texts)}", not missing)
 
-    pf = {"type": "contains-all" if case_sensitive else "icontains-all", "value": list(texts)}
+    pf = python_assertion("contains_all", {"texts": list(texts), "case_sensitive": case_sensitive})
     return Scorer(name, fn, promptfoo=pf, description=f"answer contains all of {texts}")
 
 
@@ -246,8 +247,9 @@ def regex(pattern: str, *, flags: int = 0, fullmatch: bool = False, name: str = 
             return _binary(True, f"matched {_short(match.group(0))}")
         return _binary(False, f"no match for /{pattern}/")
 
-    pf_pattern = f"^{pattern}$" if fullmatch else pattern
-    return Scorer(name, fn, promptfoo={"type": "regex", "value": pf_pattern}, description=f"matches /{pattern}/")
+    # flags and fullmatch (on the stripped answer) carried exactly: the same re, in Python
+    pf = python_assertion("regex", {"pattern": pattern, "flags": int(flags), "fullmatch": fullmatch})
+    return Scorer(name, fn, promptfoo=pf, description=f"matches /{pattern}/")
 
 
 def starts_with(prefix: str, *, case_sensitive: bool = False, strip: bool = True, name: str = "starts_with") -> Scorer:
@@ -259,7 +261,8 @@ def starts_with(prefix: str, *, case_sensitive: bool = False, strip: bool = True
         ok = text.startswith(prefix) if case_sensitive else text.casefold().startswith(prefix.casefold())
         return _binary(ok, f"starts with {prefix!r}" if ok else f"starts with {_short(text[:len(prefix) + 10])}")
 
-    return Scorer(name, fn, promptfoo={"type": "starts-with", "value": prefix}, description=f"starts with {prefix!r}")
+    pf = python_assertion("starts_with", {"prefix": prefix, "case_sensitive": case_sensitive, "strip": strip})
+    return Scorer(name, fn, promptfoo=pf, description=f"starts with {prefix!r}")
 
 
 # --- JSON -----------------------------------------------------------------
@@ -286,7 +289,8 @@ def valid_json(*, strip_fences: bool = True, name: str = "valid_json") -> Scorer
         _, problem = _parse_json(output, strip_fences)
         return _binary(problem is None, problem or "valid JSON")
 
-    return Scorer(name, fn, promptfoo={"type": "is-json"}, description="answer is valid JSON")
+    return Scorer(name, fn, promptfoo=python_assertion("valid_json", {"strip_fences": strip_fences}),
+                  description="answer is valid JSON")
 
 
 def json_schema(schema: Mapping[str, Any], *, strip_fences: bool = True, name: str = "json_schema") -> Scorer:
@@ -318,13 +322,14 @@ def json_schema(schema: Mapping[str, Any], *, strip_fences: bool = True, name: s
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         return _binary(False, f"schema error at {where}: {first.message}{more}")
 
-    return Scorer(name, fn, promptfoo={"type": "is-json", "value": dict(schema)},
+    return Scorer(name, fn, promptfoo=python_assertion("json_schema", {"schema": dict(schema),
+                                                                     "strip_fences": strip_fences}),
                   description="answer matches a JSON schema")
 
 
 # --- size -----------------------------------------------------------------
 def _bounds_scorer(name: str, unit: str, measure: Callable[[str], int], min: int | None, max: int | None,
-                   js: str) -> Scorer:
+                   factory: str) -> Scorer:
     if min is None and max is None:
         raise ScorerError(f"{name}() needs min= or max=. Fix: e.g. {name}(max=50).")
     if min is not None and max is not None and min > max:
@@ -336,20 +341,18 @@ def _bounds_scorer(name: str, unit: str, measure: Callable[[str], int], min: int
         ok = (min is None or n >= min) and (max is None or n <= max)
         return _binary(ok, f"{n} {unit} ({'within' if ok else 'outside'} {label})")
 
-    bounds = (f"{js} >= {min}" if min is not None else "", f"{js} <= {max}" if max is not None else "")
-    cond = " && ".join(c for c in bounds if c)
-    return Scorer(name, fn, promptfoo={"type": "javascript", "value": cond}, description=f"{label}")
+    # Python, not JavaScript: JS counts UTF-16 units and trims another set of spaces
+    return Scorer(name, fn, promptfoo=python_assertion(factory, {"min": min, "max": max}), description=f"{label}")
 
 
 def length(min: int | None = None, max: int | None = None, *, name: str = "length") -> Scorer:
     """1 if the answer's length in characters is within [min, max]."""
-    return _bounds_scorer(name, "characters", lambda s: len(s.strip()), min, max, "output.trim().length")
+    return _bounds_scorer(name, "characters", lambda s: len(s.strip()), min, max, "length")
 
 
 def word_count(min: int | None = None, max: int | None = None, *, name: str = "word_count") -> Scorer:
     """1 if the number of words in the answer is within [min, max]."""
-    return _bounds_scorer(name, "words", lambda s: len(s.split()), min, max,
-                          "output.trim().split(/\\s+/).filter(Boolean).length")
+    return _bounds_scorer(name, "words", lambda s: len(s.split()), min, max, "word_count")
 
 
 # --- closeness --------------------------------------------------------------
@@ -375,7 +378,8 @@ def similarity(expected: str | None = None, *, method: str = "token_sort_ratio",
         value = compare(a, b) / 100.0
         return Score(value, f"{method} {value:.2f} to {_short(str(target))}", value >= threshold)
 
-    pf = {"type": "levenshtein", "value": expected if expected is not None else "{{expected}}"}
+    pf = python_assertion("similarity", {"expected": expected, "method": method, "threshold": threshold,
+                                         "case_sensitive": case_sensitive})
     return Scorer(name, fn, needs_expected=expected is None, promptfoo=pf,
                   description=f"{method} similarity to expected")
 
@@ -414,12 +418,8 @@ def numeric(expected: float | None = None, *, abs_tol: float = 0.0, rel_tol: flo
         ok = math.isclose(got, want, rel_tol=rel_tol, abs_tol=abs_tol)
         return _binary(ok, f"found {got:g}, expected {want:g} (error {got - want:+g})")
 
-    tol = f"Math.max({abs_tol}, {rel_tol} * Math.abs(e))"
-    want_js = str(expected) if expected is not None else "Number(context.vars.expected)"
-    js = ("(() => { const m = output.replace(/,/g, '').match(/[-+]?\\d*\\.?\\d+(e[-+]?\\d+)?/i); "
-          f"const e = {want_js}; "
-          f"return m !== null && Math.abs(Number(m[0]) - e) <= {tol}; }})()")
-    return Scorer(name, fn, needs_expected=expected is None, promptfoo={"type": "javascript", "value": js},
+    pf = python_assertion("numeric", {"expected": expected, "abs_tol": abs_tol, "rel_tol": rel_tol})
+    return Scorer(name, fn, needs_expected=expected is None, promptfoo=pf,
                   description="first number close to expected")
 
 
@@ -464,8 +464,9 @@ def label_match(labels: Sequence[str] | None = None, *, synonyms: Mapping[str, s
             return _binary(False, f"ambiguous: the answer names {sorted(found)} (expected {want!r})")
         return _binary(found[0] == want, f"predicted {found[0]!r}, expected {want!r}")
 
-    return Scorer(name, fn, needs_expected=True, promptfoo={"type": "icontains", "value": "{{expected}}"},
-                  description="answer names the expected label")
+    pf = python_assertion("label_match", {"labels": None if labels is None else list(labels),
+                                          "synonyms": None if synonyms is None else dict(synonyms)})
+    return Scorer(name, fn, needs_expected=True, promptfoo=pf, description="answer names the expected label")
 
 
 # --- refusals ---------------------------------------------------------------
@@ -500,7 +501,7 @@ def refusal(*, should_refuse: bool = False, name: str | None = None) -> Scorer:
         return _binary(refused == should_refuse, what)
 
     label = name or ("refusal" if should_refuse else "no_refusal")
-    pf = {"type": "is-refusal" if should_refuse else "not-is-refusal"}
+    pf = python_assertion("refusal", {"should_refuse": should_refuse})
     return Scorer(label, fn, promptfoo=pf, description="refuses" if should_refuse else "does not refuse")
 
 

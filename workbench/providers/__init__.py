@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import html
 import os
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -90,9 +91,27 @@ def add_endpoint(name: str, base_url: str, *, models: Sequence[str] = (), key_en
     if name in _BUILTIN:
         raise ModelNotFoundError(
             f"{name!r} is a built-in provider. Fix: give the endpoint another name, e.g. 'ollama'.")
-    if not base_url.startswith(("http://", "https://")):
-        raise ModelNotFoundError(f"base_url {base_url!r} is not an http(s) URL. Fix: e.g. 'http://localhost:11434/v1'.")
+    _check_endpoint(name, base_url)
     register_provider(name, lambda: CompatibleProvider(name, base_url, key_env=key_env, models=models))
+
+
+def _check_endpoint(name: str, base_url: str) -> None:
+    """Refuse, before any call, an endpoint that can never be reached or named in a model string."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
+        raise ModelNotFoundError(f"Endpoint name {name!r} cannot be used in a model string '<name>:<model>'. "
+                                 "Fix: use letters, digits, '_', '-' or '.', e.g. 'ollama'.")
+    example = "Fix: give the server's address, e.g. 'http://localhost:11434/v1'."
+    if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+        raise ModelNotFoundError(f"base_url {base_url!r} is not an http(s) URL. {example}")
+    try:
+        parts = urlsplit(base_url)
+        port = parts.port  # raises on a port that is not a number ('http://a:b')
+    except ValueError as exc:
+        raise ModelNotFoundError(f"base_url {base_url!r} is not a valid URL ({exc}). {example}") from None
+    if not parts.hostname or (port is not None and not 0 < port < 65536):
+        raise ModelNotFoundError(f"base_url {base_url!r} names no host to connect to. {example}")
 
 
 def add_local_model(name: str, path: str | os.PathLike[str], *, n_ctx: int = 4096) -> None:

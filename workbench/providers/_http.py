@@ -25,6 +25,7 @@ from .._errors import (
     RateLimitError,
     ServerError,
     StreamInterruptedError,
+    TruncatedResponseError,
     WorkbenchError,
 )
 
@@ -127,6 +128,16 @@ def error_for_transport(exc: BaseException, *, provider: str, streaming: bool,
             "the partial answer was discarded and the call retried.",
             partial_text=partial_text,
         )
+    if _in_chain(exc, UnicodeDecodeError):
+        return invalid_utf8(provider)
+    cut = _truncation(exc)
+    if cut is not None and not (streaming and partial_text):
+        return TruncatedResponseError(
+            f"{provider} closed the connection before the whole response arrived (a truncated response: {cut}). "
+            "The runner retries; if it keeps happening, a proxy or the server cuts responses off: check its "
+            "limits and timeouts.",
+            partial_text=partial_text,
+        )
     if names & {"ConnectError", "NetworkError", "TransportError", "APIConnectionError", "NoResponseError",
                 "ConnectionError", "ConnectionResetError"} | set(_BROKEN_STREAM):
         return ProviderConnectionError(
@@ -136,6 +147,43 @@ def error_for_transport(exc: BaseException, *, provider: str, streaming: bool,
                 "DecodingError"}:
         return MalformedResponseError(
             f"{provider} sent a response that is not a valid completion ({type(exc).__name__}).")
+    return None
+
+
+def invalid_utf8(provider: str) -> MalformedResponseError:
+    """The one error for an answer that is not valid UTF-8, from any provider, streamed or not (retried:
+    a corrupted body is usually transient). Never a text with replacement characters scored as an answer."""
+    return MalformedResponseError(
+        f"{provider} sent an answer that is not valid UTF-8; it was not used. The runner retries; if it keeps "
+        "happening, a proxy may be re-encoding the response: check its charset settings.")
+
+
+def _in_chain(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``exc`` or any exception it was raised from is a ``kind``."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+_TRUNCATED = ("without sending complete message body", "incomplete chunked read", "IncompleteRead",
+              "Response ended prematurely")
+
+
+def _truncation(exc: BaseException) -> str | None:
+    """What the transport said when the server closed mid-body (anywhere in the cause chain), else ``None``."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = f"{type(current).__name__}: {current}"
+        if any(mark in text for mark in _TRUNCATED):
+            return str(current)[:160]
+        current = current.__cause__ or current.__context__
     return None
 
 

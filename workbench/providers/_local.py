@@ -234,6 +234,11 @@ class LocalProvider(Provider):
                     call = dict(kwargs)
                     if n > 1 and "seed" in call:
                         call["seed"] = call["seed"] + index  # distinct but reproducible samples
+                    if "seed" in call:
+                        # llama.cpp reuses the cached prompt state (KV cache) of the previous call and
+                        # re-evaluates only the last prompt token: the logits differ in the last bits
+                        # and so can the sampled text. A seeded call evaluates its prompt from scratch.
+                        llama.reset()
                     pieces = []
                     chunks = llama.create_chat_completion(messages=messages, stream=True, **call)
                     for chunk in chunks:

@@ -15,6 +15,7 @@ from .._params import Params
 from .._tools import CallOptions, ToolCallAccumulator, mistral_extras, raw_tool_calls
 from .._types import Completion, Delta, Usage
 from ._base import Provider, import_sdk
+from ._http import invalid_utf8
 from ._stream import StreamAccumulator, no_choices
 
 __all__ = ["MistralProvider", "map_mistral_params"]
@@ -124,6 +125,10 @@ class MistralProvider(Provider):
         if result is None or not result.choices:
             raise no_choices(self.error_label)
         choices = [_content(c.message.content) for c in result.choices]
+        if any("\ufffd" in text for text in choices) and not any("\ufffd" in str(m.get("content")) for m in messages):
+            # mistralai decodes a body that is not UTF-8 with replacement characters; the OpenAI SDK fails
+            # on it. One behaviour for both: a malformed response, retried (see http.invalid_utf8).
+            raise invalid_utf8(self.error_label)
         reasons = [str(c.finish_reason) if c.finish_reason else None for c in result.choices]
         usage = Usage(result.usage.prompt_tokens or 0, result.usage.completion_tokens or 0) if result.usage else Usage()
         return Completion(choices, reasons[0], usage, self._public_request(body), reasons,

@@ -26,6 +26,7 @@ from .inputs import (
     variables_in,
 )
 from .params_form import build_params
+from .typed_keys import typed_key_warning
 from .versions import VersionDiff, diff_versions, version_label
 
 __all__ = ["PlaygroundState"]
@@ -105,6 +106,14 @@ class PlaygroundState(RunningState):
 
     def build_params(self) -> Params:
         return build_params(self.params)
+
+    @property
+    def key_warning(self) -> str | None:
+        """A warning when the system or user message or a variable holds what looks like an API key
+        (saved with the notebook's widget state); the key is masked in the summary either way."""
+        fields = {"system message": self.system, "user message": self.user}
+        fields.update({f"variable {{{name}}}": self.variables.get(name, "") for name in self.variable_names})
+        return typed_key_warning(fields)
 
     @property
     def missing_key(self) -> str | None:
@@ -219,7 +228,9 @@ class PlaygroundState(RunningState):
 
     # --- static form (see cards.py) --------------------------------------
     def summary_text(self) -> str:
+        self.key_warning  # noqa: B018 - registers a typed key (even a Mistral-shaped one) so the summary masks it
         return cards.playground_text(self)
 
     def summary_html(self) -> str:
+        self.key_warning  # noqa: B018 - as in summary_text
         return cards.playground_html(self)

@@ -68,10 +68,12 @@ class Playground(StateWidget):
                              "wb-user")
         self.examples_note = w.HTML()
         self.variables = VariableFields(safe(lambda name, value: s.set_variable(name, value)))
+        self.key_warning = w.HTML()  # a key typed into a saved field (state.key_warning)
+        self.key_warning.add_class("wb-error")
         self.params = ParamControls(s.params, safe(lambda name, value: s.set_param_typed(name, value)),
                                     defaults=s.param_defaults())
         editor = w.VBox([section("system"), self.system, section("user"), self.user, self.examples_note,
-                         section("variables"), self.variables, section("parameters"), self.params])
+                         section("variables"), self.variables, self.key_warning, section("parameters"), self.params])
         editor.add_class("wb-column")
         editor.add_class("wb-editor")
 
@@ -111,6 +113,8 @@ class Playground(StateWidget):
     def _on_state(self, name: str) -> None:
         if name in self.state.EDITS and not self.state.running:
             self._show_running()  # "done in 0.4 s" describes the answer only until the inputs change
+        if name in ("system", "user", "examples", "variables", "loaded"):
+            self._show_key_warning()
         if name in ("system", "user", "examples", "name"):
             self._show_prompt()
         elif name in ("variables", "values"):
@@ -153,6 +157,7 @@ class Playground(StateWidget):
     def refresh(self) -> None:
         """Redraw everything from :attr:`state` (after changing it in place)."""
         self._show_prompt()
+        self._show_key_warning()
         self._show_model()
         self._show_params()
         self.messages.set(self.state.error, self.state.info)
@@ -174,6 +179,11 @@ class Playground(StateWidget):
 
     def _show_variables(self) -> None:
         self.variables.show_fields(self.state.variable_names, self.state.variables)
+
+    def _show_key_warning(self) -> None:
+        warning = self.state.key_warning
+        self.key_warning.value = f"<div>{html.escape(warning)}</div>" if warning else ""
+        hidden(self.key_warning, not warning)
 
     def _show_model(self) -> None:
         self.model.refresh(self.state.model)
