@@ -34,7 +34,8 @@ expired with the lines done so far in its output file and the rest in its error
 file (``batch_expired``). ``cancel`` stops it the same way after ``cancel_s``.
 ``line_fault(line) -> str | None`` makes a line fail (error file, status 400,
 the string as the message): partial failure. Answers come from the server's
-``responder`` exactly as online chat completions do. ``forget(batch_id)`` makes
+``responder`` exactly as online chat completions do (the same checks of tools,
+tool_choice and response_format, the same tool calls in the provider's shape). ``forget(batch_id)`` makes
 a batch unknown (404), as after deletion or with another account's ids.
 ``stats``: files uploaded, batches created (per provider), cancels.
 """
@@ -55,6 +56,7 @@ from tests.fakeserver import (
     OpenAIFormat,
     plan_completion,
     validate_body,
+    validate_features,
 )
 
 LineFault = Callable[[dict[str, Any]], "str | None"]
@@ -468,10 +470,12 @@ class BatchAPI:
             body["model"] = batch.model
         request_id = f"req_{self._next_id('')}"
         fault = self.line_fault(line) if self.line_fault else None
-        problem = fault or validate_body(body)
+        # checked and answered as the online chat endpoint does (tools, tool_choice, response_format, tool calls)
+        problem = fault or validate_body(body) or validate_features(body, fmt.name)
         if problem is None:
             try:
-                completion = plan_completion(body, self.server.responder(body), fmt.completion_id(self._seq_next()))
+                completion = plan_completion(body, self.server.responder(body), fmt.completion_id(self._seq_next()),
+                                             fmt.name)
                 response = {"status_code": 200, "request_id": request_id, "body": fmt.completion(completion)}
             except Exception as exc:  # noqa: BLE001 - a broken test responder: a 500 line, not a hung batch
                 response = {"status_code": 500, "request_id": request_id,

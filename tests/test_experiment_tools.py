@@ -112,8 +112,9 @@ def test_promptfoo_export_carries_conversations_tools_and_response_format(runner
     assert provider["config"]["response_format"]["json_schema"]["schema"] == SCHEMA
 
 
-def test_batch_with_tools_is_refused_before_any_call(runner):
+def test_batch_with_tools_is_refused_only_for_a_model_without_a_batch_api(runner):
+    """Tools and schemas go into batch lines (tests/test_batch_tools.py); the mock has no batch API."""
     exp = wb.Experiment("{q}", "mock:m", runner=runner, cases=pd.DataFrame({"q": ["x"]}), tools=[get_order])
-    with pytest.raises(wb.ParamsError, match="Batch runs do not carry tools"):
+    with pytest.raises(wb.BatchUnsupportedError, match="has no batch API.*exp.run\\(\\)"):
         exp.run(batch=True, progress=False, verbose=False)
     assert testing.calls("m") == []

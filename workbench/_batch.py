@@ -1,7 +1,8 @@
 """Experiments through the providers' batch APIs (OpenAI and Mistral): half price, within a day.
 
 ``exp.submit()`` writes the experiment's missing cells as JSONL, one line per
-call with the exact body the online path sends (``provider.batch_body``) and the
+call with the exact body the online path sends (``provider.batch_body``: parameters, tools,
+tool_choice and response_format) and the
 cell key as ``custom_id``; uploads it, creates the batch(es) and records each
 batch, its state and the cells it holds in the run log (``batches`` and
 ``batch_cells``, migration ``007_batches``) before returning. Collecting
@@ -45,6 +46,7 @@ from ._keys import redact, redact_obj
 from ._log import row_to_response
 from ._portal import run_sync
 from ._pricing import batch_price_of, cost_of, estimate_batch_cost, price_of, request_tokens
+from ._tools import attach_answer_extras, call_options, raw_tool_calls
 from ._types import Request, Response, Usage, split_model
 from .providers import resolve
 from .providers._base import import_sdk
@@ -135,7 +137,8 @@ class _Backend:
 
     def body(self, request: Request) -> dict[str, Any]:
         """The request the online path would send for ``request`` (the provider builds both)."""
-        return self.builder.batch_body(split_model(request.model)[1], request.messages, request.params)
+        return self.builder.batch_body(split_model(request.model)[1], request.messages, request.params,
+                                       call_options(request))
 
     def line(self, custom_id: str, request: Request) -> dict[str, Any]:
         raise NotImplementedError
@@ -687,8 +690,11 @@ def _result_response(line: dict[str, Any], request: Request, batch: dict[str, An
         usage = body.get("usage") or {}
         u = Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
         sent = {"provider": request.provider, **backend.body(request), "batch_id": batch["id"]}
-        return Response(text=texts[0], finish_reason=choices[0].get("finish_reason"), choices=texts, usage=u,
-                        cost_usd=estimate_batch_cost(request.model, u), request=redact_obj(sent), **base)
+        answer = Response(text=texts[0], finish_reason=choices[0].get("finish_reason"), choices=texts, usage=u,
+                          cost_usd=estimate_batch_cost(request.model, u), request=redact_obj(sent), **base)
+        raw = raw_tool_calls((choices[0].get("message") or {}).get("tool_calls"))
+        attach_answer_extras(answer, redact_obj(raw), request)  # tool_calls, parsed, parse_error as online
+        return answer
     error = line.get("error") or {}
     message = (error.get("message") if isinstance(error, dict) else None) or _body_message(body) or "no answer"
     code = error.get("code") if isinstance(error, dict) else None
@@ -1047,7 +1053,12 @@ def _responses(exp: Experiment, job: BatchJob) -> dict[str, Response]:
     out: dict[str, Response] = {}
     for cell in exp.cells:
         if cell.key in logged:
-            out[cell.key] = logged[cell.key]
+            out[cell.key] = answer = logged[cell.key]
+            rf = cell.request.response_format
+            if rf is not None and answer.ok and not answer.tool_calls:
+                # parsed again from the logged text, as the runner does for a cached answer: the same
+                # object an online run gives (a pydantic model, the answer's own key order)
+                answer.parsed, answer.parse_error = rf.parse(answer.text)
         elif cell.key in errors:
             out[cell.key] = errors[cell.key]
         else:

@@ -507,14 +507,7 @@ class Experiment:
         Cells already answered or already in a batch are never submitted; cells an expired, cancelled
         or failed batch left unanswered are submitted again only with ``resubmit=True``.
         """
-        self._refuse_batch_extras()
         return submit(self, resubmit=resubmit, verbose=verbose)
-
-    def _refuse_batch_extras(self) -> None:
-        """Batch lines are built from messages and parameters only: tools or a schema would be dropped."""
-        if self.tools or self.response_format is not None:
-            raise ParamsError("Batch runs do not carry tools or response_format yet, so their answers would differ "
-                              "from the online ones. Fix: run this experiment online (batch=False).")
 
     def batch_job(self) -> BatchJob:
         """The ``BatchJob`` of this experiment's batches in the run log (``.status()``, ``.cancel()``, ...)."""
@@ -536,7 +529,6 @@ class Experiment:
         same table; calls still pending have ``error`` "Not answered yet".
         """
         if batch:
-            self._refuse_batch_extras()
             return run_batch(self, timeout=timeout, progress=progress, verbose=verbose, poll_s=poll_s)
         plan = self.check_budget()
         if verbose:

@@ -39,7 +39,7 @@ from ._params import Params
 from ._pricing import estimate_cost
 from ._prompt import Prompt
 from ._structured import as_response_format
-from ._tools import CallOptions, as_tools, check_tool_choice, tool_calls_from_raw
+from ._tools import CallOptions, as_tools, attach_answer_extras, call_options, check_tool_choice
 from ._types import Completion, Delta, Request, Response
 from .providers import Provider, resolve
 
@@ -238,8 +238,9 @@ class Runner:
         first: list[float] = []
 
         extra: dict[str, Any] = {}
-        if request.tools or request.response_format is not None:  # (providers without these never see the word)
-            extra["options"] = CallOptions(request.tools, request.response_format, request.params.tool_choice)
+        options = call_options(request)
+        if options is not None:  # (providers without these never see the word)
+            extra["options"] = options
 
         async def run() -> Completion:
             if on_delta is None:
@@ -302,10 +303,7 @@ class Runner:
             created_at=created,
             tags=dict(request.tags),
         )
-        if c.tool_calls:
-            response.tool_calls = tool_calls_from_raw(redact_obj(c.tool_calls), request.tools)
-        if request.response_format is not None and not response.tool_calls:
-            response.parsed, response.parse_error = request.response_format.parse(response.text)
+        attach_answer_extras(response, redact_obj(c.tool_calls) if c.tool_calls else [], request)
         return response
 
     async def _finish(self, request: Request, response: Response, experiment_id: str | None,

@@ -29,7 +29,7 @@ from ._structured import NAME_PATTERN, ResponseFormat, check_json_schema, first_
 __all__ = ["Tool", "ToolCall", "tool", "as_tools", "CallOptions", "ToolCallAccumulator", "TOOL_CHOICES",
            "openai_tools", "openai_tool_choice", "mistral_tools", "mistral_tool_choice", "raw_tool_calls",
            "assistant_message", "check_tool_choice", "local_tool_schema", "local_tool_prompt",
-           "parse_local_tool_answer", "tool_calls_from_raw"]
+           "parse_local_tool_answer", "tool_calls_from_raw", "call_options", "attach_answer_extras"]
 
 TOOL_CHOICES = ("auto", "none", "required")
 
@@ -106,6 +106,29 @@ class CallOptions:
     tools: tuple[Tool, ...] = ()
     response_format: ResponseFormat | None = None
     tool_choice: str | None = None
+
+
+def call_options(request: Any) -> CallOptions | None:
+    """The :class:`CallOptions` a :class:`~workbench.Request` asks for (``None`` for a plain call).
+
+    The one place that turns a request into options, so the online call, the batch line and the
+    Playground's raw-request view send the same tools, tool_choice and response_format.
+    """
+    if not request.tools and request.response_format is None:
+        return None
+    return CallOptions(request.tools, request.response_format, request.params.tool_choice)
+
+
+def attach_answer_extras(response: Any, raw_calls: Sequence[dict[str, Any]], request: Any) -> None:
+    """Fill ``response.tool_calls`` from the raw calls and ``parsed``/``parse_error`` from its text.
+
+    Shared by the online path and the batch collector, so both give the same columns. The raw
+    calls must already be redacted (a key echoed back in arguments never reaches the log).
+    """
+    if raw_calls:
+        response.tool_calls = tool_calls_from_raw(raw_calls, request.tools)
+    if request.response_format is not None and not response.tool_calls:
+        response.parsed, response.parse_error = request.response_format.parse(response.text)
 
 
 # --- building tools ---------------------------------------------------------------

@@ -1,7 +1,7 @@
 """What a provider needs to run experiments through a batch API: the :class:`SupportsBatch` protocol.
 
 A batch line must hold exactly the request the online path would send (same
-parameter mapping), so the provider that builds the online request also builds
+parameter mapping, tools, tool_choice and response_format), so the provider that builds the online request also builds
 the batch body. ``batch_api`` names the wire format of the provider's files and
 batch endpoints (``"openai"``, ``"mistral"``); ``None`` says "this provider
 speaks the chat API but has no batch API", as an OpenAI-compatible server
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from .._params import Params
+from .._tools import CallOptions
 
 __all__ = ["SupportsBatch", "batch_api_of"]
 
@@ -25,8 +26,10 @@ class SupportsBatch(Protocol):
     #: The batch API's wire format ("openai" or "mistral"), or None when this provider has none.
     batch_api: str | None
 
-    def batch_body(self, model: str, messages: Sequence[dict[str, str]], params: Params) -> dict[str, Any]:
-        """The ``body`` of one batch line: exactly the request the online ``complete`` sends."""
+    def batch_body(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
+                   options: CallOptions | None = None) -> dict[str, Any]:
+        """The ``body`` of one batch line: exactly the request the online ``complete`` sends
+        (tools, tool_choice and response_format included, from ``options``)."""
         ...
 
 

@@ -100,9 +100,10 @@ class MistralProvider(Provider):
         return {"model": model, "messages": [dict(m) for m in messages], **self.map_params(params),
                 **mistral_extras(options)}
 
-    def batch_body(self, model: str, messages: Sequence[dict[str, str]], params: Params) -> dict[str, Any]:
+    def batch_body(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
+                   options: CallOptions | None = None) -> dict[str, Any]:
         """The ``body`` of a batch-API line: exactly what :meth:`complete` sends to ``chat.complete``."""
-        return self._request(model, messages, params)
+        return self._request(model, messages, params, options)
 
     def _public_request(self, body: dict[str, Any]) -> dict[str, Any]:
         shown = {"provider": self.name, **body}

@@ -65,9 +65,10 @@ class OpenAIProvider(Provider):
         return {"model": model, "messages": [dict(m) for m in messages], **self.map_params(params),
                 **openai_extras(options), **extra}
 
-    def batch_body(self, model: str, messages: Sequence[dict[str, str]], params: Params) -> dict[str, Any]:
+    def batch_body(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
+                   options: CallOptions | None = None) -> dict[str, Any]:
         """The ``body`` of a batch-API line: exactly what :meth:`complete` sends to ``chat.completions.create``."""
-        return self._request(model, messages, params)
+        return self._request(model, messages, params, options)
 
     def _public_request(self, body: dict[str, Any]) -> dict[str, Any]:
         shown = {"provider": self.name, **body}

@@ -19,6 +19,7 @@ from typing import Any
 from .._keys import redact, redact_obj
 from .._params import PARAM_NAMES, Params
 from .._prompt import Prompt
+from .._tools import call_options
 from .._types import Request
 from ..providers import resolve
 
@@ -117,7 +118,7 @@ def raw_request(request: Request) -> RawRequest:
     messages = [dict(m) for m in request.messages]
     batch_body = getattr(provider, "batch_body", None)  # what complete() sends, for the SDK providers
     if callable(batch_body):
-        body = batch_body(name, messages, request.params)
+        body = batch_body(name, messages, request.params, call_options(request))  # tools, response_format too
     else:
         body = {"model": name, "messages": messages, **provider.map_params(request.params)}
     body = redact_obj(body)
