@@ -53,6 +53,8 @@ _EXPORTS: dict[str, str] = {
     "Playground": ".widgets",
     "Compare": ".widgets",
     "Sweep": ".widgets",
+    "Improve": ".widgets",
+    "ReviewCases": ".widgets",
     # errors
     "WorkbenchError": "._errors",
     "PromptError": "._errors",
@@ -93,6 +95,10 @@ _EXPORTS: dict[str, str] = {
     "results_to_json": "._export",
     "report_html": "._export",
     "to_promptfoo": "._export",
+    # measured prompt improvement and generated test cases (issue 15)
+    "improve": "._improve",
+    "Improvement": "._improve",
+    "generate_cases": "._casegen",
     # scripted mock models and session resets, for testing code built on the workbench: a submodule
     "testing": ".testing",
 }
@@ -143,7 +149,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     )
     from ._experiment import Experiment, ExperimentPlan
     from ._export import report_html, results_to_csv, results_to_json, to_promptfoo
+    from ._casegen import generate_cases
     from ._hygiene import KeyInNotebookWarning, scan_notebook, watch_cells
+    from ._improve import Improvement, improve
     from ._keys import set_key
     from ._log import RunLog, Version
     from ._params import Params
@@ -153,4 +161,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     from ._stats import Comparison, agreement, compare, pass_at_k, repeat_variance, summarize
     from ._types import Request, Response, Usage
     from .providers import add_endpoint, add_local_model, add_model, default_model, models
-    from .widgets import Compare, Playground, Sweep
+    from .widgets import Compare, Improve, Playground, ReviewCases, Sweep
