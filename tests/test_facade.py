@@ -25,7 +25,8 @@ EXPECTED = [
     "ScorerError", "ServerError", "StreamInterruptedError", "Sweep", "UnsupportedParamError", "Usage", "Version",
     "WorkbenchError", "__version__", "acomplete", "add_endpoint", "add_local_model", "add_model", "agreement",
     "astream", "build_request", "compare", "complete", "configure", "default_model", "estimate_cost", "exercises",
-    "generate_cases", "get_runner", "improve", "models", "pass_at_k", "plots", "price_of", "repeat_variance", "report_html", "results_to_csv",
+    "generate_cases", "get_runner", "improve", "models", "pass_at_k", "plots", "price_of", "repeat_variance",
+    "report_html", "results_to_csv",
     "results_to_json", "scan_notebook", "scorers", "set_key", "set_price", "stream", "summarize", "testing",
     "to_promptfoo", "watch_cells",
 ]

@@ -254,3 +254,67 @@ def test_a_user_operator_is_named_in_the_history(runner):
     imp = wb.improve(PROMPT, CASES, [wb.scorers.label_match()], model, operators=[name_the_labels], rounds=1,
                      candidates=1, runner=runner)
     assert imp.history["proposer"].iloc[1] == "name_the_labels" and imp.improved
+
+
+# --- the widget's state and the review of generated cases ------------------------------------------
+def test_improve_state_runs_live_stops_and_accepts_a_version(runner):
+    from workbench.state.improve import CaseReviewState, ImproveState
+
+    model = testing.script("state-world", default=world)
+    state = ImproveState(PROMPT, CASES, [wb.scorers.label_match()], model, runner=runner,
+                         operators=[add_format_instruction], rounds=1, candidates=1)
+    heard = []
+    state.observe(heard.append)
+    with pytest.raises(wb.WorkbenchError, match="not finished"):
+        state.accept()
+    state.run(timeout=60)
+    assert "candidate" in heard and "running" in heard and state.rows()[1]["status"].startswith("accepted")
+    version = state.accept("labels-named")
+    assert version.note == state.improvement.verdict and version.params == {}
+    assert version.prompt["system"].startswith("Answer with exactly one of")
+    assert "Saved as version" in state.info and "held-out" in state.summary_text()
+    assert state.png()[:4] == b"\x89PNG"
+
+    slow = testing.script("slow-world", default=world, delay=0.05)
+    stopping = ImproveState(PROMPT, CASES, [wb.scorers.label_match()], slow, runner=runner, rounds=1, candidates=1,
+                            operators=[add_format_instruction])
+    stopping.start()
+    from tests.conftest import wait_until
+
+    assert wait_until(lambda: len(testing.calls("slow-world")) >= 3)
+    assert stopping.stop() and stopping.wait(30)
+    assert "Stopped: stopped by the user" in stopping.info and len(testing.calls("slow-world")) < 40
+    with pytest.raises(wb.WorkbenchError, match="no change was confirmed"):
+        stopping.accept()
+
+    review = CaseReviewState(pd.DataFrame({"text": ["a", "b", "c"], "expected": ["x", "y", "z"],
+                                           "kind": ["typical"] * 3, "generated": True, "accepted": False}))
+    review.edit(0, "expected", "billing")
+    review.delete(1)
+    review.set_accepted(0)
+    assert list(review.cases()["expected"]) == ["billing"] and review.counts() == {"cases": 2, "accepted": 1}
+    review.accept_all()
+    assert len(review.cases()) == 2
+    with pytest.raises(wb.WorkbenchError, match="cannot be edited"):
+        review.edit(0, "kind", "edge")
+
+
+def test_the_improve_widget_and_the_review_table_build(runner):
+    pytest.importorskip("ipywidgets")
+    model = testing.script("widget-world", default=world)
+    widget = wb.Improve(PROMPT, CASES, [wb.scorers.label_match()], model, runner=runner,
+                        operators=[add_format_instruction], rounds=1, candidates=1)
+    assert "Press Run" in widget.table.value and widget.accept_button.disabled
+    widget.run_button.click()
+    assert widget.state.wait(60)
+    widget._draw()
+    assert "r1c1" in widget.table.value and "accepted" in widget.table.value and "<details>" in widget.table.value
+    assert not widget.accept_button.disabled and widget.verdict.value.count("held-out") >= 1
+    widget.accept_button.click()
+    assert widget.state.version is not None and widget.accept_button.disabled
+    review = wb.ReviewCases(pd.DataFrame({"text": ["a", "b"], "expected": ["x", "y"], "kind": ["edge", "typical"]}))
+    assert len(review.grid.children) == 3
+    review.grid.children[1].children[-1].click()  # delete the first case
+    assert len(review.grid.children) == 2 and list(review.state.frame["text"]) == ["b"]
+    review.grid.children[1].children[-2].value = True
+    assert list(review.cases()["text"]) == ["b"]

@@ -123,6 +123,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time (tests/test_facade.py checks it)
     from . import exercises, plots, scorers, testing
     from ._api import acomplete, astream, build_request, complete, stream
+    from ._casegen import generate_cases
     from ._errors import (
         AuthenticationError,
         BadRequestError,
@@ -149,7 +150,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     )
     from ._experiment import Experiment, ExperimentPlan
     from ._export import report_html, results_to_csv, results_to_json, to_promptfoo
-    from ._casegen import generate_cases
     from ._hygiene import KeyInNotebookWarning, scan_notebook, watch_cells
     from ._improve import Improvement, improve
     from ._keys import set_key

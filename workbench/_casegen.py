@@ -176,7 +176,7 @@ def generate_cases(task: str | Prompt, n: int = 30, *, kinds: Sequence[str] = ("
                    model: str | None = None, prompt: str = GENERATOR_PROMPT, params: dict[str, Any] | None = None,
                    seed: int = 0, max_calls: int | None = None, runner: Runner | None = None,
                    verbose: bool = True) -> pd.DataFrame:
-    """Ask ``model`` for about ``n`` test cases of ``task`` (a description or a :class:`wb.Prompt`), split over ``kinds``.
+    """Ask ``model`` for about ``n`` test cases of ``task`` (a description or a :class:`wb.Prompt`), by ``kinds``.
 
     Returns a DataFrame with one column per input (the prompt's variables, else
     ``input``), ``expected``, ``kind``, ``generated`` (True), ``accepted`` (False

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import difflib
 import hashlib
@@ -176,7 +177,7 @@ class ImprovePlan:
         return "\n".join(lines)
 
 
-class StopImprove(Exception):  # noqa: N818 - internal signal, never seen by the user
+class StopImprove(Exception):
     """Raised inside the loop when Stop was pressed."""
 
 
@@ -291,10 +292,8 @@ class Improvement:
 
     def _tell(self, what: str) -> None:
         for listener in list(self._listeners):
-            try:
+            with contextlib.suppress(Exception):  # a display bug must not stop the loop
                 listener(what)
-            except Exception:  # noqa: BLE001, S110 - a display bug must not stop the loop
-                pass
 
     def stop(self) -> None:
         """Stop the run: the calls in flight are cancelled; what was logged is kept (run again to resume)."""

@@ -229,7 +229,8 @@ def lower_temperature(ctx: Context) -> Edit | None:
     """Temperature 0: the most likely answer, the same every time."""
     if ctx.params.get("temperature") == 0:
         return None
-    return Edit(ctx.prompt, {**ctx.params, "temperature": 0}, f"temperature {ctx.params.get('temperature', 'default')} -> 0")
+    before = ctx.params.get("temperature", "default")
+    return Edit(ctx.prompt, {**ctx.params, "temperature": 0}, f"temperature {before} -> 0")
 
 
 #: The default edit operators, in the order a round tries them.
@@ -240,7 +241,8 @@ OPERATORS: tuple[Proposer, ...] = (add_format_instruction, answer_only, add_exam
 # --- the model proposer ------------------------------------------------------------------
 DEFAULT_META_PROMPT = """You improve prompts for a language model.
 
-Here is the current prompt. Text in curly braces, like {{text}}, is filled in with each case's data and must stay exactly as it is.
+Here is the current prompt. Text in curly braces, like {{text}}, is filled in with each case's data
+and must stay exactly as it is.
 
 {prompt}
 
@@ -250,7 +252,8 @@ Some cases it gets wrong:
 
 {failures}
 
-Write an improved prompt that fixes these mistakes. Keep every {{variable}} placeholder. Reply in exactly this form and nothing else:
+Write an improved prompt that fixes these mistakes. Keep every {{variable}} placeholder.
+Reply in exactly this form and nothing else:
 
 SYSTEM:
 <the new system message>
@@ -340,7 +343,8 @@ class ModelProposer:
             inputs = "; ".join(f"{k} = {str(v)[:300]!r}" for k, v in f.case.items() if k != "expected")
             why = "; ".join(f"{k}: {v}" for k, v in f.explanations.items() if v)
             expected = f.case.get("expected")
-            shown.append(f"- input: {inputs}\n  expected: {expected!r}\n  answer: {f.output[:200]!r}\n  why wrong: {why}")
+            shown.append(f"- input: {inputs}\n  expected: {expected!r}\n  answer: {f.output[:200]!r}\n"
+                         f"  why wrong: {why}")
         scorers = "; ".join(f"{getattr(s, 'name', '?')} ({getattr(s, 'description', '') or 'custom'})"
                             for s in ctx.scorers)
         return {"prompt": prompt_text(ctx.prompt), "failures": "\n".join(shown) or "(none: every train case passes)",

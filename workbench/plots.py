@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["scores", "sweep", "heatmap", "distribution", "pareto", "agreement", "sweep_points", "improve_rounds", "to_png",
-           "OKABE_ITO"]
+__all__ = ["scores", "sweep", "heatmap", "distribution", "pareto", "agreement", "sweep_points", "improve_rounds",
+           "to_png", "OKABE_ITO"]
 
 #: Okabe & Ito (2008), "Color Universal Design": safe for the common colour-vision deficiencies.
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
