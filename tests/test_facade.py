@@ -27,7 +27,8 @@ EXPECTED = [
     "astream", "build_request", "compare", "complete", "configure", "default_model", "estimate_cost", "exercises",
     "generate_cases", "get_runner", "improve", "models", "pass_at_k", "plots", "price_of", "repeat_variance",
     "report_html", "results_to_csv",
-    "results_to_json", "scan_notebook", "scorers", "set_key", "set_price", "stream", "summarize", "testing",
+    "results_to_json", "scan_notebook", "scorers", "set_key", "set_price", "split_cases", "stream", "summarize",
+    "testing",
     "to_promptfoo", "watch_cells",
 ]
 

@@ -98,6 +98,7 @@ _EXPORTS: dict[str, str] = {
     # measured prompt improvement and generated test cases (issue 15)
     "improve": "._improve",
     "Improvement": "._improve",
+    "split_cases": "._improve",
     "generate_cases": "._casegen",
     # scripted mock models and session resets, for testing code built on the workbench: a submodule
     "testing": ".testing",
@@ -151,7 +152,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     from ._experiment import Experiment, ExperimentPlan
     from ._export import report_html, results_to_csv, results_to_json, to_promptfoo
     from ._hygiene import KeyInNotebookWarning, scan_notebook, watch_cells
-    from ._improve import Improvement, improve
+    from ._improve import Improvement, improve, split_cases
     from ._keys import set_key
     from ._log import RunLog, Version
     from ._params import Params

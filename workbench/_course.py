@@ -482,6 +482,55 @@ def exercises() -> list[Exercise]:
         explanation="The instruction fixes the format, the examples show which number to pick among several.",
     ))
 
+    out.append(Exercise(
+        id="04-generalise",
+        title="A prompt tuned on train, checked on held-out cases",
+        notebook="04",
+        task=("The starter prompt was tuned on train messages that all *begin* with the day (`Friday works for me`). "
+              "It scores well there. These are held-out messages, where the day can be anywhere among times, dates "
+              "and room numbers. Write a prompt that generalises: the answer is the day of the week only."),
+        how=("The cases are held out: the starter prompt never saw them. The whole answer must equal the day; "
+             "each case runs twice."),
+        variables=("message",),
+        cases=_cases(("message",), [
+            ("The plumber comes on Thursday between 8 and 10.", "Thursday", "the day is in the middle"),
+            ("Room 12 is free on Monday after 2 pm.", "Monday", "starts with a room number"),
+            ("Your table for 4 is booked for Saturday at 19:30.", "Saturday"),
+            ("Please send the 3 invoices before Wednesday.", "Wednesday"),
+            ("On 14 May, a Tuesday, the office is closed.", "Tuesday", "a date comes first"),
+            ("Call me back on Friday, my number is 555-0134.", "Friday"),
+            ("The 9 am bus does not run on Sunday.", "Sunday", "a time comes first"),
+            ("Invoice 2210 is due on Thursday.", "Thursday"),
+        ], prefix="held-out"),
+        checks=(answer_equals(),),
+        params={"temperature": 0.7, "max_tokens": 12},
+        runs=2,
+        threshold=0.7,
+        starter=Prompt(
+            system="Reply with the first word of the message.",
+            examples=(("Message: Monday works for the call at 3.", "Monday"),
+                      ("Message: Friday is the deadline for room 4.", "Friday"),
+                      ("Message: Sunday we open at 10.", "Sunday")),
+            user="Message: {message}",
+        ),
+        solution=Prompt(
+            system="Reply with the day of the week mentioned in the message, one word, nothing else.",
+            examples=(("Message: Room 7 is booked for Tuesday at 9.", "Tuesday"),
+                      ("Message: On 3 June, a Saturday, we close at 2 pm.", "Saturday"),
+                      ("Message: The 4 pm call moved to Wednesday.", "Wednesday")),
+            user="Message: {message}",
+        ),
+        solution_params={"temperature": 0, "stop": ["\n"]},
+        hints=(
+            "The starter's rule ('the first word') fits the train messages by accident: read a failing held-out case.",
+            "Say what the answer is (the day of the week), not where it happened to be in the train messages.",
+            "Show examples whose day is NOT the first word (a room number, a date or a time first), then "
+            "temperature=0 and stop=['\\n'].",
+        ),
+        explanation=("A rule read off the train cases ('the first word') is a coincidence of that sample; the "
+                     "held-out cases expose it. Naming the real target and showing it among distractors generalises."),
+    ))
+
     # ---------------------------------------------------------------------------------
     # 05 · reliability
     # ---------------------------------------------------------------------------------

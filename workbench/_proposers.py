@@ -234,7 +234,7 @@ def lower_temperature(ctx: Context) -> Edit | None:
 
 
 #: The default edit operators, in the order a round tries them.
-OPERATORS: tuple[Proposer, ...] = (add_format_instruction, answer_only, add_examples, add_stop, lower_temperature,
+OPERATORS: tuple[Proposer, ...] = (add_examples, lower_temperature, add_stop, add_format_instruction, answer_only,
                                    instructions_first)
 
 
