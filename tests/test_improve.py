@@ -185,7 +185,7 @@ def test_a_round_where_no_proposer_gives_anything_usable_is_a_visible_stop(runne
 
     imp = wb.improve(PROMPT, CASES, [wb.scorers.label_match()], model, operators=[broken, nothing], runner=runner)
     assert imp.stopped.startswith("round 1: no proposer produced a usable candidate (broken: failed: no idea)")
-    assert "The run stopped early: round 1" in imp.verdict
+    assert imp.verdict.startswith("Stopped before any candidate was scored: round 1: no proposer produced")
     assert list(imp.history["status"])[1] == "failed: no idea"
 
 

@@ -486,9 +486,10 @@ def exercises() -> list[Exercise]:
         id="04-generalise",
         title="A prompt tuned on train, checked on held-out cases",
         notebook="04",
-        task=("The starter prompt was tuned on train messages that all *begin* with the day (`Friday works for me`). "
-              "It scores well there. These are held-out messages, where the day can be anywhere among times, dates "
-              "and room numbers. Write a prompt that generalises: the answer is the day of the week only."),
+        task=("The starter prompt was written while reading a few train messages, and its answers there looked "
+              "right to the eye. These are held-out messages it never saw, with times, dates and room numbers "
+              "around the day, checked strictly. Does it generalise? Write a prompt that does: the whole answer "
+              "is the day of the week."),
         how=("The cases are held out: the starter prompt never saw them. The whole answer must equal the day; "
              "each case runs twice."),
         variables=("message",),
@@ -506,13 +507,7 @@ def exercises() -> list[Exercise]:
         params={"temperature": 0.7, "max_tokens": 12},
         runs=2,
         threshold=0.7,
-        starter=Prompt(
-            system="Reply with the first word of the message.",
-            examples=(("Message: Monday works for the call at 3.", "Monday"),
-                      ("Message: Friday is the deadline for room 4.", "Friday"),
-                      ("Message: Sunday we open at 10.", "Sunday")),
-            user="Message: {message}",
-        ),
+        starter=Prompt(user="Which day of the week is in this message? {message}"),
         solution=Prompt(
             system="Reply with the day of the week mentioned in the message, one word, nothing else.",
             examples=(("Message: Room 7 is booked for Tuesday at 9.", "Tuesday"),
@@ -522,13 +517,14 @@ def exercises() -> list[Exercise]:
         ),
         solution_params={"temperature": 0, "stop": ["\n"]},
         hints=(
-            "The starter's rule ('the first word') fits the train messages by accident: read a failing held-out case.",
-            "Say what the answer is (the day of the week), not where it happened to be in the train messages.",
-            "Show examples whose day is NOT the first word (a room number, a date or a time first), then "
+            "Read a failing held-out case: an answer that looked right to the eye ('The day is Monday.') is not the "
+            "answer a program can use.",
+            "State the format in a system message: the day of the week, one word, nothing else.",
+            "Show examples with distractors before the day (a room number, a date or a time), then "
             "temperature=0 and stop=['\\n'].",
         ),
-        explanation=("A rule read off the train cases ('the first word') is a coincidence of that sample; the "
-                     "held-out cases expose it. Naming the real target and showing it among distractors generalises."),
+        explanation=("Judging a prompt by eye on the cases it was written for flatters it; held-out cases and a "
+                     "strict check expose it. Naming the target and showing it among distractors generalises."),
     ))
 
     # ---------------------------------------------------------------------------------

@@ -160,8 +160,8 @@ class ImprovePlan:
     def __repr__(self) -> str:
         cost = "unknown (no price for the model; wb.set_price)" if self.cost_usd is None else f"~${self.cost_usd:.4f}"
         lines = [
-            f"Improve: {self.n_train} train cases, {self.n_holdout} held-out cases, {self.rounds} rounds x "
-            f"{self.candidates} candidates",
+            f"Improve: {self.n_train} train cases, {self.n_holdout} held-out cases, {self.rounds} "
+            f"round{'s' if self.rounds != 1 else ''} x {self.candidates} candidates",
             f"  baseline: {self.baseline_calls} calls (the prompt on train and on held-out)",
             f"  per round: up to {self.calls_per_round} calls ({self.candidates} x {self.n_train} on train, "
             f"{self.n_holdout} on held-out for the round's best"
@@ -578,6 +578,9 @@ class Improvement:
                     f"p = {c.p_value:.2g}; needed: CI above 0 and p < {self.test_alpha:.3g}). The original prompt "
                     f"is kept; optimism gap {self.optimism_gap:+.2f}.{stop}")
         tried = sum(1 for c in self.candidates[1:] if not c.status.startswith("failed"))
+        if self.stopped and not any(not math.isnan(c.train_score) for c in self.candidates[1:]):
+            return (f"Stopped before any candidate was scored: {self.stopped}. The original prompt is kept "
+                    f"(train {base.train_score:.2f}, held-out {base.holdout_score:.2f}).")
         return (f"No change confirmed: none of {tried} candidates scored above the original on train "
                 f"({base.train_score:.2f}), so none was tested on the {n} held-out cases. The original prompt is "
                 f"kept.{stop}")

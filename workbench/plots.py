@@ -406,6 +406,7 @@ def improve_rounds(improvement: Any, *, ax: Axes | None = None) -> Figure:
     ax.plot(x, best, linestyle="none", marker="o", markerfacecolor="none", color=_colour(0),
             label="best candidate of the round, train")
     ax.set_xticks(x)
+    ax.set_xlim(x.min() - 0.5, x.max() + 0.5)
     ax.set_xlabel("round (0 = the original prompt)")
     ax.set_ylabel("mean score (95% CI over cases)")
     ax.set_ylim(-0.05, 1.05)

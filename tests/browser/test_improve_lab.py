@@ -45,8 +45,8 @@ PROMPT = wb.Prompt(user="Classify this ticket: {text}")
 """
 
 IMPROVE = """
-imp = wb.Improve(PROMPT, CASES, [wb.scorers.label_match()], "mock:world", operators=[add_examples, add_format_instruction],
-                 rounds=3, candidates=1)
+imp = wb.Improve(PROMPT, CASES, [wb.scorers.label_match()], "mock:world",
+                 operators=[add_examples, add_format_instruction], rounds=3, candidates=1)
 imp.add_class("improve-fast")
 imp
 """
@@ -96,7 +96,7 @@ def test_improve_widget_in_jupyterlab(page: Page, lab_server: LabServer, jupyter
     assert verdict.startswith("+0.") and "held-out cases (95% CI" in verdict, verdict
     page.locator(f"{fast} .wb-improve-table details summary").nth(1).click()
     assert "Answer with exactly one of" in page.locator(f"{fast} .wb-improve-table details[open]").inner_text()
-    assert page.locator(f"{fast} .wb-plot img").first.is_visible()
+    assert page.locator(f"{fast} img.wb-plot").first.is_visible()
     _snap(page, fast, "improve_lab-done")
 
     lab.wait_kernel_idle(page)

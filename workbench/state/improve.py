@@ -151,7 +151,8 @@ class ImproveState(Observable):
             scored = sum(1 for c in imp.candidates if not math.isnan(c.train_score))
             return f"running… round {imp.round}/{imp.rounds} · {scored} prompts scored · {imp.calls_made} calls"
         if imp.finished:
-            return f"done · {imp.calls_made} calls made, {imp.calls_reused} reused · {imp.wall_s:.0f} s"
+            word = "stopped" if imp.stopped else "done"
+            return f"{word} · {imp.calls_made} calls made, {imp.calls_reused} reused · {imp.wall_s:.0f} s"
         return ""
 
     def rows(self) -> list[dict[str, Any]]:

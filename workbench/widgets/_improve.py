@@ -35,7 +35,7 @@ class Improve(StateWidget):
         self._run_controls("Run", "100px", "Propose, score on train, confirm on held-out", safe)
         topbar = w.HBox([title, self.run_button, self.stop_button, self.status])
         topbar.add_class("wb-topbar")
-        self.plan = w.HTML(f"<pre class='wb-improve-plan' style='font-size:11px;margin:0'>"
+        self.plan = w.HTML(f"<pre class='wb-improve-plan' style='font-size:11px;margin:0;white-space:pre-wrap'>"
                            f"{html.escape(s.plan_text())}</pre>")
         self.messages = MessageArea()
         self.table = w.HTML()
@@ -51,14 +51,14 @@ class Improve(StateWidget):
         self.accept_button.on_click(safe(lambda _: s.accept(self.version_name.value.strip() or None)))
         accept_row = w.HBox([self.accept_button, self.version_name])
         accept_row.add_class("wb-row")
-        left = w.VBox([section("plan"), self.plan, self.messages, section("verdict"), self.verdict, accept_row,
-                       section("train and held-out score per round"), self.plot])
+        left = w.VBox([section("plan"), self.plan, self.messages, section("verdict"), self.verdict, accept_row])
         left.add_class("wb-column")
-        right = w.VBox([section("candidates (diff against the parent)"), self.table])
+        right = w.VBox([section("train and held-out score per round"), self.plot])
         right.add_class("wb-column")
         columns = w.HBox([left, right])
         columns.add_class("wb-columns")
-        super().__init__([style_tag(), topbar, columns])
+        super().__init__([style_tag(), topbar, columns, section("candidates (open a diff to see the edit against "
+                                                                 "its parent)"), self.table])
         self.add_class("wb-root")
         self.add_class("wb-improve")
         self._throttle = Throttle(self._draw, interval=0.4)
@@ -103,12 +103,14 @@ class Improve(StateWidget):
                       "#82071e" if status.startswith(("rejected", "failed")) else "#555")
             diff = (f"<details><summary>diff</summary>{diff_html(r['diff'])}</details>" if r["diff"] else "")
             body.append(
-                f"<tr class='wb-improve-row'><td>{r['round']}</td><td><b>{html.escape(r['candidate'])}</b></td>"
+                "<tr class='wb-improve-row' style='border-top:1px solid #ddd;vertical-align:top'>"
+                f"<td>{r['round']}</td><td><b>{html.escape(r['candidate'])}</b></td>"
                 f"<td>{html.escape(r['proposer'])}<div class='wb-hint'>{html.escape(r['how'])}</div>{diff}</td>"
                 f"<td>{html.escape(r['train'])}</td><td>{html.escape(r['holdout'])}</td>"
                 f"<td style='color:{colour}'>{html.escape(status)}</td></tr>")
-        return ("<table class='wb-improve-candidates' style='font-size:12px;border-collapse:collapse'>"
-                "<tr><th>round</th><th>id</th><th>how it was made</th><th>train [95% CI]</th>"
+        return ("<table class='wb-improve-candidates' style='font-size:12px;border-collapse:collapse;width:100%'>"
+                "<tr style='text-align:left'><th>round</th><th>id</th><th style='width:40%'>how it was made</th>"
+                "<th>train [95% CI]</th>"
                 "<th>held-out [95% CI]</th><th>status</th></tr>" + "".join(body) + "</table>")
 
 
