@@ -404,6 +404,7 @@ MEASURED = {
     "03-json-contact": (0.00, 1.00, 0.75),
     "03-list-items": (0.00, 1.00, 0.75),
     "04-amount": (0.00, 1.00, 0.80),
+    "04-generalise": (0.00, 1.00, 0.70),
     "04-order-id": (0.00, 1.00, 0.80),
     "05-majority-vote": (0.67, 1.00, 0.90),
     "05-say-unknown": (0.38, 0.88, 0.75),
@@ -414,6 +415,10 @@ MEASURED = {
     "08-reply": (0.00, 1.00, 0.75),
     "08-triage-json": (0.00, 1.00, 0.75),
 }
+
+
+#: Exercises calibrated with a margin: starter at most 0.2, reference at least 0.2 above the pass mark.
+WIDE_MARGIN = {"04-generalise"}
 
 
 def test_the_measured_table_covers_every_exercise():
@@ -437,3 +442,6 @@ def test_starter_fails_and_solution_passes_on_the_local_model(exercise_id, tmp_p
     assert not naive.errors and not reference.errors
     assert not naive.passed, f"the naive starter passes {exercise_id}:\n{naive!r}"
     assert reference.passed, f"the reference solution fails {exercise_id}:\n{reference!r}"
+    if exercise_id in WIDE_MARGIN:  # calibrated with room to spare: not a verdict that one answer can flip
+        assert naive.pass_rate <= 0.2 and reference.pass_rate >= ex.threshold + 0.2, (naive.pass_rate,
+                                                                                       reference.pass_rate)

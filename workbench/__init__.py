@@ -56,6 +56,8 @@ _EXPORTS: dict[str, str] = {
     "Playground": ".widgets",
     "Compare": ".widgets",
     "Sweep": ".widgets",
+    "Improve": ".widgets",
+    "ReviewCases": ".widgets",
     # errors
     "WorkbenchError": "._errors",
     "PromptError": "._errors",
@@ -106,6 +108,11 @@ _EXPORTS: dict[str, str] = {
     "results_to_json": "._export",
     "report_html": "._export",
     "to_promptfoo": "._export",
+    # measured prompt improvement and generated test cases (issue 15)
+    "improve": "._improve",
+    "Improvement": "._improve",
+    "split_cases": "._improve",
+    "generate_cases": "._casegen",
     # scripted mock models and session resets, for testing code built on the workbench: a submodule
     "testing": ".testing",
     # conversations, tools and structured output (issue 12)
@@ -139,6 +146,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     from . import exercises, plots, scorers, testing
     from ._api import acomplete, astream, build_request, complete, stream
     from ._batch import BatchJob, BatchPlan
+    from ._casegen import generate_cases
     from ._conversation import ToolLoopError
     from ._errors import (
         AuthenticationError,
@@ -176,6 +184,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     from ._experiment import Experiment, ExperimentPlan
     from ._export import report_html, results_to_csv, results_to_json, to_promptfoo
     from ._hygiene import KeyInNotebookWarning, scan_notebook, watch_cells
+    from ._improve import Improvement, improve, split_cases
     from ._keys import set_key
     from ._log import RunLog, Version
     from ._params import Params
@@ -195,4 +204,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     from ._tools import Tool, ToolCall, tool
     from ._types import Request, Response, Usage
     from .providers import add_endpoint, add_local_model, add_model, default_model, models
-    from .widgets import Compare, Playground, Sweep
+    from .widgets import Compare, Improve, Playground, ReviewCases, Sweep

@@ -482,6 +482,51 @@ def exercises() -> list[Exercise]:
         explanation="The instruction fixes the format, the examples show which number to pick among several.",
     ))
 
+    out.append(Exercise(
+        id="04-generalise",
+        title="A prompt tuned on train, checked on held-out cases",
+        notebook="04",
+        task=("The starter prompt was written while reading a few train messages, and its answers there looked "
+              "right to the eye. These are held-out messages it never saw, with times, dates and room numbers "
+              "around the day, checked strictly. Does it generalise? Write a prompt that does: the whole answer "
+              "is the day of the week."),
+        how=("The cases are held out: the starter prompt never saw them. The whole answer must equal the day; "
+             "each case runs twice."),
+        variables=("message",),
+        cases=_cases(("message",), [
+            ("The plumber comes on Thursday between 8 and 10.", "Thursday", "the day is in the middle"),
+            ("Room 12 is free on Monday after 2 pm.", "Monday", "starts with a room number"),
+            ("Your table for 4 is booked for Saturday at 19:30.", "Saturday"),
+            ("Please send the 3 invoices before Wednesday.", "Wednesday"),
+            ("On 14 May, a Tuesday, the office is closed.", "Tuesday", "a date comes first"),
+            ("Call me back on Friday, my number is 555-0134.", "Friday"),
+            ("The 9 am bus does not run on Sunday.", "Sunday", "a time comes first"),
+            ("Invoice 2210 is due on Thursday.", "Thursday"),
+        ], prefix="held-out"),
+        checks=(answer_equals(),),
+        params={"temperature": 0.7, "max_tokens": 12},
+        runs=2,
+        threshold=0.7,
+        starter=Prompt(user="Which day of the week is in this message? {message}"),
+        solution=Prompt(
+            system="Reply with the day of the week mentioned in the message, one word, nothing else.",
+            examples=(("Message: Room 7 is booked for Tuesday at 9.", "Tuesday"),
+                      ("Message: On 3 June, a Saturday, we close at 2 pm.", "Saturday"),
+                      ("Message: The 4 pm call moved to Wednesday.", "Wednesday")),
+            user="Message: {message}",
+        ),
+        solution_params={"temperature": 0, "stop": ["\n"]},
+        hints=(
+            "Read a failing held-out case: an answer that looked right to the eye ('The day is Monday.') is not the "
+            "answer a program can use.",
+            "State the format in a system message: the day of the week, one word, nothing else.",
+            "Show examples with distractors before the day (a room number, a date or a time), then "
+            "temperature=0 and stop=['\\n'].",
+        ),
+        explanation=("Judging a prompt by eye on the cases it was written for flatters it; held-out cases and a "
+                     "strict check expose it. Naming the target and showing it among distractors generalises."),
+    ))
+
     # ---------------------------------------------------------------------------------
     # 05 · reliability
     # ---------------------------------------------------------------------------------

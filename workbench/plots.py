@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["scores", "sweep", "heatmap", "distribution", "pareto", "agreement", "sweep_points", "to_png", "OKABE_ITO"]
+__all__ = ["scores", "sweep", "heatmap", "distribution", "pareto", "agreement", "sweep_points", "improve_rounds",
+           "to_png", "OKABE_ITO"]
 
 #: Okabe & Ito (2008), "Color Universal Design": safe for the common colour-vision deficiencies.
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -379,6 +380,39 @@ def _sweep_data(data: Any, parameter: str | None, measure: str | None, values: _
         raise WorkbenchError("sweep_points() takes a Sweep's state, a DataFrame or (value, measure) pairs. "
                              "Fix: e.g. wb.plots.sweep_points(sweep.state).") from None
     return pairs, parameter or "value", measure or "measure", values, title
+
+
+def improve_rounds(improvement: Any, *, ax: Axes | None = None) -> Figure:
+    """Train and held-out score of the accepted prompt after each round of ``wb.improve``, with 95% CIs.
+
+    The gap between the two lines is the optimism of choosing on train; the
+    round's best train score (hollow marks) shows what was tried but not confirmed.
+    """
+    table = improvement.rounds_table()
+    fig, ax = _axes(ax, (6.0, 3.6))
+    if table.empty:
+        ax.text(0.5, 0.5, "no round yet", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    x = table["round"].to_numpy(dtype=float)
+    for i, (part, label) in enumerate((("train", "train"), ("holdout", "held-out"))):
+        y = table[part].to_numpy(dtype=float)
+        low = y - table[f"{part}_low"].to_numpy(dtype=float)
+        high = table[f"{part}_high"].to_numpy(dtype=float) - y
+        shift = -0.04 if part == "train" else 0.04
+        ax.errorbar(x + shift, y, yerr=np.vstack([np.nan_to_num(low), np.nan_to_num(high)]), marker="o",
+                    capsize=4, color=_colour(i), label=f"accepted prompt, {label}")
+    best = table["best_train"].to_numpy(dtype=float)
+    ax.plot(x, best, linestyle="none", marker="o", markerfacecolor="none", color=_colour(0),
+            label="best candidate of the round, train")
+    ax.set_xticks(x)
+    ax.set_xlim(x.min() - 0.5, x.max() + 0.5)
+    ax.set_xlabel("round (0 = the original prompt)")
+    ax.set_ylabel("mean score (95% CI over cases)")
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_title(f"Improve: {len(improvement.train_cases)} train, {len(improvement.holdout_cases)} held-out cases")
+    ax.legend(loc="best", fontsize=8)
+    return fig
 
 
 def to_png(fig: Figure) -> bytes:

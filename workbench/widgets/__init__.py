@@ -9,7 +9,8 @@ friends load it (and ipywidgets) on first use.
 from __future__ import annotations
 
 from ._compare import Compare
+from ._improve import Improve, ReviewCases
 from ._playground import Playground
 from ._sweep import Sweep
 
-__all__ = ["Playground", "Compare", "Sweep"]
+__all__ = ["Playground", "Compare", "Sweep", "Improve", "ReviewCases"]
