@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ._errors import RunLogError
 from ._keys import redact
 from ._prompt import Prompt
+from ._tokens import decode_tokens, encode_tokens
 from ._types import Request, Response, Usage
 
 if TYPE_CHECKING:
@@ -185,6 +186,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         CREATE INDEX batch_cells_cell ON batch_cells (cell_key)
         """,
+    ),
+    (
+        "008_token_logprobs",
+        # per choice, the answer's tokens when logprobs were asked: compact JSON (workbench/_tokens.py)
+        "ALTER TABLE calls ADD COLUMN tokens_json TEXT",
     ),
 ]
 
@@ -827,6 +833,7 @@ class RunLog:
             "tags_json": _dumps(request.tags or {}),
             "experiment_id": experiment_id,
             "cell_key": cell_key,
+            "tokens_json": encode_tokens(response.choice_tokens),
         }
 
     def record(self, request: Request, response: Response, *, experiment_id: str | None = None,
@@ -1127,6 +1134,7 @@ def row_to_response(row: sqlite3.Row | Mapping[str, Any]) -> Response:
         retried=json.loads(row["retried_json"] or "[]") if "retried_json" in keys else [],
         created_at=row["created_at"],
         tags=json.loads(row["tags_json"] or "{}") if "tags_json" in keys else {},
+        choice_tokens=decode_tokens(row["tokens_json"]) if "tokens_json" in keys else None,
     )
 
 

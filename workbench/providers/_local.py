@@ -25,6 +25,7 @@ from .._errors import ContextWindowError, MissingDependencyError, ModelNotFoundE
 from .._params import Params
 from .._types import Completion, Delta, Usage
 from ._base import Provider
+from ._logits import LogprobCapture, open_stream
 from ._stream import StreamAccumulator, collect
 
 __all__ = ["LocalProvider", "smollm2_path", "map_local_params", "LOCAL_DEFAULTS"]
@@ -71,6 +72,8 @@ class LocalProvider(Provider):
     key_env = None
     default_concurrency = 1
     fallback_error = ProviderError  # a llama.cpp failure is not a flaky network: retrying does not help
+    supports_logprobs = True
+    branch_refusal = None  # a trailing assistant message is continued (workbench/providers/_logits.py)
 
     def default_params(self, model: str) -> dict[str, Any]:
         return dict(LOCAL_DEFAULTS)
@@ -181,6 +184,8 @@ class LocalProvider(Provider):
                 elif kind == "finish":
                     index, reason = value
                     answer.add(index, None, reason)
+                elif kind == "tokens":
+                    answer.add_tokens(*value)
                 elif kind == "error":
                     raise self.translate_error(value, streaming=True, partial=answer.partial, label=label)
                 else:  # "done"
@@ -207,7 +212,8 @@ class LocalProvider(Provider):
                     if n > 1 and "seed" in call:
                         call["seed"] = call["seed"] + index  # distinct but reproducible samples
                     pieces = []
-                    chunks = llama.create_chat_completion(messages=messages, stream=True, **call)
+                    capture = LogprobCapture.from_call(llama, call)  # logprobs without logits_all (see _logits)
+                    chunks = open_stream(llama, messages, call)  # a trailing assistant message is continued
                     for chunk in chunks:
                         if cancel.is_set():
                             chunks.close()
@@ -222,6 +228,8 @@ class LocalProvider(Provider):
                             emit("finish", (index, choice["finish_reason"]))
                     if pieces:
                         tokens += len(llama.tokenize("".join(pieces).encode("utf-8"), add_bos=False))
+                    if capture is not None:
+                        emit("tokens", (index, capture.tokens("".join(pieces))))
                     if cancel.is_set():
                         break
             emit("done", tokens)

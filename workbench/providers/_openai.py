@@ -13,6 +13,7 @@ from typing import Any
 
 from .._keys import register_url_secrets
 from .._params import Params
+from .._tokens import tokens_from_openai
 from .._types import Completion, Delta, Usage
 from ._base import Provider, import_sdk
 from ._stream import StreamAccumulator, no_choices
@@ -37,6 +38,13 @@ class OpenAIProvider(Provider):
     default_concurrency = 16
     sdk = ("openai", "openai")
     max_tokens_field = "max_completion_tokens"
+    supports_logprobs = True
+    #: Why a token view cannot branch here: OpenAI answers a trailing assistant message anew, it does not continue it.
+    branch_refusal: str | None = (
+        "OpenAI's chat API does not continue a trailing assistant message (it answers it anew), so an answer "
+        "cannot be continued from a forced token. Branching works with local:smollm2 and OpenAI-compatible "
+        "servers (wb.add_endpoint) that continue a trailing assistant message."
+    )
 
     def __init__(self, base_url: str | None = None) -> None:
         register_url_secrets(base_url)  # credentials inside the URL are secrets (redacted everywhere)
@@ -83,7 +91,8 @@ class OpenAIProvider(Provider):
         choices = [c.message.content or "" for c in result.choices]
         reasons = [c.finish_reason for c in result.choices]
         usage = Usage(result.usage.prompt_tokens, result.usage.completion_tokens) if result.usage else Usage()
-        return Completion(choices, reasons[0], usage, self._public_request(body), reasons)
+        tokens = [tokens_from_openai(getattr(c, "logprobs", None)) for c in result.choices] if params.logprobs else None
+        return Completion(choices, reasons[0], usage, self._public_request(body), reasons, tokens)
 
     async def stream(self, model: str, messages: Sequence[dict[str, str]], params: Params,
                      *, timeout: float | None = None) -> AsyncIterator[Delta | Completion]:
@@ -97,6 +106,8 @@ class OpenAIProvider(Provider):
                 for choice in chunk.choices or ():
                     delta = answer.add(choice.index, choice.delta.content if choice.delta else None,
                                        choice.finish_reason)
+                    if params.logprobs:
+                        answer.add_tokens(choice.index, tokens_from_openai(getattr(choice, "logprobs", None)))
                     if delta is not None:
                         yield delta
         except Exception as exc:
@@ -109,6 +120,7 @@ class CompatibleProvider(OpenAIProvider):
 
     max_tokens_field = "max_tokens"  # what the compatible servers understand
     default_concurrency = 4
+    branch_refusal = None  # llama.cpp server, vLLM, Ollama, LM Studio continue a trailing assistant message
 
     def __init__(self, name: str, base_url: str, *, key_env: str | None = None, models: Sequence[str] = ()) -> None:
         super().__init__(base_url=base_url)

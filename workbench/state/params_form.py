@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .._params import PARAM_NAMES, Params, param_bounds
+from .._tokens import TOKEN_PARAMS
 from .._types import split_model
 from ..providers import get_provider
 
@@ -56,6 +57,8 @@ def param_specs() -> list[ParamSpec]:
     props = Params.model_json_schema()["properties"]
     specs = []
     for name in PARAM_NAMES:
+        if name in TOKEN_PARAMS:  # set by the "Tokens" toggle (workbench/_tokens.py), not by a slider
+            continue
         prop = props[name]
         options = prop.get("anyOf", [prop])
         types = {o.get("type") for o in options}
