@@ -32,7 +32,7 @@ import numpy as np
 
 from .._tokens import Token
 
-__all__ = ["LogprobCapture", "open_stream"]
+__all__ = ["LogprobCapture", "open_stream", "split_text"]
 
 
 class LogprobCapture:
@@ -154,3 +154,13 @@ def _as_chat(chunks: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         close = getattr(chunks, "close", None)
         if close is not None:
             close()
+
+
+def split_text(provider: Any, model: str, text: str) -> tuple[list[int], list[str]]:
+    """``text`` as the local ``model``'s token ids and their texts (its own tokenizer, no chat template)."""
+    from .._lens import split_pieces
+
+    with provider._lock:  # noqa: SLF001 - the provider's one lock serializes every use of the model
+        llama = provider._load(model)  # noqa: SLF001
+        ids = [int(i) for i in llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)]
+        return ids, split_pieces(llama.detokenize, ids)
