@@ -76,6 +76,15 @@ _EXPORTS: dict[str, str] = {
     "StreamInterruptedError": "._errors",
     "MalformedResponseError": "._errors",
     "CancelledRunError": "._errors",
+    "TokensError": "._errors",
+    # the token lens (issue 13): token probabilities, alternatives, branching, temperature, prompt tokens
+    "Token": "._tokens",
+    "Confidence": "._tokens",
+    "TokenView": ".widgets",
+    "tokenize": "._lens",
+    "TokenSplit": "._lens",
+    "Branch": "._lens",
+    "branch": "._lens",
     # graded exercises of the course notebooks (issue 5): a submodule, wb.exercises.check(...)
     "exercises": ".exercises",
     # experiments, scorers, statistics, plots, export (issue 4)
@@ -138,6 +147,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
         ScorerError,
         ServerError,
         StreamInterruptedError,
+        TokensError,
         UnsupportedParamError,
         WorkbenchError,
     )
@@ -145,12 +155,14 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     from ._export import report_html, results_to_csv, results_to_json, to_promptfoo
     from ._hygiene import KeyInNotebookWarning, scan_notebook, watch_cells
     from ._keys import set_key
+    from ._lens import Branch, TokenSplit, branch, tokenize
     from ._log import RunLog, Version
     from ._params import Params
     from ._pricing import PRICES_AS_OF, estimate_cost, price_of, set_price
     from ._prompt import Prompt
     from ._runner import Runner, configure, get_runner
     from ._stats import Comparison, agreement, compare, pass_at_k, repeat_variance, summarize
+    from ._tokens import Confidence, Token
     from ._types import Request, Response, Usage
     from .providers import add_endpoint, add_local_model, add_model, default_model, models
-    from .widgets import Compare, Playground, Sweep
+    from .widgets import Compare, Playground, Sweep, TokenView

@@ -33,6 +33,7 @@ __all__ = [
     "StreamInterruptedError",
     "MalformedResponseError",
     "CancelledRunError",
+    "TokensError",
 ]
 
 
@@ -100,6 +101,10 @@ class ScorerError(WorkbenchError, ValueError):
 
 class CancelledRunError(WorkbenchError):
     """A run was stopped by the user before it finished."""
+
+
+class TokensError(WorkbenchError, ValueError):
+    """The token lens was asked of an answer without tokens, or to branch where that cannot be done."""
 
 
 class ProviderError(WorkbenchError):

@@ -172,7 +172,9 @@ def branch_request(response: Response, position: int, alternative: str, *,
     sent.update(logprobs=True, top_logprobs=len(token.top) or None)
     left = response.request.get("max_tokens") or response.request.get("max_completion_tokens")
     wanted = max_tokens or (max(int(left) - position - 1, 1) if left else None)
-    params = Params.build(**sent, **({"max_tokens": wanted} if wanted else {}))
+    if wanted:
+        sent["max_tokens"] = wanted
+    params = Params.build(sent)
     request = Request(response.model, (*messages, {"role": "assistant", "content": prefix}), params,
                       response.prompt_hash, tags={"branch_of": response.call_id, "position": position})
     return request, forced, prefix

@@ -282,8 +282,8 @@ class Runner:
             created_at=created,
             tags=dict(request.tags),
             # a choice whose text was redacted loses its tokens: they would still spell out the key
-            choice_tokens=[t if text == raw else None for t, text, raw in zip(c.tokens, choices, c.choices)]
-            if c.tokens else None,
+            choice_tokens=[t if text == raw else None
+                           for t, text, raw in zip(c.tokens, choices, c.choices, strict=False)] if c.tokens else None,
         )
 
     async def _finish(self, request: Request, response: Response, experiment_id: str | None,

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._errors import WorkbenchError
+from ._errors import TokensError
 
 __all__ = ["Token", "Confidence", "TokensError", "TOKEN_PARAMS", "confidence", "encode_tokens", "decode_tokens",
            "at_temperature", "token_from_openai", "tokens_from_openai", "visible"]
@@ -33,10 +33,6 @@ __all__ = ["Token", "Confidence", "TokensError", "TOKEN_PARAMS", "confidence", "
 #: The parameters that ask for tokens (set by a "Tokens" toggle rather than a slider).
 TOKEN_PARAMS = ("logprobs", "top_logprobs")
 _DIGITS = 3
-
-
-class TokensError(WorkbenchError, ValueError):
-    """A token view or branch was asked of an answer that has no tokens or cannot branch."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +64,7 @@ class Confidence(float):
     joint: float
     n: int
 
-    def __new__(cls, mean: float, *, min: float, first: float, joint: float, n: int) -> Confidence:  # noqa: A002
+    def __new__(cls, mean: float, *, min: float, first: float, joint: float, n: int) -> Confidence:
         self = super().__new__(cls, mean)
         self.min, self.first, self.joint, self.n = min, first, joint, n
         return self
@@ -108,7 +104,7 @@ def at_temperature(token: Token, temperature: float) -> list[tuple[str, float]]:
     peak = max(scaled)
     weights = [math.exp(s - peak) for s in scaled]
     total = sum(weights)
-    return [(text, w / total) for (text, _), w in zip(top, weights)]
+    return [(text, w / total) for (text, _), w in zip(top, weights, strict=True)]
 
 
 # --- storage: compact JSON -------------------------------------------------------

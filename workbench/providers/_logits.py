@@ -100,7 +100,7 @@ class LogprobCapture:
             if not piece:
                 held += logprob
                 continue
-            top = tuple((alt(int(i)), round(float(lp), 6)) for i, lp in zip(ids, top_lp))
+            top = tuple((alt(int(i)), round(float(lp), 6)) for i, lp in zip(ids, top_lp, strict=True))
             out.append(Token(piece, logprob + held, top))
             held = 0.0
         return _trim(out, text)
@@ -127,15 +127,15 @@ def _formatter(llama: Any) -> Any:
     if not template:
         raise ValueError("this model's GGUF has no chat template, so an answer cannot be continued")
     eos, bos = llama.token_eos(), llama.token_bos()
-    text = llama._model.token_get_text  # noqa: SLF001 - what Llama itself uses to build its chat handlers
+    text = llama._model.token_get_text
     return llama_chat_format.Jinja2ChatFormatter(template=template, eos_token=text(eos) if eos != -1 else "",
                                                  bos_token=text(bos) if bos != -1 else "")
 
 
-def open_stream(llama: Any, messages: list[dict[str, str]], call: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def open_stream(llama: Any, messages: list[dict[str, str]], call: dict[str, Any]) -> Any:
     """Stream chat chunks for ``messages``; a trailing assistant message is continued rather than answered."""
     if not messages or messages[-1].get("role") != "assistant":
-        return llama.create_chat_completion(messages=messages, stream=True, **call)  # type: ignore[no-any-return]
+        return llama.create_chat_completion(messages=messages, stream=True, **call)
     formatted = _formatter(llama)(messages=messages[:-1])
     prompt = formatted.prompt + messages[-1].get("content", "")
     stop = [*formatted.stop, *(call.pop("stop", None) or [])]
@@ -160,7 +160,7 @@ def split_text(provider: Any, model: str, text: str) -> tuple[list[int], list[st
     """``text`` as the local ``model``'s token ids and their texts (its own tokenizer, no chat template)."""
     from .._lens import split_pieces
 
-    with provider._lock:  # noqa: SLF001 - the provider's one lock serializes every use of the model
-        llama = provider._load(model)  # noqa: SLF001
+    with provider._lock:
+        llama = provider._load(model)
         ids = [int(i) for i in llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)]
         return ids, split_pieces(llama.detokenize, ids)

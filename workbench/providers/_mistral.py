@@ -152,9 +152,8 @@ class MistralProvider(Provider):
 @functools.cache
 def _sdk_has_logprobs() -> bool:
     """Whether the installed mistralai's ``chat.complete`` takes ``logprobs`` (checked once, without a call)."""
-    import inspect
-
     import importlib.util
+    import inspect
 
     if importlib.util.find_spec("mistralai") is None:
         return True  # no SDK at all: the missing-dependency error, raised next, is the one to show

@@ -11,5 +11,6 @@ from __future__ import annotations
 from ._compare import Compare
 from ._playground import Playground
 from ._sweep import Sweep
+from ._tokens import TokenView
 
-__all__ = ["Playground", "Compare", "Sweep"]
+__all__ = ["Playground", "Compare", "Sweep", "TokenView"]
