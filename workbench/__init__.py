@@ -85,6 +85,9 @@ _EXPORTS: dict[str, str] = {
     "TokenSplit": "._lens",
     "Branch": "._lens",
     "branch": "._lens",
+    "calibration": "._calibration",
+    "Calibration": "._calibration",
+    "coverage_curve": "._calibration",
     # graded exercises of the course notebooks (issue 5): a submodule, wb.exercises.check(...)
     "exercises": ".exercises",
     # experiments, scorers, statistics, plots, export (issue 4)
@@ -126,6 +129,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time (tests/test_facade.py checks it)
     from . import exercises, plots, scorers, testing
     from ._api import acomplete, astream, build_request, complete, stream
+    from ._calibration import Calibration, calibration, coverage_curve
     from ._errors import (
         AuthenticationError,
         BadRequestError,

@@ -19,7 +19,31 @@ from .._types import Response
 from ..state.tokens import TokenViewState, alternatives_text, legend_html, percent, prob_colour, text_colour
 from ._parts import MessageArea, StateWidget, guard, hidden, section, style_tag
 
-__all__ = ["TokenView", "TokenPanel"]
+__all__ = ["TokenView", "TokenPanel", "TokensToggle", "prompt_split_for"]
+
+
+#: What the "Tokens" toggle asks of the next run.
+TOKEN_SETTINGS = {"logprobs": True, "top_logprobs": 5}
+
+
+def set_token_params(set_param: Any, on: bool) -> None:
+    """Set (or unset) the token parameters through a state's ``set_param``; top_logprobs goes first when unset."""
+    for name in (TOKEN_SETTINGS if on else reversed(list(TOKEN_SETTINGS))):
+        set_param(name, TOKEN_SETTINGS[name] if on else None)
+
+
+def prompt_split_for(model: str, messages: list[dict[str, str]], last: Response | None) -> Any:
+    """How a prompt splits, for the "Prompt tokens" button: the local tokenizer, else the last call's usage."""
+    from .._lens import tokenize
+
+    text = "\n".join(m.get("content", "") for m in messages)
+    if model.startswith("local:"):
+        return tokenize(model, text)
+    if last is not None and last.ok and last.model == model:
+        return (f"<div class='wb-token-split'><b>{last.usage.prompt_tokens}</b> prompt tokens for {model} "
+                "(from the last call's usage; the tokenizer is not available offline)</div>")
+    return (f"<div class='wb-hint'>{model}'s tokenizer is not available offline: run once and the count comes from "
+            "the call's usage.</div>")
 
 _CSS = """
 .wb-root .wb-token-strip { display: flex; flex-wrap: wrap; gap: 2px; align-items: center; }
@@ -165,3 +189,84 @@ class TokenView(StateWidget):
     def _on_state(self, name: str) -> None:
         if name == "error":
             self.messages.set(self.state.error, None)
+
+
+class TokensToggle(w.VBox):
+    """The "Tokens" toggle under an answer (Playground, each Compare column).
+
+    Ticking it asks the next run for ``logprobs=True, top_logprobs=5`` (through
+    ``set_tokens``); once the answer has tokens, the token lens shows under it.
+    ``prompt_split`` (optional) shows how the prompt splits into tokens, on demand.
+    Kept in this module so the Playground and Compare need one line each.
+    """
+
+    def __init__(self, state: Any, get_response: Any, set_tokens: Any, *, is_on: bool = False,
+                 prompt_split: Any = None, watch: Any = None) -> None:
+        self._state = state
+        self._get_response = get_response
+        self._set_tokens = set_tokens
+        self._shown: Response | None = None
+        self._report = guard(self._say)
+        self.toggle = w.ToggleButton(value=is_on, description="Tokens", icon="eye",
+                                     tooltip="Show each answer token's probability and its alternatives "
+                                             "(asks the next run for logprobs=True, top_logprobs=5)",
+                                     layout=w.Layout(width="90px"))
+        self.toggle.add_class("wb-tokens-toggle")
+        self.toggle.observe(self._report(lambda ch: self._toggled(ch["new"])), names="value")
+        self.note = w.HTML()
+        self.note.add_class("wb-tokens-note")
+        self.area = w.VBox()
+        self.area.add_class("wb-tokens-area")
+        controls: list[w.Widget] = [self.toggle]
+        self.split_button: w.Button | None = None
+        self.split = w.HTML()
+        if prompt_split is not None:
+            self._prompt_split = prompt_split
+            self.split_button = w.Button(description="Prompt tokens", icon="cut", layout=w.Layout(width="130px"),
+                                         tooltip="How the prompt splits into the model's tokens, with the count")
+            self.split_button.add_class("wb-prompt-tokens")
+            self.split_button.on_click(self._report(lambda _: self.show_split()))
+            controls.append(self.split_button)
+        bar = w.HBox([*controls, self.note], layout=w.Layout(align_items="center", gap="6px"))
+        super().__init__([bar, self.split, self.area])
+        self.add_class("wb-tokens-box")
+        self._watch = watch or (lambda name: name in ("answer", "running"))
+        state.observe(self._on_state)
+        self.update()
+
+    def _say(self, message: str) -> None:
+        self.note.value = f"<span class='wb-error'>{message}</span>"
+
+    def _toggled(self, on: bool) -> None:
+        self._set_tokens(on)
+        self.update()
+
+    def _on_state(self, name: str) -> None:
+        if self._watch(name):
+            self.update()
+
+    def update(self) -> None:
+        """Show the token lens for the current answer (rebuilt only when the answer changes)."""
+        on = self.toggle.value
+        response = self._get_response()
+        hidden(self.area, not on)
+        if not on:
+            self.note.value = ""
+            return
+        if response is None or not response.ok:
+            self.note.value = "<span class='wb-hint'>Run to see each token's probability.</span>"
+            return
+        if not response.tokens:
+            self.note.value = "<span class='wb-hint'>This answer has no token probabilities: run again.</span>"
+            self.area.children = ()
+            self._shown = None
+            return
+        self.note.value = ""
+        if response is not self._shown:
+            self._shown = response
+            panel_state = TokenViewState(response)
+            self.area.children = (TokenPanel(panel_state, self._say),)
+
+    def show_split(self) -> None:
+        split = self._prompt_split()
+        self.split.value = split if isinstance(split, str) else split._repr_html_()
