@@ -16,17 +16,18 @@ INIT = Path(wb.__file__)
 
 # Changing the public API is a decision: update this list on purpose, in the same commit.
 EXPECTED = [
-    "AuthenticationError", "BadRequestError", "BudgetExceededError", "CancelledRunError", "CasesError",
-    "Compare", "Comparison", "ContextWindowError", "Experiment", "ExperimentPlan", "KeyInNotebookWarning",
-    "MalformedResponseError", "MissingDependencyError", "MissingKeyError", "ModelNotFoundError", "PRICES_AS_OF",
-    "Params", "ParamsError", "Playground", "Prompt", "PromptError", "ProviderConnectionError", "ProviderError",
-    "ProviderTimeoutError", "RateLimitError", "Request", "Response", "RunLog", "RunLogError", "Runner",
-    "ScorerError", "ServerError", "StreamInterruptedError", "Sweep", "UnsupportedParamError", "Usage", "Version",
-    "WorkbenchError", "__version__", "acomplete", "add_endpoint", "add_local_model", "add_model", "agreement",
-    "astream", "build_request", "compare", "complete", "configure", "default_model", "estimate_cost", "exercises",
-    "get_runner", "models", "pass_at_k", "plots", "price_of", "repeat_variance", "report_html", "results_to_csv",
-    "results_to_json", "scan_notebook", "scorers", "set_key", "set_price", "stream", "summarize", "testing",
-    "to_promptfoo", "watch_cells",
+    "AuthenticationError", "BadRequestError", "Branch", "BudgetExceededError", "Calibration", "CancelledRunError",
+    "CasesError", "Compare", "Comparison", "Confidence", "ContextWindowError", "Experiment", "ExperimentPlan",
+    "KeyInNotebookWarning", "MalformedResponseError", "MissingDependencyError", "MissingKeyError",
+    "ModelNotFoundError", "PRICES_AS_OF", "Params", "ParamsError", "Playground", "Prompt", "PromptError",
+    "ProviderConnectionError", "ProviderError", "ProviderTimeoutError", "RateLimitError", "Request", "Response",
+    "RunLog", "RunLogError", "Runner", "ScorerError", "ServerError", "StreamInterruptedError", "Sweep", "Token",
+    "TokenSplit", "TokenView", "TokensError", "UnsupportedParamError", "Usage", "Version", "WorkbenchError",
+    "__version__", "acomplete", "add_endpoint", "add_local_model", "add_model", "agreement", "astream", "branch",
+    "build_request", "calibration", "compare", "complete", "configure", "coverage_curve", "default_model",
+    "estimate_cost", "exercises", "get_runner", "models", "pass_at_k", "plots", "price_of", "repeat_variance",
+    "report_html", "results_to_csv", "results_to_json", "scan_notebook", "scorers", "set_key", "set_price",
+    "stream", "summarize", "testing", "to_promptfoo", "tokenize", "watch_cells",
 ]
 
 

@@ -263,3 +263,29 @@ def test_tokenize_hosted_needs_a_call_and_says_so(server, monkeypatch, fresh_pro
     split = tokenize("openai:gpt-4o-mini", "one two three", call=True, runner=runner)
     assert split.count == 3 and split.source == "usage" and split.pieces is None
     assert server.requests[-1]["json"]["max_completion_tokens"] == 1
+
+
+# --- the "Tokens" toggle in the Playground and each Compare column ------------------------------------
+def test_playground_tokens_toggle_asks_for_logprobs_and_shows_the_lens(runner):
+    pg = wb.Playground("alpha beta gamma", model="mock:m", runner=runner)
+    assert pg.tokens.area.children == () and pg.tokens.area.layout.display == "none"
+    pg.tokens.toggle.value = True
+    assert pg.state.params == {"logprobs": True, "top_logprobs": 5}
+    pg.state.start().result(timeout=10)
+    assert pg.state.answer.response.tokens
+    (panel,) = pg.tokens.area.children
+    assert [b.description for b in panel.buttons] == ["alpha", "·beta", "·gamma"]
+    pg.tokens.split_button.click()
+    assert "3</b> prompt tokens for mock:m" in pg.tokens.split.value  # hosted: the count from usage
+    pg.tokens.toggle.value = False
+    assert pg.state.params == {} and pg.tokens.area.layout.display == "none"
+
+
+def test_compare_tokens_toggle_is_per_column(runner):
+    c = wb.Compare(["alpha beta", "gamma delta"], models="mock:m", runner=runner)
+    c.columns[1].tokens.toggle.value = True
+    assert [v.params for v in c.state.variants] == [{}, {"logprobs": True, "top_logprobs": 5}]
+    c.state.start().result(timeout=10)
+    assert [len(col.tokens.area.children) for col in c.columns] == [0, 1]
+    c.columns[1].tokens.toggle.value = False
+    assert c.state.variants[1].params == {}

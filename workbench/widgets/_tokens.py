@@ -13,6 +13,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from .._lens import tokenize
 from .._runner import Runner
 from .._tokens import visible
 from .._types import Response
@@ -34,8 +35,6 @@ def set_token_params(set_param: Any, on: bool) -> None:
 
 def prompt_split_for(model: str, messages: list[dict[str, str]], last: Response | None) -> Any:
     """How a prompt splits, for the "Prompt tokens" button: the local tokenizer, else the last call's usage."""
-    from .._lens import tokenize
-
     text = "\n".join(m.get("content", "") for m in messages)
     if model.startswith("local:"):
         return tokenize(model, text)
@@ -227,7 +226,8 @@ class TokensToggle(w.VBox):
             self.split_button.add_class("wb-prompt-tokens")
             self.split_button.on_click(self._report(lambda _: self.show_split()))
             controls.append(self.split_button)
-        bar = w.HBox([*controls, self.note], layout=w.Layout(align_items="center", gap="6px"))
+        bar = w.HBox([*controls, self.note], layout=w.Layout(align_items="center"))
+        bar.add_class("wb-row")
         super().__init__([bar, self.split, self.area])
         self.add_class("wb-tokens-box")
         self._watch = watch or (lambda name: name in ("answer", "running"))
