@@ -20,7 +20,7 @@ from ._common import REPO_ROOT, Section, Settings, environment, load_average
 from ._report import header, render, write_between_markers
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "README.md"
-BENCHMARKS = ("throughput", "local", "overhead")
+BENCHMARKS = ("throughput", "local", "overhead", "tokens")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -48,9 +48,9 @@ def wait_for_quiet(max_load: float | None, longest_s: float) -> None:
 
 
 def _runners() -> dict[str, Callable[[Settings], list[Section]]]:
-    from . import local_model, overhead, throughput
+    from . import local_model, overhead, throughput, tokens
 
-    return {"throughput": throughput.run, "local": local_model.run, "overhead": overhead.run}
+    return {"throughput": throughput.run, "local": local_model.run, "overhead": overhead.run, "tokens": tokens.run}
 
 
 def run_all(settings: Settings, only: Sequence[str] | None) -> list[Section]:
