@@ -17,7 +17,15 @@ from .._lens import tokenize
 from .._runner import Runner
 from .._tokens import visible
 from .._types import Response
-from ..state.tokens import TokenViewState, alternatives_text, legend_html, percent, prob_colour, text_colour
+from ..state.tokens import (
+    TokenViewState,
+    alternatives_text,
+    legend_html,
+    percent,
+    prob_colour,
+    text_colour,
+    tokens_html,
+)
 from ._parts import MessageArea, StateWidget, guard, hidden, section, style_tag
 
 __all__ = ["TokenView", "TokenPanel", "TokensToggle", "prompt_split_for"]
@@ -98,7 +106,7 @@ class TokenPanel(w.VBox):
         hidden(self.no_branch, s.can_branch)
         self.temperature = w.FloatSlider(value=s.temperature, min=0.0, max=2.0, step=0.05, description="temperature",
                                          continuous_update=True, readout_format=".2f",
-                                         style={"description_width": "80px"}, layout=w.Layout(width="360px"))
+                                         style={"description_width": "initial"}, layout=w.Layout(width="380px"))
         self.temperature.add_class("wb-temp")
         self.temperature.observe(safe(lambda ch: s.set_temperature(ch["new"])), names="value")
         self.distribution = w.HTML()
@@ -157,12 +165,10 @@ class TokenPanel(w.VBox):
         s = self.state
         for b in self.alts.children:
             b.disabled = s.busy
-        original = w.HTML("<div style='font-size:12px;color:#555'>original</div>" + s.answer_html())
-        columns = [original] + [w.HTML(s.branch_html(b)) for b in s.branches]
+        original = w.HTML("<div style='font-size:12px;color:#555'>original</div>" + tokens_html(s.tokens))
+        columns = [original] + [w.HTML(s.branch_html(b)).add_class("wb-branch") for b in s.branches]
         if s.busy:
-            columns.append(w.HTML("<span class='wb-hint'>generating the branch…</span>"))
-        for col in columns[1:]:
-            col.add_class("wb-branch")
+            columns.append(w.HTML("<span class='wb-hint'>generating the branch…</span>").add_class("wb-branch-busy"))
         self.branches.children = columns
 
 
