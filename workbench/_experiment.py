@@ -682,7 +682,7 @@ class Experiment:
     def _labels(self) -> list[str]:
         """The labels of a label task (a ``label_match`` scorer): the distinct expected values, for ``p_<label>``."""
         if "expected" not in self.cases.columns or not any(
-                getattr(s.fn, "__qualname__", "").startswith("label_match.") for s in self.scorers):
+                getattr(getattr(s, "fn", None), "__qualname__", "").startswith("label_match.") for s in self.scorers):
             return []
         values = [str(v) for v in dict.fromkeys(self.cases["expected"].dropna())]
         return values if len(values) <= 12 else []

@@ -29,6 +29,8 @@ CELLS = [
     ),
 ]
 VIEW = ".wb-token-view-widget"
+#: The page runs the model while it loads; on a shared 2-core machine that can take minutes.
+OPEN_MS = 300_000
 
 
 def _exercise_view(page: Page, prefix: str) -> None:
@@ -55,7 +57,7 @@ def _exercise_view(page: Page, prefix: str) -> None:
     assert alternatives.count() >= 1
     forced = alternatives.first.inner_text()
     _click(page, f"{VIEW} .wb-branch-alt >> nth=0")
-    page.locator(f"{VIEW} .wb-branch").first.wait_for(state="visible", timeout=lab.WAIT_TIMEOUT_MS * 3)
+    page.locator(f"{VIEW} .wb-branch").first.wait_for(state="visible", timeout=OPEN_MS)
     branch = page.locator(f"{VIEW} .wb-branch").first.inner_text()
     assert "branch at #2" in branch, branch
     assert page.locator(f"{VIEW} .wb-error:visible").count() == 0
@@ -64,9 +66,10 @@ def _exercise_view(page: Page, prefix: str) -> None:
 
 
 @pytest.mark.browser
+@pytest.mark.timeout(900)  # the model runs while the page loads: minutes on a busy 2-core machine
 def test_token_view_in_voila(page: Page, voila_server: VoilaServer) -> None:
     voila_server.write_notebook("tokens_voila.ipynb", CELLS)
-    lab.open_voila(page, voila_server, "tokens_voila.ipynb")
+    lab.open_voila(page, voila_server, "tokens_voila.ipynb", timeout_ms=OPEN_MS)
     try:
         lab.assert_widgets_rendered(page)
         _exercise_view(page, "voila_tokens")
@@ -75,9 +78,10 @@ def test_token_view_in_voila(page: Page, voila_server: VoilaServer) -> None:
 
 
 @pytest.mark.browser
+@pytest.mark.timeout(900)
 def test_token_view_in_jupyterlab_and_its_saved_html(page: Page, lab_server: LabServer) -> None:
     lab_server.write_notebook("tokens_lab.ipynb", CELLS)
-    lab.run_notebook(page, lab_server, "tokens_lab.ipynb")
+    lab.run_notebook(page, lab_server, "tokens_lab.ipynb", timeout_ms=OPEN_MS)
     try:
         _exercise_view(page, "lab_tokens")
         page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
