@@ -93,7 +93,8 @@ def distribution_html(rows: list[tuple[str, float]], reference: list[tuple[str, 
                       temperature: float | None = None) -> str:
     """Bars: each alternative's probability at ``temperature`` (and at temperature 1 for reference)."""
     ref = dict(reference or [])
-    head = f"at temperature {temperature:g}" if temperature is not None else "probability"
+    among = f" (shares among these {len(rows)})"
+    head = f"at temperature {temperature:g}{among}" if temperature is not None else "probability"
     body = []
     for text, p in rows:
         bg = prob_colour(p)
@@ -103,7 +104,7 @@ def distribution_html(rows: list[tuple[str, float]], reference: list[tuple[str, 
             f"<td style='width:220px'><div class='wb-dist-bar' style='width:{max(p * 100, 0.5):.1f}%;height:12px;"
             f"background:{bg};border-radius:2px'></div></td><td style='padding-left:6px'>{percent(p)}</td>{ref_cell}"
             "</tr>")
-    ref_head = "<th style='color:#777;padding-left:8px'>at temperature 1</th>" if reference else ""
+    ref_head = f"<th style='color:#777;padding-left:8px'>at temperature 1{among}</th>" if reference else ""
     return (f"<table class='wb-dist' style='border-collapse:collapse;font-size:12.5px'><tr><th>token</th>"
             f"<th colspan=2 style='text-align:left'>{head}</th>{ref_head}</tr>{''.join(body)}</table>")
 
