@@ -311,7 +311,7 @@ def calibration(results: pd.DataFrame, scorer: str | None = None, confidence: st
     ax.bar(centres, np.nan_to_num(acc), width=width * 0.9, color=_colour(0), alpha=0.75, edgecolor="white",
            label="accuracy in the bin")
     ax.plot(table["mean_confidence"], acc, marker="o", color=_colour(1), linestyle="none",
-            label="mean confidence in the bin")
+            label="accuracy at the bin's mean confidence")
     for x, a, n in zip(centres, acc, table["n"], strict=True):
         ax.text(x, (0 if math.isnan(a) else a) + 0.02, f"n={n}", ha="center", fontsize=8)
     ax.set_xlim(0, 1)
