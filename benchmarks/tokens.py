@@ -80,7 +80,7 @@ def run(settings: Settings) -> list[Section]:
     section.rows.insert(1, section.add(
         "tokens per CPU-second with logprobs (this process)", f"{median(per_cpu[True]):.1f}",
         f"{median(per_cpu[False]):.1f}", f"{median(cpu_ratio):.3f}", "≥ 0.9", median(cpu_ratio) >= 0.9,
-        note=joined("CPU time counts only this process's work, so a busy machine does not blur it",
+        note=joined("CPU time of this process only (less sensitive to other jobs than wall time, not immune)",
                     spread(cpu_ratio, "pairs"))))
     section.rows.pop()  # add() appended it; it was inserted after the wall-time row
     return [section]
