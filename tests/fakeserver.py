@@ -67,6 +67,7 @@ import sys
 import threading
 import time
 import urllib.request
+import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -199,7 +200,35 @@ def echo_responder(body: dict[str, Any]) -> str:
     """Default reply: ``"Echo: <last user message>"`` — deterministic and checkable."""
     users = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
     last = message_text(users[-1].get("content")) if users else ""
-    return f"Echo: {last}".rstrip()
+    text = f"Echo: {last}".rstrip()
+    messages = body.get("messages") or []
+    if messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "assistant":
+        # a trailing assistant message is continued, as llama.cpp server, vLLM and Ollama do: the rest of the echo
+        prefix = message_text(messages[-1].get("content"))
+        return text[len(prefix):] if text.startswith(prefix) else " (continued)"
+    return text
+
+
+def fake_logprob(piece: str) -> float:
+    """A made-up but fixed log-probability for a word "token" (its length decides it)."""
+    return -round(0.05 + 0.45 * (len(piece.strip()) % 7) / 6, 4)
+
+
+def fake_logprobs_entry(piece: str, top: int) -> dict[str, Any]:
+    """OpenAI's ``logprobs.content`` entry for ``piece``: alternatives are the word upper-cased, then " altN"."""
+    lp = fake_logprob(piece)
+    alts = [piece, piece.upper() if piece.upper() != piece else piece + "!"]
+    alts += [f" alt{j}" for j in range(1, max(top - 1, 0))]
+    tops = [{"token": a, "logprob": round(lp - 1.5 * j, 4), "bytes": list(a.encode("utf-8"))}
+            for j, a in enumerate(alts[:top])]
+    return {"token": piece, "logprob": lp, "bytes": list(piece.encode("utf-8")), "top_logprobs": tops}
+
+
+def fake_logprobs(pieces: Sequence[str], top: int | None) -> dict[str, Any] | None:
+    """A choice's ``logprobs`` object (``None`` when not asked for)."""
+    if top is None:
+        return None
+    return {"content": [fake_logprobs_entry(p, top) for p in pieces], "refusal": None}
 
 
 @dataclass(frozen=True)
@@ -240,6 +269,8 @@ class Completion:
     prompt_tokens: int
     #: ``{"id", "name", "arguments"}`` (arguments as JSON text) of the first choice's tool calls
     tool_calls: tuple[dict[str, str], ...] = ()
+    #: How many alternatives per token when ``logprobs`` was asked (``None``: not asked).
+    top_logprobs: int | None = None
 
     @property
     def text(self) -> str:
@@ -284,6 +315,7 @@ def plan_completion(body: dict[str, Any], text: Any, completion_id: str, provide
         finish_reason="tool_calls" if calls else finish,
         prompt_tokens=prompt,
         tool_calls=calls,
+        top_logprobs=int(body.get("top_logprobs") or 0) if body.get("logprobs") else None,
     )
 
 
@@ -391,7 +423,8 @@ class OpenAIFormat:
                                       "function": {"name": t["name"], "arguments": t["arguments"]}}
                                      for t in c.tool_calls]
         choices = [
-            {"index": i, "message": dict(message), "logprobs": None, "finish_reason": c.finish_reason}
+            {"index": i, "message": dict(message), "logprobs": fake_logprobs(c.pieces, c.top_logprobs),
+             "finish_reason": c.finish_reason}
             for i in range(c.n)
         ]
         return {
@@ -408,15 +441,16 @@ class OpenAIFormat:
         if include_usage:
             base["usage"] = None
 
-        def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-            choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+        def chunk(index: int, delta: dict[str, Any], finish: str | None = None,
+                  logprobs: dict[str, Any] | None = None) -> dict[str, Any]:
+            choice = {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
             return {**base, "choices": [choice]}
 
         for i in range(c.n):
             yield chunk(i, {"role": "assistant", "content": "", "refusal": None})
         for piece in c.pieces:
             for i in range(c.n):
-                yield chunk(i, {"content": piece})
+                yield chunk(i, {"content": piece}, logprobs=fake_logprobs([piece], c.top_logprobs))
         if c.tool_calls and c.n:  # each call opens with id and name, then its arguments in fragments;
             for k, t in enumerate(c.tool_calls):  # parallel calls' fragments interleave (keyed by index)
                 yield chunk(0, {"tool_calls": [{"index": k, "id": t["id"], "type": "function",
@@ -478,6 +512,9 @@ class MistralFormat(OpenAIFormat):
         if c.tool_calls:
             message["tool_calls"] = self._calls(c)
         choices = [{"index": i, "message": dict(message), "finish_reason": c.finish_reason} for i in range(c.n)]
+        if c.top_logprobs is not None:
+            for choice in choices:
+                choice["logprobs"] = {"content": [_mistral_entry(p, c.top_logprobs) for p in c.pieces]}
         return {"id": c.id, "object": "chat.completion", "model": c.model, "usage": c.usage,
                 "created": _CREATED, "choices": choices}
 
@@ -485,14 +522,18 @@ class MistralFormat(OpenAIFormat):
         """Role chunk, one chunk per word per choice, finish chunks; usage rides on the last."""
         base = {"id": c.id, "object": "chat.completion.chunk", "created": _CREATED, "model": c.model}
 
-        def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-            return {**base, "choices": [{"index": index, "delta": delta, "finish_reason": finish}]}
+        def chunk(index: int, delta: dict[str, Any], finish: str | None = None,
+                  piece: str | None = None) -> dict[str, Any]:
+            choice: dict[str, Any] = {"index": index, "delta": delta, "finish_reason": finish}
+            if piece is not None and c.top_logprobs is not None:
+                choice["logprobs"] = {"content": [_mistral_entry(piece, c.top_logprobs)]}
+            return {**base, "choices": [choice]}
 
         for i in range(c.n):
             yield chunk(i, {"role": "assistant", "content": ""})
         for piece in c.pieces:
             for i in range(c.n):
-                yield chunk(i, {"content": piece})
+                yield chunk(i, {"content": piece}, piece=piece)
         if c.tool_calls and c.n:  # Mistral sends the calls whole, in one delta
             yield chunk(0, {"content": "", "tool_calls": self._calls(c)})
         for i in range(c.n - 1):
@@ -533,6 +574,15 @@ class MistralFormat(OpenAIFormat):
                  "capabilities": dict(capabilities), "max_context_length": 32768, "type": "base"}
                 for m in ids]
         return {"object": "list", "data": data}
+
+
+def _mistral_entry(piece: str, top: int) -> dict[str, Any]:
+    """Mistral's logprobs entry: OpenAI's plus a ``token_id`` (made up: the entry's CRC)."""
+    entry = fake_logprobs_entry(piece, top)
+    entry["token_id"] = zlib.crc32(piece.encode("utf-8")) % 50000
+    for alt in entry["top_logprobs"]:
+        alt["token_id"] = zlib.crc32(alt["token"].encode("utf-8")) % 50000
+    return entry
 
 
 _FORMATS: dict[str, OpenAIFormat] = {"openai": OpenAIFormat(), "mistral": MistralFormat()}

@@ -34,6 +34,9 @@ EXPECTED = [
     "ResponseFormat", "SchemaError", "Tool", "ToolCall", "ToolError", "ToolLoopError", "tool",
     # issue 15: measured prompt improvement
     "Improve", "Improvement", "ReviewCases", "generate_cases", "improve", "split_cases",
+    # issue 13: the token lens
+    "Branch", "Calibration", "Confidence", "Token", "TokenSplit", "TokenView", "TokensError", "branch",
+    "calibration", "coverage_curve", "tokenize",
 ]
 
 

@@ -71,21 +71,22 @@ def test_local_mapping_bounds_max_tokens_and_loops_n_itself():
     assert map_local_params(wb.Params.build(max_tokens=8, seed=1)) == {"max_tokens": 8, "seed": 1}
 
 
-_numeric = [n for n in PARAM_NAMES if n not in ("stop", "tool_choice")]  # tool_choice: a name, not a number
+_numeric = [n for n in PARAM_NAMES if n not in ("stop", "tool_choice", "logprobs")]  # tool_choice: a name
 
 
 @given(st.sampled_from(_numeric), st.floats(min_value=-1e6, max_value=1e6, allow_nan=False))
 def test_property_values_are_accepted_exactly_within_bounds(name, value):
     low, high = param_bounds(name)
-    integral = name in ("max_tokens", "seed", "n")
+    integral = name in ("max_tokens", "seed", "n", "top_logprobs")
     if integral:
         value = round(value)
     inside = low <= value <= high
+    extra = {"logprobs": True} if name == "top_logprobs" else {}  # top_logprobs needs logprobs
     if inside:
-        assert getattr(wb.Params.build(**{name: value}), name) == value
+        assert getattr(wb.Params.build(**{name: value}, **extra), name) == value
     else:
         with pytest.raises(wb.ParamsError) as err:
-            wb.Params.build(**{name: value})
+            wb.Params.build(**{name: value}, **extra)
         assert name in str(err.value) and f"{low:g}" in str(err.value)
 
 

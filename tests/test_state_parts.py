@@ -32,7 +32,8 @@ def test_variables_in_tolerates_half_typed_templates():
 
 def test_param_specs_come_from_the_schema():
     specs = {s.name: s for s in S.param_specs()}
-    assert list(specs) == [n for n in wb.Params.model_fields if n != "tool_choice"]  # tool_choice: the tools panel
+    # tool_choice: the tools panel; the token parameters: the "Tokens" toggle, not a slider of the form
+    assert list(specs) == [n for n in wb.Params.model_fields if n not in ("tool_choice", "logprobs", "top_logprobs")]
     t = specs["temperature"]
     assert (t.kind, t.low, t.high, t.optional) == ("float", 0.0, 2.0, True)
     assert "Randomness" in t.description

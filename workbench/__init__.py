@@ -88,6 +88,18 @@ _EXPORTS: dict[str, str] = {
     "BatchKeyChangedError": "._errors",
     "BatchExpiredError": "._errors",
     "BatchPendingError": "._errors",
+    "TokensError": "._errors",
+    # the token lens (issue 13): token probabilities, alternatives, branching, temperature, prompt tokens
+    "Token": "._tokens",
+    "Confidence": "._tokens",
+    "TokenView": ".widgets",
+    "tokenize": "._lens",
+    "TokenSplit": "._lens",
+    "Branch": "._lens",
+    "branch": "._lens",
+    "calibration": "._calibration",
+    "Calibration": "._calibration",
+    "coverage_curve": "._calibration",
     # graded exercises of the course notebooks (issue 5): a submodule, wb.exercises.check(...)
     "exercises": ".exercises",
     # experiments, scorers, statistics, plots, export (issue 4)
@@ -146,6 +158,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     from . import exercises, plots, scorers, testing
     from ._api import acomplete, astream, build_request, complete, stream
     from ._batch import BatchJob, BatchPlan
+    from ._calibration import Calibration, calibration, coverage_curve
     from ._casegen import generate_cases
     from ._conversation import ToolLoopError
     from ._errors import (
@@ -176,6 +189,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
         ScorerError,
         ServerError,
         StreamInterruptedError,
+        TokensError,
         ToolError,
         TruncatedResponseError,
         UnsupportedParamError,
@@ -186,6 +200,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     from ._hygiene import KeyInNotebookWarning, scan_notebook, watch_cells
     from ._improve import Improvement, improve, split_cases
     from ._keys import set_key
+    from ._lens import Branch, TokenSplit, branch, tokenize
     from ._log import RunLog, Version
     from ._params import Params
     from ._pricing import (
@@ -201,7 +216,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     from ._runner import Runner, configure, get_runner
     from ._stats import Comparison, agreement, compare, pass_at_k, repeat_variance, summarize
     from ._structured import ResponseFormat
+    from ._tokens import Confidence, Token
     from ._tools import Tool, ToolCall, tool
     from ._types import Request, Response, Usage
     from .providers import add_endpoint, add_local_model, add_model, default_model, models
-    from .widgets import Compare, Improve, Playground, ReviewCases, Sweep
+    from .widgets import Compare, Improve, Playground, ReviewCases, Sweep, TokenView

@@ -121,6 +121,26 @@ def _unknown_or_answer(output: str, case: ExerciseCase, response: Response) -> S
     return Score(1.0 if ok else 0.0, "found the answer" if ok else f"the context says {case.expected!r}", ok)
 
 
+def _confident_and_right(least: float):
+    """Selective answering: an answer is used only if its first word is at least ``least`` likely, else abstained."""
+    def confident_and_right(output: str, case: ExerciseCase, response: Response) -> Score:
+        tokens = response.tokens
+        if not tokens:
+            return Score(0.0, "no token probabilities: keep logprobs=True so the confidence can be read", False)
+        first = next((t for t in tokens if t.text.strip()), None)
+        if first is None:
+            return Score(0.0, "empty answer", False)
+        want = str(case.expected)
+        if first.prob < least:
+            return Score(0.0, f"abstained: the first word {first.text.strip()!r} was only {first.prob:.0%} likely "
+                              f"(below {least:.0%}), so the answer was not used", False)
+        ok = output.strip().casefold().startswith(want.casefold())
+        return Score(1.0 if ok else 0.0, f"answered {want} with {first.prob:.0%} confidence" if ok else
+                     f"answered with {first.prob:.0%} confidence, but not with {want!r} first: a confident mistake",
+                     ok)
+    return confident_and_right
+
+
 def _starts_with_dear(output: str, case: ExerciseCase, response: Response) -> Score:
     want = f"Dear {case.expected['customer']},"
     ok = output.strip().startswith(want)
@@ -615,6 +635,43 @@ def exercises() -> list[Exercise]:
         ),
         explanation="Self-consistency: independent samples make different mistakes but agree on the right answer, so "
                     "the vote is more reliable than any one sample, at n times the cost.",
+    ))
+
+    out.append(Exercise(
+        id="05-confident-answer",
+        title="Answer only when sure: confidence, coverage and accuracy",
+        notebook="05",
+        task=("A system that abstains when the model is unsure keeps only confident answers. Here an answer counts "
+              "only if the probability of its first word is at least 50%; below that the system abstains and the "
+              "case is lost. Make the model name the city where the person in `{text}` lives, first and confidently, "
+              "so that it answers most cases (coverage) and is right on those it answers (accuracy)."),
+        how=("logprobs=True and top_logprobs=5 are fixed (the confidence is read from them). A case passes if the first "
+             "word of the answer is at least 50% likely and the answer starts with the city."),
+        variables=("text",),
+        cases=_cases(("text",), [*_CITY_TEXTS,
+                                 ("Omar Haddad is a baker in Cairo and has three children.", "Cairo"),
+                                 ("Laura Chen studies law; she lives in Toronto.", "Toronto")]),
+        checks=(_confident_and_right(0.5),),
+        params={"temperature": 0.7, "max_tokens": 16, "logprobs": True, "top_logprobs": 5},
+        fixed=frozenset({"logprobs", "top_logprobs"}),
+        runs=2,
+        threshold=0.6,
+        starter=Prompt(user="In which city does the person live? {text}"),
+        solution=Prompt(
+            system="Reply with the city name only.",
+            examples=(("Text: Ken Ito works in Osaka as a chef.", "Osaka"),
+                      ("Text: Lea Roth is a doctor and lives in Vienna with her son.", "Vienna")),
+            user="Text: {text}",
+        ),
+        solution_params={"temperature": 0, "stop": ["\n"]},
+        hints=(
+            "Look at the token view of one answer (wb.TokenView): how likely is the first word of a chatty answer?",
+            "When the answer is the first word, the model's certainty about the city is what the first word measures.",
+            "System 'Reply with the city name only.', two examples, temperature=0, stop=['\\n'].",
+        ),
+        explanation=("A chatty opening ('The person…', 'Based on…') is one of many ways to start, so its first word is "
+                     "rarely likely; an answer that starts with the fact makes the first word's probability the "
+                     "model's confidence in the fact, and the system can answer (coverage) without guessing."),
     ))
 
     # ---------------------------------------------------------------------------------

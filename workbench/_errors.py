@@ -42,6 +42,7 @@ __all__ = [
     "BatchPendingError",
     "SchemaError",
     "ToolError",
+    "TokensError",
 ]
 
 
@@ -118,6 +119,10 @@ class ToolError(WorkbenchError, ValueError):
 
 class CancelledRunError(WorkbenchError):
     """A run was stopped by the user before it finished."""
+
+
+class TokensError(WorkbenchError, ValueError):
+    """The token lens was asked of an answer without tokens, or to branch where that cannot be done."""
 
 
 class ProviderError(WorkbenchError):

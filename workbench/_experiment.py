@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._batch import BatchJob, arun_batch, plan_batch, run_batch, submit
+from ._calibration import CONFIDENCE_COLUMNS, confidence_columns
 from ._errors import BudgetExceededError, CasesError, ParamsError, PromptError, ScorerError
 from ._keys import redact_frame, redact_obj
 from ._params import PARAM_NAMES, Params
@@ -57,7 +58,7 @@ __all__ = ["Experiment", "ExperimentPlan", "DEFAULT_OUTPUT_TOKENS", "load_cases"
 SCORING_CONCURRENCY = 16
 RESERVED = frozenset({"experiment_id", "variant", "model", "case_id", "repeat", "output", "expected", "prompt_tokens",
                       "completion_tokens", "latency_s", "cost_usd", "cached", "error", "call_id", "rating", "id",
-                      "finish_reason", "tool_calls", "parsed", "parse_error", *PARAM_NAMES})
+                      "finish_reason", "tool_calls", "parsed", "parse_error", *PARAM_NAMES, *CONFIDENCE_COLUMNS})
 #: A case column holding earlier turns (a list of (role, text) pairs or message dicts, or that list as JSON
 #: text): they go before the prompt's user message, taken literally.
 HISTORY_COLUMN = "history"
@@ -697,6 +698,7 @@ class Experiment:
             row[scorer.name] = math.nan if score is None or score.value is None else float(score.value)
             row[f"{scorer.name}_passed"] = None if score is None else score.passed
             row[f"{scorer.name}_explanation"] = None if score is None else score.explanation
+        row.update(confidence_columns(response, self._labels()))  # with logprobs=True (workbench/_calibration.py)
         row.update({
             "prompt_tokens": response.usage.prompt_tokens, "completion_tokens": response.usage.completion_tokens,
             "latency_s": response.latency_s, "cost_usd": math.nan if response.cost_usd is None else response.cost_usd,
@@ -712,6 +714,14 @@ class Experiment:
         if self.runner.run_log is not None:
             row["rating"] = ratings.get(response.call_id, math.nan) if response.call_id is not None else math.nan
         return row
+
+    def _labels(self) -> list[str]:
+        """The labels of a label task (a ``label_match`` scorer): the distinct expected values, for ``p_<label>``."""
+        if "expected" not in self.cases.columns or not any(
+                getattr(getattr(s, "fn", None), "__qualname__", "").startswith("label_match.") for s in self.scorers):
+            return []
+        values = [str(v) for v in dict.fromkeys(self.cases["expected"].dropna())]
+        return values if len(values) <= 12 else []
 
     def _ratings(self) -> dict[int, float]:
         log = self.runner.run_log

@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ._errors import RunLogError
 from ._keys import redact, redact_obj
 from ._prompt import Prompt
+from ._tokens import decode_tokens, encode_tokens
 from ._types import Request, Response, Usage
 
 if TYPE_CHECKING:
@@ -185,6 +186,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         CREATE INDEX batch_cells_cell ON batch_cells (cell_key)
         """,
+    ),
+    (
+        "008_token_logprobs",
+        # per choice, the answer's tokens when logprobs were asked: compact JSON (workbench/_tokens.py)
+        "ALTER TABLE calls ADD COLUMN tokens_json TEXT",
     ),
     (
         "009_conversations_tools",
@@ -842,6 +848,7 @@ class RunLog:
             "experiment_id": experiment_id,
             "cell_key": cell_key,
             **_tool_columns(response),
+            "tokens_json": encode_tokens(response.choice_tokens),
         }
 
     def record(self, request: Request, response: Response, *, experiment_id: str | None = None,
@@ -1194,6 +1201,7 @@ def row_to_response(row: sqlite3.Row | Mapping[str, Any]) -> Response:
         created_at=row["created_at"],
         tags=json.loads(row["tags_json"] or "{}") if "tags_json" in keys else {},
         **_tool_fields(row, keys),
+        choice_tokens=decode_tokens(row["tokens_json"]) if "tokens_json" in keys else None,
     )
 
 

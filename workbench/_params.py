@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ._errors import ParamsError
 
@@ -54,9 +54,15 @@ class Params(BaseModel):
     tool_choice: str | None = Field(
         None, description="With tools: 'auto' (the model decides), 'none', 'required', or a tool's name.",
     )
+    logprobs: bool | None = Field(
+        None, description="Return each answer token's log-probability (Response.tokens, Response.confidence).",
+    )
+    top_logprobs: int | None = Field(
+        None, ge=0, le=20, description="How many most likely alternatives to return for each token (needs logprobs).",
+    )
 
     @field_validator("temperature", "top_p", "max_tokens", "seed", "presence_penalty", "frequency_penalty", "n",
-                     mode="before")
+                     "top_logprobs", mode="before")
     @classmethod
     def _not_a_bool(cls, value: Any) -> Any:
         if isinstance(value, bool):  # True would silently mean 1
@@ -98,6 +104,19 @@ class Params(BaseModel):
             raise ValueError("give 'auto', 'none', 'required' or the name of one of the tools")
         return value
 
+    @field_validator("logprobs", mode="before")
+    @classmethod
+    def _a_bool(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, bool):  # "false" or 0 would be taken as a wish
+            raise ValueError("logprobs must be True or False")
+        return value
+
+    @model_validator(mode="after")
+    def _top_needs_logprobs(self) -> Params:
+        if self.top_logprobs is not None and not self.logprobs:
+            raise ValueError("top_logprobs needs logprobs")
+        return self
+
     # --- construction with friendly errors ------------------------------
     @classmethod
     def build(cls, base: Params | Mapping[str, Any] | None = None, **overrides: Any) -> Params:
@@ -118,6 +137,8 @@ class Params(BaseModel):
         out = {k: v for k, v in self.model_dump().items() if v is not None}
         if out.get("n") == 1:  # the default everywhere; keeps cache keys stable
             out.pop("n")
+        if out.get("logprobs") is False:  # the same request as leaving it unset; keeps cache keys stable
+            out.pop("logprobs")
         if "stop" in out:
             out["stop"] = list(out["stop"])
         return out
@@ -176,6 +197,14 @@ def _friendly(exc: ValidationError) -> ParamsError:
             problems.append(
                 f"stop={value!r} is not allowed: give up to 4 non-empty strings. Fix: e.g. stop=['\\n\\n']."
             )
+            continue
+        if not err["loc"] and "top_logprobs needs logprobs" in err["msg"]:
+            top = value.get("top_logprobs") if isinstance(value, Mapping) else None
+            problems.append(f"top_logprobs={top!r} was given without logprobs=True: alternatives come with the "
+                            "token probabilities. Fix: pass logprobs=True as well (or drop top_logprobs).")
+            continue
+        if name == "logprobs":
+            problems.append(f"logprobs={value!r} is not allowed: logprobs is True or False. Fix: pass logprobs=True.")
             continue
         problems.append(f"{name}={value!r}: {err['msg']}.")
     return ParamsError(" ".join(problems))

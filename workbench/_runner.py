@@ -302,6 +302,9 @@ class Runner:
             retried=retried,
             created_at=created,
             tags=dict(request.tags),
+            # a choice whose text was redacted loses its tokens: they would still spell out the key
+            choice_tokens=[t if text == raw else None
+                           for t, text, raw in zip(c.tokens, choices, c.choices, strict=False)] if c.tokens else None,
         )
         attach_answer_extras(response, redact_obj(c.tool_calls) if c.tool_calls else [], request)
         return response

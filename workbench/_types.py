@@ -12,6 +12,7 @@ from typing import Any
 from . import _errors
 from ._errors import ModelNotFoundError
 from ._params import Params
+from ._tokens import Confidence, Token, confidence
 
 __all__ = ["Request", "Response", "Usage", "Delta", "Completion", "split_model"]
 
@@ -111,6 +112,8 @@ class Completion:
     finish_reasons: list[str | None] = field(default_factory=list)
     #: The first choice's tool calls as sent: ``{"id", "name", "arguments"}`` (arguments as text).
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    #: Per choice, the answer's tokens with log-probabilities (when ``logprobs=True`` was asked), else ``None``.
+    tokens: list[list[Token] | None] | None = None
 
 
 @dataclass
@@ -152,6 +155,18 @@ class Response:
     steps: list[Response] = field(default_factory=list)
     tool_results: list[dict[str, Any]] = field(default_factory=list)
     tool_errors: list[str] = field(default_factory=list)
+    #: The answer's tokens with log-probabilities and alternatives (``logprobs=True``), per choice; see :attr:`tokens`.
+    choice_tokens: list[list[Token] | None] | None = None
+
+    @property
+    def tokens(self) -> list[Token] | None:
+        """The first choice's tokens (``None`` unless the call asked for ``logprobs=True``)."""
+        return self.choice_tokens[0] if self.choice_tokens else None
+
+    @property
+    def confidence(self) -> Confidence | None:
+        """Mean token probability of the answer (a float) with ``.min``, ``.first``, ``.joint``; see ``_tokens``."""
+        return confidence(self.tokens)
 
     @property
     def ok(self) -> bool:

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = ["scores", "sweep", "heatmap", "distribution", "pareto", "agreement", "sweep_points", "improve_rounds",
-           "to_png", "OKABE_ITO"]
+           "to_png", "OKABE_ITO",
+           "calibration"]
 
 #: Okabe & Ito (2008), "Color Universal Design": safe for the common colour-vision deficiencies.
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -291,6 +292,38 @@ def agreement(results: pd.DataFrame, judge: str | None = None, *, ax: Axes | Non
     ax.figure.colorbar(image, ax=ax, label="calls")
     ax.set_title(f"{_tex(result.scorer)} vs human ratings\n"
                  f"Cohen's kappa {result.kappa:.2f} ({result.interpretation}), n = {result.n}")
+    return fig
+
+
+# --- confidence vs correctness (the token lens, issue 13) -------------------------------------
+def calibration(results: pd.DataFrame, scorer: str | None = None, confidence: str = "confidence", *,
+                bins: int = 5, ax: Axes | None = None, level: float = 0.95, seed: int = 0) -> Figure:
+    """Reliability diagram: accuracy per confidence bin (each bin's count shown) against the diagonal of perfect
+    calibration, titled with AUROC and Brier score and their bootstrap CIs (``wb.calibration`` has the figures)."""
+    from ._calibration import calibration as _calibration
+
+    result = _calibration(results, scorer, confidence, bins=bins, level=level, seed=seed)
+    fig, ax = _axes(ax, (5.6, 4.6))
+    table = result.reliability
+    ax.plot([0, 1], [0, 1], linestyle="--", color="#888888", label="perfectly calibrated")
+    width = 1 / bins
+    centres = np.linspace(width / 2, 1 - width / 2, bins)
+    acc = table["accuracy"].to_numpy(float)
+    ax.bar(centres, np.nan_to_num(acc), width=width * 0.9, color=_colour(0), alpha=0.75, edgecolor="white",
+           label="accuracy in the bin")
+    ax.plot(table["mean_confidence"], acc, marker="o", color=_colour(1), linestyle="none",
+            label="accuracy at the bin's mean confidence")
+    for x, a, n in zip(centres, acc, table["n"], strict=True):
+        ax.text(x, (0 if math.isnan(a) else a) + 0.02, f"n={n}", ha="center", fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.08)
+    ax.set_xlabel(f"{_tex(confidence)} (model's token probability)")
+    ax.set_ylabel(f"share passing {_tex(result.scorer)}")
+    pct = f"{level:.0%}"
+    ax.set_title(f"AUROC {result.auroc:.2f} [{result.auroc_ci[0]:.2f}, {result.auroc_ci[1]:.2f}] · "
+                 f"Brier {result.brier:.3f} [{result.brier_ci[0]:.3f}, {result.brier_ci[1]:.3f}]\n"
+                 f"{pct} bootstrap CIs, n = {result.n} answers, accuracy {result.accuracy:.0%}", fontsize=10)
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
     return fig
 
 

@@ -61,6 +61,11 @@ class Provider(ABC):
     roles: frozenset[str] = frozenset({"system", "user", "assistant", "tool"})
     #: Whether a conversation may end with an assistant turn (some APIs need a user or tool turn last).
     accepts_assistant_last: bool = True
+    #: Whether ``logprobs``/``top_logprobs`` can be honoured (the token lens, workbench/_tokens.py).
+    supports_logprobs: bool = False
+    #: Why an answer cannot be continued from a forced token here (``None``: it can; a trailing assistant
+    #: message is continued, not answered).
+    branch_refusal: str | None = "this provider cannot continue an answer from a forced token"
 
     @property
     def error_label(self) -> str:
@@ -85,6 +90,12 @@ class Provider(ABC):
 
     def check_params(self, model: str, params: Params) -> None:
         bad = sorted(set(params.set()) & self.unsupported)
+        if params.logprobs and not self.supports_logprobs and not bad:
+            raise UnsupportedParamError(
+                f"{self.name}:{model} does not return token log-probabilities, so logprobs/top_logprobs cannot "
+                "be honoured. Fix: leave logprobs unset for this provider, or use a model that returns them "
+                "(local:smollm2, openai:..., an OpenAI-compatible endpoint)."
+            )
         if bad:
             raise UnsupportedParamError(
                 f"{self.name}:{model} does not support {', '.join(bad)}. Fix: leave "

@@ -27,6 +27,7 @@ from .._params import Params
 from .._tools import CallOptions, local_extras, local_messages, parse_local_tool_answer, uses_tool_grammar
 from .._types import Completion, Delta, Usage
 from ._base import Provider
+from ._logits import LogprobCapture, open_stream
 from ._stream import StreamAccumulator, collect
 
 __all__ = ["LocalProvider", "smollm2_path", "map_local_params", "LOCAL_DEFAULTS"]
@@ -75,6 +76,8 @@ class LocalProvider(Provider):
     fallback_error = ProviderError  # a llama.cpp failure is not a flaky network: retrying does not help
     supports_tools = True  # by a grammar built from the tools' schemas (see _tools.local_tool_schema)
     supports_response_format = True  # by llama.cpp's grammar from the JSON schema
+    supports_logprobs = True
+    branch_refusal = None  # a trailing assistant message is continued (workbench/providers/_logits.py)
 
     def default_params(self, model: str) -> dict[str, Any]:
         return dict(LOCAL_DEFAULTS)
@@ -200,6 +203,8 @@ class LocalProvider(Provider):
                 elif kind == "finish":
                     index, reason = value
                     answer.add(index, None, reason)
+                elif kind == "tokens":
+                    answer.add_tokens(*value)
                 elif kind == "error":
                     raise self.translate_error(value, streaming=True, partial=answer.partial, label=label)
                 else:  # "done"
@@ -240,7 +245,8 @@ class LocalProvider(Provider):
                         # and so can the sampled text. A seeded call evaluates its prompt from scratch.
                         llama.reset()
                     pieces = []
-                    chunks = llama.create_chat_completion(messages=messages, stream=True, **call)
+                    capture = LogprobCapture.from_call(llama, call)  # logprobs without logits_all (see _logits)
+                    chunks = open_stream(llama, messages, call)  # a trailing assistant message is continued
                     for chunk in chunks:
                         if cancel.is_set():
                             chunks.close()
@@ -255,6 +261,8 @@ class LocalProvider(Provider):
                             emit("finish", (index, choice["finish_reason"]))
                     if pieces:
                         tokens += len(llama.tokenize("".join(pieces).encode("utf-8"), add_bos=False))
+                    if capture is not None:
+                        emit("tokens", (index, capture.tokens("".join(pieces))))
                     if cancel.is_set():
                         break
             emit("done", tokens)

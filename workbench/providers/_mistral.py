@@ -12,6 +12,7 @@ from typing import Any
 
 from .._keys import register_url_secrets
 from .._params import Params
+from .._tokens import tokens_from_openai
 from .._tools import CallOptions, ToolCallAccumulator, mistral_extras, raw_tool_calls
 from .._types import Completion, Delta, Usage
 from ._base import Provider, import_sdk
@@ -88,6 +89,11 @@ class MistralProvider(Provider):
     def known_models(self) -> list[str]:
         return list(MISTRAL_MODELS)
 
+    @property
+    def supports_logprobs(self) -> bool:  # type: ignore[override]
+        """mistralai >= 2 takes ``logprobs``/``top_logprobs``; an older SDK is refused before any call."""
+        return _sdk_has_logprobs()
+
     def map_params(self, params: Params) -> dict[str, Any]:
         return map_mistral_params(params)
 
@@ -132,8 +138,9 @@ class MistralProvider(Provider):
             raise invalid_utf8(self.error_label)
         reasons = [str(c.finish_reason) if c.finish_reason else None for c in result.choices]
         usage = Usage(result.usage.prompt_tokens or 0, result.usage.completion_tokens or 0) if result.usage else Usage()
+        tokens = [tokens_from_openai(getattr(c, "logprobs", None)) for c in result.choices] if params.logprobs else None
         return Completion(choices, reasons[0], usage, self._public_request(body), reasons,
-                          raw_tool_calls(result.choices[0].message.tool_calls))
+                          tool_calls=raw_tool_calls(result.choices[0].message.tool_calls), tokens=tokens)
 
     async def stream(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
                      *, timeout: float | None = None, options: CallOptions | None = None,
@@ -153,12 +160,30 @@ class MistralProvider(Provider):
                         calls.add(choice.delta.tool_calls)
                     delta = answer.add(choice.index, _content(choice.delta.content) if choice.delta else None,
                                        str(choice.finish_reason) if choice.finish_reason else None)
+                    if params.logprobs:
+                        answer.add_tokens(choice.index, tokens_from_openai(getattr(choice, "logprobs", None)))
                     if delta is not None:
                         yield delta
         except Exception as exc:
             raise self.options_refused(self.translate_error(exc, streaming=True, partial=answer.partial),
                                        options) from exc
         yield dataclasses.replace(answer.completion(self._public_request(body)), tool_calls=calls.result())
+
+
+@functools.cache
+def _sdk_has_logprobs() -> bool:
+    """Whether the installed mistralai's ``chat.complete`` takes ``logprobs`` (checked once, without a call)."""
+    import importlib.util
+    import inspect
+
+    if importlib.util.find_spec("mistralai") is None:
+        return True  # no SDK at all: the missing-dependency error, raised next, is the one to show
+    try:
+        chat = import_sdk("mistralai.client.chat", "mistral")  # mistralai >= 2
+    except Exception:  # noqa: BLE001 - the 1.x layout: no logprobs
+        return False
+    cls = getattr(chat, "Chat", None)
+    return cls is not None and "logprobs" in inspect.signature(cls.complete).parameters
 
 
 def _content(content: Any) -> str:

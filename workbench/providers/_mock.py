@@ -36,11 +36,12 @@ from .._errors import (
     StreamInterruptedError,
 )
 from .._params import Params
+from .._tokens import Token
 from .._types import Completion, Delta, Usage
 from ._base import Provider
 from ._stream import StreamAccumulator, collect
 
-__all__ = ["MockProvider", "Fault", "MockCall", "ScriptItem"]
+__all__ = ["MockProvider", "Fault", "MockCall", "ScriptItem", "mock_tokens"]
 
 FaultKind = Literal["rate_limit", "server", "timeout", "connection", "auth", "bad_request", "malformed",
                     "stream_cut"]
@@ -107,7 +108,25 @@ class _Script:
 
 def _echo(messages: Sequence[dict[str, Any]], params: Params) -> str:
     users = [m for m in messages if m.get("role") == "user"]
-    return str(users[-1].get("content") or "") if users else ""
+    text = str(users[-1].get("content") or "") if users else ""
+    if messages and messages[-1].get("role") == "assistant":  # continue the prefix: the rest of the echo
+        prefix = str(messages[-1].get("content") or "")
+        return text[len(prefix):] if text.startswith(prefix) else " (continued)"
+    return text
+
+
+def mock_tokens(pieces: Sequence[str], top: int) -> list[Token]:
+    """Made-up but fixed log-probabilities for a mock answer's pieces (a word's length decides them).
+
+    The alternatives are the piece in upper case and ``" alt1"``, ``" alt2"``..., each less likely.
+    """
+    out = []
+    for piece in pieces:
+        lp = -round(0.05 + 0.45 * (len(piece.strip()) % 7) / 6, 4)
+        alts = [piece, piece.upper() if piece.upper() != piece else piece + "!"]
+        alts += [f" alt{j}" for j in range(1, max(top - 1, 0))]
+        out.append(Token(piece, lp, tuple((a, round(lp - 1.5 * j, 4)) for j, a in enumerate(alts[:top]))))
+    return out
 
 
 def _words(text: str) -> list[str]:
@@ -126,6 +145,8 @@ class MockProvider(Provider):
     default_concurrency = 16
     supports_tools = True
     supports_response_format = True
+    supports_logprobs = True  # made-up log-probabilities (mock_tokens), for testing the token lens
+    branch_refusal = None  # an unscripted mock continues a trailing assistant message
 
     def __init__(self) -> None:
         self._scripts: dict[str, _Script] = {}
@@ -206,6 +227,8 @@ class MockProvider(Provider):
                 if streamed and script.chunk_delay:
                     await asyncio.sleep(script.chunk_delay)
                 delta = answer.add(index, piece)
+                if params.logprobs:
+                    answer.add_tokens(index, mock_tokens([piece], params.top_logprobs or 0))
                 if streamed and delta is not None:
                     yield delta
             answer.add(index, None, reason)

@@ -14,6 +14,7 @@ from typing import Any
 
 from .._keys import register_url_secrets
 from .._params import Params
+from .._tokens import tokens_from_openai
 from .._tools import CallOptions, ToolCallAccumulator, openai_extras, raw_tool_calls
 from .._types import Completion, Delta, Usage
 from ._base import Provider, import_sdk
@@ -43,6 +44,13 @@ class OpenAIProvider(Provider):
     batch_api: str | None = "openai"  # SupportsBatch (workbench/providers/_batching.py)
     supports_tools = True
     supports_response_format = True
+    supports_logprobs = True
+    #: Why a token view cannot branch here: OpenAI answers a trailing assistant message anew, it does not continue it.
+    branch_refusal: str | None = (
+        "OpenAI's chat API does not continue a trailing assistant message (it answers it anew), so an answer "
+        "cannot be continued from a forced token. Branching works with local:smollm2 and OpenAI-compatible "
+        "servers (wb.add_endpoint) that continue a trailing assistant message."
+    )
 
     def __init__(self, base_url: str | None = None) -> None:
         register_url_secrets(base_url)  # credentials inside the URL are secrets (redacted everywhere)
@@ -92,8 +100,9 @@ class OpenAIProvider(Provider):
         choices = [c.message.content or "" for c in result.choices]
         reasons = [c.finish_reason for c in result.choices]
         usage = Usage(result.usage.prompt_tokens, result.usage.completion_tokens) if result.usage else Usage()
+        tokens = [tokens_from_openai(getattr(c, "logprobs", None)) for c in result.choices] if params.logprobs else None
         return Completion(choices, reasons[0], usage, self._public_request(body), reasons,
-                          raw_tool_calls(result.choices[0].message.tool_calls))
+                          tool_calls=raw_tool_calls(result.choices[0].message.tool_calls), tokens=tokens)
 
     async def stream(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
                      *, timeout: float | None = None, options: CallOptions | None = None,
@@ -111,6 +120,8 @@ class OpenAIProvider(Provider):
                         calls.add(choice.delta.tool_calls)
                     delta = answer.add(choice.index, choice.delta.content if choice.delta else None,
                                        choice.finish_reason)
+                    if params.logprobs:
+                        answer.add_tokens(choice.index, tokens_from_openai(getattr(choice, "logprobs", None)))
                     if delta is not None:
                         yield delta
         except Exception as exc:
@@ -125,6 +136,7 @@ class CompatibleProvider(OpenAIProvider):
     max_tokens_field = "max_tokens"  # what the compatible servers understand
     batch_api = None  # the chat API only: no files and batch endpoints
     default_concurrency = 4
+    branch_refusal = None  # llama.cpp server, vLLM, Ollama, LM Studio continue a trailing assistant message
 
     def __init__(self, name: str, base_url: str, *, key_env: str | None = None, models: Sequence[str] = ()) -> None:
         super().__init__(base_url=base_url)

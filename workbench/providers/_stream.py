@@ -10,10 +10,11 @@ ended before the first choice's finish reason (:class:`StreamInterruptedError`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Sequence
 from typing import Any
 
 from .._errors import MalformedResponseError, StreamInterruptedError
+from .._tokens import Token
 from .._types import Completion, Delta, Usage
 
 __all__ = ["StreamAccumulator", "collect", "no_choices"]
@@ -27,7 +28,7 @@ def no_choices(label: str) -> MalformedResponseError:
 class StreamAccumulator:
     """The pieces of one streamed answer with ``n`` choices, from the provider called ``label``."""
 
-    __slots__ = ("label", "n", "reasons", "seen_any", "texts", "usage")
+    __slots__ = ("label", "n", "reasons", "seen_any", "texts", "tokens", "usage")
 
     def __init__(self, n: int, label: str) -> None:
         self.n = n
@@ -36,6 +37,8 @@ class StreamAccumulator:
         self.reasons: list[str | None] = [None] * n
         self.usage = Usage()
         self.seen_any = False
+        #: Per choice, the tokens with log-probabilities received so far (``None``: none asked for).
+        self.tokens: list[list[Token]] | None = None
 
     def add(self, index: int, text: str | None, finish_reason: str | None = None) -> Delta | None:
         """Record one choice's piece; returns the :class:`Delta` to show, or ``None`` if there is no text.
@@ -51,6 +54,14 @@ class StreamAccumulator:
             self.texts[index].append(text)
             return Delta(text, index)
         return None
+
+    def add_tokens(self, index: int, tokens: Sequence[Token] | None) -> None:
+        """Record tokens (with log-probabilities) of choice ``index``, in order."""
+        if tokens is None or index >= self.n:
+            return
+        if self.tokens is None:
+            self.tokens = [[] for _ in range(self.n)]
+        self.tokens[index].extend(tokens)
 
     @property
     def partial(self) -> str:
@@ -68,7 +79,9 @@ class StreamAccumulator:
                 "received); the partial answer was discarded and the call retried.",
                 partial_text=partial,
             )
-        return Completion(["".join(t) for t in self.texts], self.reasons[0], self.usage, request, list(self.reasons))
+        tokens: list[list[Token] | None] | None = list(self.tokens) if self.tokens is not None else None
+        return Completion(["".join(t) for t in self.texts], self.reasons[0], self.usage, request, list(self.reasons),
+                          tokens=tokens)
 
 
 async def collect(stream: AsyncIterable[Delta | Completion]) -> Completion:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .._params import PARAM_NAMES, Params, param_bounds
+from .._tokens import TOKEN_PARAMS
 from .._types import split_model
 from ..providers import get_provider
 
@@ -57,7 +58,8 @@ def param_specs() -> list[ParamSpec]:
     props = Params.model_json_schema()["properties"]
     specs = []
     for name in PARAM_NAMES:
-        if name == "tool_choice":  # a choice among the tools passed in, not a slider (the tools panel's)
+        # tool_choice: set in the tools panel; the token parameters: by the "Tokens" toggle
+        if name == "tool_choice" or name in TOKEN_PARAMS:
             continue
         prop = props[name]
         options = prop.get("anyOf", [prop])

@@ -12,5 +12,6 @@ from ._compare import Compare
 from ._improve import Improve, ReviewCases
 from ._playground import Playground
 from ._sweep import Sweep
+from ._tokens import TokenView
 
-__all__ = ["Playground", "Compare", "Sweep", "Improve", "ReviewCases"]
+__all__ = ["Playground", "Compare", "Sweep", "Improve", "ReviewCases", "TokenView"]

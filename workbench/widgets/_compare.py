@@ -29,8 +29,13 @@ from ._parts import (
     style_tag,
 )
 from ._playground import textarea
+from ._tokens import TokensToggle, set_token_params
 
 __all__ = ["Compare"]
+
+
+def _without(params: dict[str, Any], name: str) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k != name}
 
 
 class VariantView(w.VBox):
@@ -55,7 +60,13 @@ class VariantView(w.VBox):
         header = w.HBox([self.label, self.model, self.remove],
                         layout=w.Layout(align_items="center", width="auto", min_width="0"))
         header.add_class("wb-row")
-        super().__init__([header, self.system, self.examples, self.user, self.answer], layout=w.Layout(min_width="0"))
+        self.tokens = TokensToggle(  # the token lens (issue 13), per column: workbench/widgets/_tokens.py
+            state, lambda: state.answers[self.index].response if self.variant in state.variants else None,
+            lambda on: set_token_params(lambda k, v: self._edit(params={**_without(self.variant.params, k),
+                                                                        **({k: v} if v is not None else {})}), on),
+            is_on=bool(variant.params.get("logprobs")), watch=lambda name: name.startswith("answer"))
+        super().__init__([header, self.system, self.examples, self.user, self.answer, self.tokens],
+                         layout=w.Layout(min_width="0"))
         self.add_class("wb-variant")
         self.label.observe(safe(lambda c: self._rename(c["new"])), names="value")
         self.model.on_pick(safe(lambda model: self._edit(model=model)))

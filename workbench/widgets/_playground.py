@@ -27,6 +27,7 @@ from ._parts import (
     section,
     style_tag,
 )
+from ._tokens import TokensToggle, prompt_split_for, set_token_params
 from ._versions import VersionsPanel
 
 __all__ = ["Playground"]
@@ -80,7 +81,11 @@ class Playground(StateWidget):
         self.key = KeyPrompt(safe(s.provide_key))
         self.messages = MessageArea()
         self.answer = AnswerView(safe(lambda rating, note: s.rate(rating, note)))
-        output = w.VBox([section("answer"), self.key, self.messages, self.answer])
+        self.tokens = TokensToggle(  # the token lens (issue 13): workbench/widgets/_tokens.py
+            s, lambda: s.answer.response, lambda on: set_token_params(s.set_param, on),
+            is_on=bool(s.params.get("logprobs")),
+            prompt_split=lambda: prompt_split_for(s.model, list(s.prepare().messages), s.answer.response))
+        output = w.VBox([section("answer"), self.key, self.messages, self.answer, self.tokens])
         output.add_class("wb-column")
         output.add_class("wb-output")
         columns = w.HBox([editor, output])
