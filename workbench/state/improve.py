@@ -16,6 +16,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from .. import plots
 from .._errors import RunLogError, WorkbenchError
 from .._improve import Candidate, Improvement
 from .._log import RunLog, Version
@@ -166,8 +167,6 @@ class ImproveState(Observable):
                 "status": c.status, "diff": c.diff}
 
     def png(self) -> bytes:
-        from .. import plots
-
         return plots.to_png(self.improvement.figure())
 
     def verdict(self) -> str:
