@@ -15,10 +15,13 @@ from . import lab
 from .servers import KERNEL_NAME, VoilaServer
 from .test_widgets_lab import _click, _snap
 
-DEMO = Path(__file__).resolve().parents[2] / "notebooks" / "demos" / "five_minute_demo.ipynb"
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "notebooks" / "demos" / "five_minute_demo.ipynb"
 
 CELLS = [
-    ("code", "import workbench as wb\nfrom tests.results_factory import two_variants"),
+    # the kernel starts in a temporary folder: the repository root makes tests.results_factory importable
+    ("code", f"import sys\nsys.path.insert(0, {str(REPO)!r})\n"
+             "import workbench as wb\nfrom tests.results_factory import two_variants"),
     ("markdown", None),  # the demo's presenter note, as shipped
     ("code", "shot = wb.Prompt(system='Label the sentiment.', user='{text}',\n"
              "                 examples=[('I love it', 'positive'), ('Awful service', 'negative')])\n"
