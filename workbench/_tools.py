@@ -435,36 +435,33 @@ def parse_local_tool_answer(text: str, call_id: str = "call_0") -> tuple[str, li
     return text, []
 
 
-def openai_extras(options: CallOptions | None) -> dict[str, Any]:
-    """``chat.completions.create`` keyword arguments for tools, tool_choice and response_format."""
-    from ._structured import openai_response_format
-
+def _extras(options: CallOptions | None, tools: Callable[[Sequence[Tool]], Any], choice: Callable[[str], Any],
+            response_format: Callable[[Any], Any]) -> dict[str, Any]:
+    """Keyword arguments for tools, tool_choice and response_format in one provider's wire shapes."""
     out: dict[str, Any] = {}
     if options is None:
         return out
     if options.tools:
-        out["tools"] = openai_tools(options.tools)
+        out["tools"] = tools(options.tools)
         if options.tool_choice:
-            out["tool_choice"] = openai_tool_choice(options.tool_choice)
+            out["tool_choice"] = choice(options.tool_choice)
     if options.response_format is not None:
-        out["response_format"] = openai_response_format(options.response_format)
+        out["response_format"] = response_format(options.response_format)
     return out
+
+
+def openai_extras(options: CallOptions | None) -> dict[str, Any]:
+    """``chat.completions.create`` keyword arguments for tools, tool_choice and response_format."""
+    from ._structured import openai_response_format
+
+    return _extras(options, openai_tools, openai_tool_choice, openai_response_format)
 
 
 def mistral_extras(options: CallOptions | None) -> dict[str, Any]:
     """mistralai ``chat.complete`` keyword arguments for tools, tool_choice and response_format."""
     from ._structured import mistral_response_format
 
-    out: dict[str, Any] = {}
-    if options is None:
-        return out
-    if options.tools:
-        out["tools"] = mistral_tools(options.tools)
-        if options.tool_choice:
-            out["tool_choice"] = mistral_tool_choice(options.tool_choice)
-    if options.response_format is not None:
-        out["response_format"] = mistral_response_format(options.response_format)
-    return out
+    return _extras(options, mistral_tools, mistral_tool_choice, mistral_response_format)
 
 
 def local_messages(messages: Sequence[dict[str, Any]], options: CallOptions | None) -> list[dict[str, str]]:
