@@ -53,6 +53,15 @@ def fresh_providers():
     testing.reset()
 
 
+def point_sdks_at(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> FakeServer:
+    """Send the openai and mistralai SDKs to ``server``, with PLANTED_KEY as both keys."""
+    monkeypatch.setenv("OPENAI_BASE_URL", server.openai_base_url)
+    monkeypatch.setenv("MISTRAL_SERVER_URL", server.mistral_base_url)
+    wb.set_key("OPENAI_API_KEY", PLANTED_KEY)
+    wb.set_key("MISTRAL_API_KEY", PLANTED_KEY)
+    return server
+
+
 @pytest.fixture
 def keyed_fake():
     """A fake OpenAI-compatible server that streams word by word and wants PLANTED_KEY."""

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import workbench as wb
-from tests.conftest import PLANTED_KEY
+from tests.conftest import PLANTED_KEY, point_sdks_at
 from tests.fakebatch import BatchAPI
 from tests.fakeserver import FakeServer
 from workbench import _batch
@@ -38,11 +38,7 @@ CASES = pd.DataFrame({"id": [f"c{i}" for i in range(4)], "q": [f"question {i}" f
 @pytest.fixture
 def server(monkeypatch, fresh_providers):
     with FakeServer(api_key=PLANTED_KEY) as s:
-        monkeypatch.setenv("OPENAI_BASE_URL", s.openai_base_url)
-        monkeypatch.setenv("MISTRAL_SERVER_URL", s.mistral_base_url)
-        wb.set_key("OPENAI_API_KEY", PLANTED_KEY)
-        wb.set_key("MISTRAL_API_KEY", PLANTED_KEY)
-        yield s
+        yield point_sdks_at(s, monkeypatch)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import workbench as wb
-from tests.conftest import PLANTED_KEY
+from tests.conftest import PLANTED_KEY, point_sdks_at
 from tests.fakebatch import BatchAPI
 from tests.fakeserver import FakeServer, Reply, message_text
 from workbench._types import Request
@@ -42,11 +42,7 @@ def _responder(body: dict) -> object:
 @pytest.fixture
 def server(monkeypatch, fresh_providers):
     with FakeServer(api_key=PLANTED_KEY, responder=_responder) as s:
-        monkeypatch.setenv("OPENAI_BASE_URL", s.openai_base_url)
-        monkeypatch.setenv("MISTRAL_SERVER_URL", s.mistral_base_url)
-        wb.set_key("OPENAI_API_KEY", PLANTED_KEY)
-        wb.set_key("MISTRAL_API_KEY", PLANTED_KEY)
-        yield s
+        yield point_sdks_at(s, monkeypatch)
 
 
 EXTRAS = {
