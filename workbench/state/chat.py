@@ -313,11 +313,12 @@ class ChatState(RunningState):
         for i in range(len(self.turns) - 1, -1, -1):
             if self.turns[i].role == "assistant":
                 order = [c.id for c in self.turns[i].tool_calls]
-                rank = order.index(turn.tool_call_id) if turn.tool_call_id in order else len(order)
+
+                def rank(t: ChatTurn, order: list[str] = order) -> int:
+                    return order.index(t.tool_call_id) if t.tool_call_id in order else len(order)
+
                 at = i + 1
-                while (at < len(self.turns) and self.turns[at].role == "tool"
-                       and (order.index(self.turns[at].tool_call_id) if self.turns[at].tool_call_id in order
-                            else len(order)) < rank):
+                while at < len(self.turns) and self.turns[at].role == "tool" and rank(self.turns[at]) < rank(turn):
                     at += 1
                 break
         self.turns.insert(at, turn)
