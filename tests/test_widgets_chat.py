@@ -60,7 +60,7 @@ def test_run_streams_then_appends_the_answer_and_the_reply_box_continues(runner)
     _run(chat)
     assert [t.role for t in chat.state.turns] == ["user", "assistant"]
     answer = chat.turn_view(1)
-    assert answer.text.value == "Your order {A17} shipped." and "text as is" in text_of(answer.note)
+    assert answer.text.value == "Your order {A17} shipped." and "literal text" in text_of(answer.note)
     assert "tokens" in text_of(answer.note)  # the figures line of the logged call
     assert not shown(chat.answer)  # the live answer box only shows while streaming (or on failure)
     assert chat.variables.children == (chat.variables.empty,)  # an answer's braces are not variables

@@ -433,7 +433,7 @@ class ChatState(RunningState):
     def summary_html(self) -> str:
         rows = []
         for i, t in enumerate(self.turns, 1):
-            calls = "".join(f"<div>&#128295; <b>{html.escape(c.name)}</b>(<code>{html.escape(redact(c.raw))}</code>)"
+            calls = "".join(f"<div>tool call <b>{html.escape(c.name)}</b>(<code>{html.escape(redact(c.raw))}</code>)"
                             "</div>" for c in t.tool_calls)
             rows.append(f"<div><i>{i}. {html.escape(t.role)}</i><pre style='white-space:pre-wrap;margin:2px 0'>"
                         f"{html.escape(redact(t.text))}</pre>{calls}</div>")

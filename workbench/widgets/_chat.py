@@ -100,7 +100,7 @@ class CallCard(w.VBox):
         s = chat.state
         shown = json.dumps(call.arguments, indent=2, ensure_ascii=False) if call.arguments is not None else call.raw
         ok = (True, "arguments fit the schema") if call.valid else (False, call.error or "")
-        self.head = w.HTML(f"<div><b>&#128295; {html.escape(call.name)}</b> <code>{html.escape(call.id)}</code> · "
+        self.head = w.HTML(f"<div><i class='fa fa-wrench'></i> <b>{html.escape(call.name)}</b> <code>{html.escape(call.id)}</code> · "
                            f"{_validity_html(*ok)}</div>")
         self.head.add_class("wb-call-head")
         self.args = w.HTML(f"<pre class='wb-call-args'>{html.escape(redact(shown))}</pre>")
@@ -205,6 +205,8 @@ class TurnView(w.VBox):
         for role in ROLES:
             (self.add_class if role == t.role else self.remove_class)(f"wb-turn-{role}")
         self.number.value = f"#{i + 1}"
+        # an answer that only called tools has no text: its cards say it all
+        hidden(self.text, t.role == "assistant" and bool(t.tool_calls) and not t.text)
         self.up.disabled = i == 0 or s.running
         self.down.disabled = i == len(s.turns) - 1 or s.running
         self.regen.disabled = self.delete.disabled = s.running
@@ -233,13 +235,13 @@ class TurnView(w.VBox):
             parts.append(f"result of <b>{html.escape(t.name or '?')}</b> <code>{html.escape(t.tool_call_id or '?')}"
                          "</code>" if t.tool_call_id else "<span class='wb-invalid'>answers no tool call</span>: "
                          "give results through a call's card")
+        validity = _validity_html(*t.validity)
+        if validity:  # first: what the response-format panel asked about this answer
+            parts.insert(0, validity)
         if t.literal:
-            parts.append("text as is (braces are not variables)")
+            parts.append("literal text (no {variables})")
         if t.response is not None and t.response.ok:
             parts.append(html.escape(t.response.figures()))
-        validity = _validity_html(*t.validity)
-        if validity:
-            parts.append(validity)
         return " · ".join(parts)
 
 
@@ -428,6 +430,7 @@ class Chat(StateWidget):
         s = self.state
         if self.schema.value != s.schema_text:
             self.schema.value = s.schema_text
+        self.schema.rows = max(5, min(18, s.schema_text.count("\n") + 2))
         ok, why = s.schema_status
         self.schema_status.value = (_validity_html(ok, why) if ok is not None else
                                     "<span class='wb-hint'>No schema: answers are free text.</span>")
