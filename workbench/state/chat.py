@@ -18,11 +18,8 @@ result (:meth:`answer_call`) or runs the Python function (:meth:`run_call`), the
 
 from __future__ import annotations
 
-import html
 import json
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from .._conversation import _run_one
@@ -30,102 +27,19 @@ from .._errors import PromptError, SchemaError, ToolError
 from .._keys import redact
 from .._log import RunLog
 from .._params import Params
-from .._prompt import ROLES, Prompt, _escape, as_prompt
+from .._prompt import ROLES, Prompt, as_prompt
 from .._runner import Runner
 from .._structured import ResponseFormat, as_response_format
-from .._tools import TOOL_CHOICES, Tool, ToolCall, as_tools, assistant_message
+from .._tools import TOOL_CHOICES, Tool, ToolCall, as_tools
 from .._types import Request, Response
 from .answer import Answer
 from .base import RunningState, stream_into
+from .chat_parts import VARIABLE, ChatTurn, chat_html, chat_text, schema_check, tool_schema_text, turns_from_prompt
 from .history import editor_tags
 from .inputs import check_filled, default_model, key_env, missing_key, split_kwargs
 from .params_form import build_params
 
 __all__ = ["ChatState", "ChatTurn", "schema_check", "tool_schema_text"]
-
-_VARIABLE = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
-
-
-@dataclass(eq=False)
-class ChatTurn:
-    """One turn: a role, its text, and for an assistant turn the tool calls it made; a tool turn
-    answers ``tool_call_id``. ``literal`` text (a model's answer, a tool's result) has no
-    variables; ``response`` is the logged answer a run appended (figures, parsed object)."""
-
-    role: str
-    text: str
-    tool_calls: list[ToolCall] = field(default_factory=list)
-    tool_call_id: str | None = None
-    name: str | None = None
-    literal: bool = False
-    response: Response | None = None
-    #: The answer was made with a response format (so :attr:`validity` says whether it fits).
-    checked: bool = False
-
-    def message(self) -> dict[str, Any]:
-        """The turn as a message template (literal text with its braces doubled)."""
-        text = _escape(self.text) if self.literal else self.text
-        if self.role == "assistant":
-            return assistant_message(text, self.tool_calls)
-        out: dict[str, Any] = {"role": self.role, "content": text}
-        if self.role == "tool":
-            out["tool_call_id"] = self.tool_call_id
-            if self.name is not None:
-                out["name"] = self.name
-        return out
-
-    @property
-    def validity(self) -> tuple[bool | None, str]:
-        """For an answer made with a response format: ``(True, "valid ...")`` or ``(False, why)``."""
-        r = self.response
-        if r is None or not self.checked:
-            return None, ""
-        if r.parse_error or r.parsed is None:
-            return False, r.parse_error or "The answer was not checked against the schema."
-        return True, "valid against the response format's schema"
-
-
-def schema_check(text: str) -> tuple[bool | None, str]:
-    """``(None, "")`` for no schema; ``(True, "valid schema")`` or ``(False, why)`` for the text typed."""
-    if not text.strip():
-        return None, ""
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        return False, (f"The schema is not valid JSON: {exc}. Fix: correct the JSON there (double quotes around "
-                       "names and strings, no trailing commas).")
-    try:
-        as_response_format(value)
-    except SchemaError as exc:
-        return False, str(exc)
-    return True, "valid schema"
-
-
-def tool_schema_text(tool: Tool) -> str:
-    """A tool as its readable JSON definition (name, description, parameters)."""
-    return json.dumps(tool.spec(), indent=2, ensure_ascii=False)
-
-
-def _turns_from_prompt(prompt: Prompt) -> list[ChatTurn]:
-    """A prompt's system message, examples, conversation and user message as editable turns."""
-    turns: list[ChatTurn] = []
-    if prompt.system:
-        turns.append(ChatTurn("system", prompt.system))
-    for q, a in prompt.examples:
-        turns += [ChatTurn("user", q), ChatTurn("assistant", a)]
-    for t in prompt.messages:
-        calls = []
-        for c in json.loads(t.tool_calls) if t.tool_calls else []:
-            raw = c.get("function", {}).get("arguments") or ""
-            try:
-                arguments = json.loads(raw) if raw.strip() else {}
-            except ValueError:
-                arguments = None
-            calls.append(ToolCall(str(c.get("id")), str(c.get("function", {}).get("name")), arguments, raw))
-        turns.append(ChatTurn(t.role, t.content, calls, t.tool_call_id, t.name))
-    if prompt.user or not prompt.messages:
-        turns.append(ChatTurn("user", prompt.user))
-    return turns
 
 
 class ChatState(RunningState):
@@ -145,7 +59,7 @@ class ChatState(RunningState):
         p = as_prompt(prompt or "", template=True)
         param_kwargs, var_kwargs = split_kwargs(kwargs, p)
         self._init_run(runner, log)
-        self.turns: list[ChatTurn] = _turns_from_prompt(p)
+        self.turns: list[ChatTurn] = turns_from_prompt(p)
         self.model: str = model or default_model()
         self.tools: tuple[Tool, ...] = as_tools(tools)
         params = build_params(param_kwargs).set()
@@ -239,7 +153,7 @@ class ChatState(RunningState):
             names: list[str] = []
             for t in self.turns:
                 if not t.literal:
-                    names += [n for n in _VARIABLE.findall(t.text) if n not in names]
+                    names += [n for n in VARIABLE.findall(t.text) if n not in names]
             return names
 
     # --- the tools panel ------------------------------------------------------------
@@ -418,26 +332,9 @@ class ChatState(RunningState):
             return f"done in {a.response.latency_s:.2f} s"
         return {"error": "failed", "stopped": "stopped"}.get(a.status, "")
 
-    # --- static form ----------------------------------------------------------------
+    # --- static form (see chat_parts.py) ----------------------------------------------
     def summary_text(self) -> str:
-        lines = [f"Chat · {self.model} · {self.build_params().describe()}"]
-        for i, t in enumerate(self.turns, 1):
-            calls = "".join(f"\n    -> {c.name}({c.raw})" for c in t.tool_calls)
-            lines.append(f"{i}. [{t.role}] {t.text}{calls}")
-        for name in self.variable_names:
-            lines.append(f"  {name} = {self.variables.get(name, '')!r}")
-        if self.tools:
-            lines.append("tools: " + ", ".join(t.name for t in self.tools))
-        return redact("\n".join(lines))
+        return chat_text(self)
 
     def summary_html(self) -> str:
-        rows = []
-        for i, t in enumerate(self.turns, 1):
-            calls = "".join(f"<div>tool call <b>{html.escape(c.name)}</b>(<code>{html.escape(redact(c.raw))}</code>)"
-                            "</div>" for c in t.tool_calls)
-            rows.append(f"<div><i>{i}. {html.escape(t.role)}</i><pre style='white-space:pre-wrap;margin:2px 0'>"
-                        f"{html.escape(redact(t.text))}</pre>{calls}</div>")
-        return ("<div class='wb-static' style='border:1px solid #ddd;border-radius:6px;padding:8px 12px;"
-                f"font-family:sans-serif;font-size:13px'><b>Chat</b> · <code>{html.escape(self.model)}</code>"
-                f"{''.join(rows)}<div style='color:#999;font-size:11px;margin-top:6px'>(static view of a workbench "
-                "widget: run the notebook to use it)</div></div>")
+        return chat_html(self)

@@ -100,8 +100,8 @@ class CallCard(w.VBox):
         s = chat.state
         shown = json.dumps(call.arguments, indent=2, ensure_ascii=False) if call.arguments is not None else call.raw
         ok = (True, "arguments fit the schema") if call.valid else (False, call.error or "")
-        self.head = w.HTML(f"<div><i class='fa fa-wrench'></i> <b>{html.escape(call.name)}</b> <code>{html.escape(call.id)}</code> · "
-                           f"{_validity_html(*ok)}</div>")
+        self.head = w.HTML(f"<div><i class='fa fa-wrench'></i> <b>{html.escape(call.name)}</b> "
+                           f"<code>{html.escape(call.id)}</code> · {_validity_html(*ok)}</div>")
         self.head.add_class("wb-call-head")
         self.args = w.HTML(f"<pre class='wb-call-args'>{html.escape(redact(shown))}</pre>")
         self.result = w.Textarea(rows=2, placeholder=f"type what {call.name} returned (JSON or text)…",

@@ -12,6 +12,7 @@ from .._log import RunLog
 from .._prompt import Prompt
 from .._runner import Runner
 from ..state import PlaygroundState
+from ._chat import chat_for_playground
 from ._code import CodePanel
 from ._history import HistoryPanel
 from ._parts import (
@@ -128,8 +129,6 @@ class Playground(StateWidget):
     # --- chat mode (workbench/widgets/_chat.py) ----------------------------
     def show_chat(self, on: bool = True) -> None:
         """Switch to chat mode (built from the prompt as it is now, the first time) or back."""
-        from ._chat import chat_for_playground
-
         if on and self.chat is None:
             self.chat = chat_for_playground(self, *self._chat_from)
         if self.chat is not None:
