@@ -177,3 +177,15 @@ def test_ctrl_enter_in_the_reply_box_sends_the_reply(runner):
     chat.shortcuts._on_key("run", {"classes": ["wb-reply"], "rank": 0, "value": "Q2"})
     assert wait_until(lambda: not chat.state.running and chat.state.turns[-1].text == "A2")
     assert [t.text for t in chat.state.turns] == ["Q1", "A1", "Q2", "A2"] and chat.reply.value == ""
+
+
+def test_in_chat_mode_the_playground_keys_and_saved_summary_follow_the_chat(runner):
+    model = testing.script("modekeys", ["A1"])
+    pg = wb.Playground("Prompt-mode text", model, runner=runner, chat=True)
+    pg.shortcuts._on_key("run", None)  # the Playground's own listener also hears keys pressed in the chat
+    assert pg.state.future is None  # ... and leaves them to the chat's
+    pg.chat.shortcuts._on_key("run", None)
+    assert wait_until(lambda: pg.chat.state.turns[-1].text == "A1" and not pg.chat.state.running)
+    assert "A1" in pg._fallback_html() and "<b>Chat</b>" in pg._fallback_html()
+    pg.show_chat(False)
+    assert "Playground" in pg._fallback_html() and "<b>Chat</b>" not in pg._fallback_html()

@@ -131,6 +131,8 @@ class Playground(StateWidget):
         """Switch to chat mode (built from the prompt as it is now, the first time) or back."""
         if on and self.chat is None:
             self.chat = chat_for_playground(self, *self._chat_from)
+            # the saved notebook's summary follows the chat while it is shown
+            self.chat.state.observe(lambda name: self._fallback_changed(name) if hasattr(self, "_fallbacks") else None)
         if self.chat is not None:
             children: tuple[Any, ...] = tuple(getattr(self, "children", ()))
             self._modes = getattr(self, "_modes", None) or [c for c in children if c is not self.chat]
@@ -141,6 +143,8 @@ class Playground(StateWidget):
             if self.chat not in children:
                 self.children = (*children, self.chat)
             hidden(self.chat, not on)
+            if hasattr(self, "_fallbacks"):
+                self._fallback_changed("mode")
 
     @property
     def chat_mode(self) -> bool:
@@ -149,6 +153,9 @@ class Playground(StateWidget):
     def _on_key(self, action: str, field: dict[str, Any] | None) -> None:
         if not self.chat_mode:  # in chat mode the chat's own shortcuts act
             super()._on_key(action, field)
+
+    def _fallback_html(self) -> str:
+        return self.chat._fallback_html() if self.chat_mode else super()._fallback_html()
 
     # --- state -> view ---------------------------------------------------
     def _on_state(self, name: str) -> None:
