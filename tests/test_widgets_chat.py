@@ -189,3 +189,16 @@ def test_in_chat_mode_the_playground_keys_and_saved_summary_follow_the_chat(runn
     assert "A1" in pg._fallback_html() and "<b>Chat</b>" in pg._fallback_html()
     pg.show_chat(False)
     assert "Playground" in pg._fallback_html() and "<b>Chat</b>" not in pg._fallback_html()
+
+
+def test_a_key_typed_into_a_turn_is_flagged_and_masked_in_the_saved_summary(runner):
+    from .conftest import PLANTED_KEY
+
+    chat = wb.Chat("Hi", "mock:any", runner=runner)
+    assert not shown(chat.key_warning)
+    chat.turn_view(0).text.value = f"my key is {PLANTED_KEY}"
+    assert shown(chat.key_warning) and "turn 1 (user)" in text_of(chat.key_warning) and "Fix" in text_of(
+        chat.key_warning)
+    assert PLANTED_KEY not in text_of(chat.key_warning)
+    bundle = chat._repr_mimebundle_()
+    assert PLANTED_KEY not in bundle["text/plain"] and PLANTED_KEY not in bundle["text/html"]

@@ -38,6 +38,7 @@ from .chat_parts import VARIABLE, ChatTurn, chat_html, chat_text, schema_check, 
 from .history import editor_tags
 from .inputs import check_filled, default_model, key_env, missing_key, split_kwargs
 from .params_form import build_params
+from .typed_keys import typed_key_warning
 
 __all__ = ["ChatState", "ChatTurn", "schema_check", "tool_schema_text"]
 
@@ -266,6 +267,15 @@ class ChatState(RunningState):
         return build_params(self.params, {"tool_choice": self.tool_choice} if self.tools else None)
 
     @property
+    def key_warning(self) -> str | None:
+        """A warning when a turn, the schema or a variable holds what looks like an API key (saved with
+        the notebook's widget state); the key is masked in the summary and the log either way."""
+        fields = {f"turn {i} ({t.role})": t.text for i, t in enumerate(self.turns, 1)}
+        fields["response-format schema"] = self.schema_text
+        fields.update({f"variable {{{name}}}": self.variables.get(name, "") for name in self.variable_names})
+        return typed_key_warning(fields)
+
+    @property
     def missing_key(self) -> str | None:
         return missing_key(self.model)
 
@@ -334,7 +344,9 @@ class ChatState(RunningState):
 
     # --- static form (see chat_parts.py) ----------------------------------------------
     def summary_text(self) -> str:
+        self.key_warning  # noqa: B018 - registers a typed key so the summary masks it
         return chat_text(self)
 
     def summary_html(self) -> str:
+        self.key_warning  # noqa: B018 - as in summary_text
         return chat_html(self)

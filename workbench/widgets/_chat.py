@@ -321,9 +321,11 @@ class Chat(StateWidget):
         reply_row = w.HBox([self.reply, self.send], layout=w.Layout(width="100%"))
         reply_row.add_class("wb-reply-row")
         self.key = KeyPrompt(safe(s.provide_key))
+        self.key_warning = w.HTML()  # a key typed into a saved field (state.key_warning)
+        self.key_warning.add_class("wb-error")
         self.messages = MessageArea()
         main = w.VBox([section("conversation"), self.turns, self.answer, add_row, reply_row, self.key,
-                       self.messages])
+                       self.key_warning, self.messages])
         main.add_class("wb-column")
         main.add_class("wb-chat-main")
 
@@ -380,6 +382,8 @@ class Chat(StateWidget):
             self._show_turns()
         if name in ("turns", "variables", "values"):
             self._show_variables()
+        if name in ("turns", "variables", "schema_text"):
+            self._show_key_warning()
         if name in ("error", "info", "key", "turns", "schema_text"):
             self.messages.set(self.state.error, self.state.info)
         if name == "schema_text":
@@ -402,6 +406,7 @@ class Chat(StateWidget):
         """Redraw everything from :attr:`state` (after changing it in place)."""
         self._show_turns()
         self._show_variables()
+        self._show_key_warning()
         self._show_schema()
         self._show_model()
         self._show_params()
@@ -425,6 +430,11 @@ class Chat(StateWidget):
 
     def _show_variables(self) -> None:
         self.variables.show_fields(self.state.variable_names, self.state.variables)
+
+    def _show_key_warning(self) -> None:
+        warning = self.state.key_warning
+        self.key_warning.value = f"<div>{html.escape(warning)}</div>" if warning else ""
+        hidden(self.key_warning, not warning)
 
     def _show_schema(self) -> None:
         s = self.state
