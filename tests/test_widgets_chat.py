@@ -202,3 +202,15 @@ def test_a_key_typed_into_a_turn_is_flagged_and_masked_in_the_saved_summary(runn
     assert PLANTED_KEY not in text_of(chat.key_warning)
     bundle = chat._repr_mimebundle_()
     assert PLANTED_KEY not in bundle["text/plain"] and PLANTED_KEY not in bundle["text/html"]
+
+
+def test_the_answer_streams_into_the_live_box_then_becomes_a_turn(runner):
+    model = testing.script("streamw", ["one two three four five six"], chunk_delay=0.15)
+    chat = wb.Chat("Count", model, runner=runner)
+    chat.run_button.click()
+    assert wait_until(lambda: chat.state.running and shown(chat.answer)
+                      and "two" in text_of(chat.answer._sample_widget(0)))
+    assert chat.run_button.disabled and not chat.stop_button.disabled and chat.send.disabled
+    assert len(chat.state.turns) == 1  # not a turn until it is complete
+    assert wait_until(lambda: not chat.state.running and len(chat.state.turns) == 2)
+    assert chat.turn_view(1).text.value == "one two three four five six" and not shown(chat.answer)
