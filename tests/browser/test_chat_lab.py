@@ -128,6 +128,9 @@ def test_chat_mode_in_jupyterlab(page: Page, lab_server: LabServer, jupyter_env:
     assert page.locator(f"{ROOT} .wb-error:visible").count() == 0
     page.set_viewport_size({"width": 1280, "height": 2200})  # the whole conversation fits in the notebook panel
     _snap(page, ROOT, "chat_lab-schema")
+    page.set_viewport_size({"width": 760, "height": 2600})  # a narrow window: the side column goes below
+    page.wait_for_timeout(300)
+    _snap(page, ROOT, "chat_lab-narrow")
 
     with sqlite3.connect(jupyter_env.workbench_db) as conn:
         rows = conn.execute("SELECT status, request_json FROM calls WHERE tags_json LIKE '%\"source\": \"chat\"%'"
