@@ -32,6 +32,7 @@ EXPECTED = [
     "testing", "to_promptfoo", "watch_cells",
     # issue 12: conversations, tools and structured output
     "ResponseFormat", "SchemaError", "Tool", "ToolCall", "ToolError", "ToolLoopError", "tool",
+    "Chat",
     # issue 15: measured prompt improvement
     "Improve", "Improvement", "ReviewCases", "generate_cases", "improve", "split_cases",
     # issue 13: the token lens

@@ -54,6 +54,7 @@ _EXPORTS: dict[str, str] = {
     "Version": "._log",
     # interactive widgets (issue 3); ipywidgets is imported on first use only
     "Playground": ".widgets",
+    "Chat": ".widgets",
     "Compare": ".widgets",
     "Sweep": ".widgets",
     "Improve": ".widgets",
@@ -220,4 +221,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     from ._tools import Tool, ToolCall, tool
     from ._types import Request, Response, Usage
     from .providers import add_endpoint, add_local_model, add_model, default_model, models
-    from .widgets import Compare, Improve, Playground, ReviewCases, Sweep, TokenView
+    from .widgets import Chat, Compare, Improve, Playground, ReviewCases, Sweep, TokenView
