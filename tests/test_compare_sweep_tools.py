@@ -199,3 +199,17 @@ def test_sweep_rates_are_nan_before_any_answer_and_absent_without_tools(runner):
     assert plain.measure == "length (characters)" and "valid" not in plain.summary()[0]
     with pytest.raises(wb.ScorerError, match="expected_tool='get_weather' is not one of the tools"):
         S.SweepState("Hi", "mock:echo", runner=runner, tools=[get_order], expected_tool="get_weather")
+
+
+@pytest.mark.local_model
+def test_compare_on_the_local_model_with_a_schema_gives_valid_parsed_columns(runner):
+    """The real path: llama.cpp's grammar from the schema, two short columns, each answer parsed."""
+    schema = {"type": "object", "properties": {"sentiment": {"enum": ["positive", "negative"]}},
+              "required": ["sentiment"]}
+    c = S.CompareState({"terse": "Sentiment of: {text}", "json": "Give the sentiment of this review as JSON: {text}"},
+                       "local:smollm2", runner=runner, response_format=schema, text="I love it!", max_tokens=16,
+                       temperature=0)
+    c.run(timeout=300)
+    assert [a.status for a in c.answers] == ["done", "done"]
+    assert all(a.response.parsed["sentiment"] in ("positive", "negative") for a in c.answers)
+    assert c.summary_html().count("wb-valid-badge") == 2
