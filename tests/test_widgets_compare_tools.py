@@ -34,13 +34,17 @@ def test_each_column_shows_its_tool_calls_valid_or_not(runner):
     cmp = wb.Compare({"chat": chat, "bad": "bad {q}"}, model, runner=runner, tools=[get_order], q="A17?")
     first, second = cmp.columns
     assert not shown(first.extras) and not shown(second.extras)
-    assert shown(cmp.tools_info) and "tools: get_order" in text_of(cmp.tools_info)
+    assert shown(cmp.tools_info) and "tools get_order" in text_of(cmp.tools_info)
     cmp.run_button.click()
     assert cmp.state.wait(30)
     assert shown(first.extras) and shown(second.extras)
     assert "wb-toolcall-valid" in first.extras.value and 'get_order({"order_id": "A17"})' in text_of(first.extras)
     assert "wb-toolcall-invalid" in second.extras.value
     assert "'order_id' is a required property" in text_of(second.extras)
+    # right under the answer, whose empty text box is not shown for an answer that is only tool calls
+    parts = list(first.answer.children)
+    assert parts.index(first.extras) == parts.index(first.answer.samples) + 1
+    assert not shown(first.answer.samples) and shown(first.answer.figures)
     # the conversation: every turn, read-only, and the user box says it adds one more turn
     assert shown(first.conversation) and not shown(second.conversation)
     assert "conversation (3 messages)" in text_of(first.conversation)
@@ -61,12 +65,13 @@ def test_each_column_says_whether_its_answer_fits_the_schema(runner):
                            else "Anna, 31")
     cmp = wb.Compare({"json": "A: {text}", "prose": "B: {text}"}, model, runner=runner, response_format=SCHEMA,
                      text="Anna is 31.")
-    assert "response_format: response" in text_of(cmp.tools_info)
+    assert "response_format response" in text_of(cmp.tools_info)
     cmp.run_button.click()
     assert cmp.state.wait(30)
     ok, bad = (c.extras for c in cmp.columns)
     assert "wb-valid-badge" in ok.value and '{"name": "Anna", "age": 31}' in text_of(ok)
     assert "wb-invalid-badge" in bad.value and "The answer is not JSON" in text_of(bad)
+    assert all(shown(c.answer.samples) for c in cmp.columns)  # answers with text keep their box
     cmp.state.update_variant(1, user="A: {text}")  # now both columns answer JSON
     cmp.run_button.click()
     assert cmp.state.wait(30)

@@ -263,8 +263,11 @@ def _tools_lines(tools: Sequence[Any], response_format: Any) -> list[str]:
 
 def tools_html(tools: Sequence[Any], response_format: Any) -> str:
     """The tools offered and the schema asked for, one line each (``""`` when neither)."""
-    return "".join(f"<div class='wb-tools-line' style='font-size:12px;color:#555'>{_esc(line)}</div>"
-                   for line in _tools_lines(tools, response_format))
+    lines = [f"<b>tools</b> {', '.join(f'<code>{_esc(t.name)}</code>' for t in tools)}"] if tools else []
+    if response_format is not None:
+        lines.append(f"<b>response_format</b> <code>{_esc(response_format.name)}</code> <code style='font-size:11px;"
+                     f"color:#777;overflow-wrap:anywhere'>{_esc(compact_json(response_format.schema, 200))}</code>")
+    return "".join(f"<div class='wb-tools-line' style='font-size:12px;color:#555'>{line}</div>" for line in lines)
 
 
 def compare_html(s: CompareState) -> str:

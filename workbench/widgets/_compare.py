@@ -63,6 +63,8 @@ class VariantView(w.VBox):
         self.answer = AnswerView(safe(lambda rating, note: state.rate(self.index, rating, note)), show_label=False)
         self.extras = w.HTML(layout=w.Layout(width="100%"))  # tool calls and schema validity of the answer
         self.extras.add_class("wb-answer-extras")
+        a = self.answer  # shown right under the answer's text, above its figures and rating
+        a.children = (a.header, a.samples, self.extras, a.error, a.figures, a.rating)
         header = w.HBox([self.label, self.model, self.remove],
                         layout=w.Layout(align_items="center", width="auto", min_width="0"))
         header.add_class("wb-row")
@@ -71,8 +73,8 @@ class VariantView(w.VBox):
             lambda on: set_token_params(lambda k, v: self._edit(params={**_without(self.variant.params, k),
                                                                         **({k: v} if v is not None else {})}), on),
             is_on=bool(variant.params.get("logprobs")), watch=lambda name: name.startswith("answer"))
-        super().__init__([header, self.system, self.examples, self.conversation, self.user, self.answer, self.extras,
-                          self.tokens], layout=w.Layout(min_width="0"))
+        super().__init__([header, self.system, self.examples, self.conversation, self.user, self.answer, self.tokens],
+                         layout=w.Layout(min_width="0"))
         self.add_class("wb-variant")
         self.label.observe(safe(lambda c: self._rename(c["new"])), names="value")
         self.model.on_pick(safe(lambda model: self._edit(model=model)))

@@ -243,7 +243,9 @@ class Sweep(StateWidget):
             for p in points:
                 i = s.points.index(p)
                 self._show_extras(i)
-                views += [self._views[i], self._extras(i)]
+                a = self._views[i]  # the calls and validity right under the answer's text
+                a.children = (a.header, a.samples, self._extras(i), a.error, a.figures, a.rating)
+                views.append(a)
             column = w.VBox([header, *views], layout=w.Layout(min_width="0"))
             column.add_class("wb-group")
             columns.append(column)
