@@ -4,6 +4,7 @@ schema, one does not), each column showing its verdict; screenshots for a person
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -39,6 +40,8 @@ def agent(messages, params):
 testing.script("agent", default=agent)
 testing.script("extract", default=lambda m, p: '{{"name": "Anna", "age": 31}}' if "JSON" in m[-1]["content"]
                else "Anna is thirty-one.")
+testing.script("sweep", ['{{"name": "Anna", "age": 31}}', "Anna, 31", '{{"name": "Anna", "age": 31}}',
+                         '{{"name": "Anna"}}'])
 runner = wb.Runner(log=":memory:", progress=False)'''
 
 TOOLS = '''chat = wb.Prompt(system="You support customers of Acme.",
@@ -52,9 +55,13 @@ wb.Compare({"json": "Extract the person as JSON: {text}", "prose": "Who is this?
            response_format=schema, text="Anna is 31.", runner=runner)'''
 
 
+SWEEP = '''wb.Sweep("Extract the person as JSON: {text}", "mock:sweep", parameter="seed", values=[1, 2], repeats=2,
+         response_format=schema, text="Anna is 31.", runner=runner)'''
+
+
 def _write(server: VoilaServer, name: str) -> None:
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in (SETUP, TOOLS, SCHEMA)]
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in (SETUP, TOOLS, SCHEMA, SWEEP)]
     nb.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "Python 3 (ipykernel)", "language": "python"}
     nbformat.write(nb, str(server.root_dir / name))
 
@@ -96,5 +103,14 @@ def test_compare_shows_tool_calls_and_schema_validity_per_column_in_voila(page: 
             assert page.locator(f".wb-compare >> nth={i}").evaluate(
                 "e => e.scrollWidth <= e.clientWidth + 1 && e.getBoundingClientRect().right <= window.innerWidth")
         _snap(page, ".wb-compare >> nth=1", "voila_compare-schema-validity")
+
+        sweep = page.locator(".wb-sweep").first
+        _click(page, ".wb-sweep >> nth=0 >> button.wb-run")
+        lab.wait_for_text(page, ".wb-sweep >> nth=0 >> .wb-run-status", "4/4 answered")
+        headers = " ".join(sweep.locator(".wb-group-header").all_inner_texts())
+        rates = [int(n) for n in re.findall(r"· valid (\d)/2", headers)]
+        assert len(rates) == 2 and sum(rates) == 2, headers  # two of the four answers fit the schema
+        assert sweep.locator(".wb-validity").count() == 4
+        _snap(page, ".wb-sweep >> nth=0", "voila_sweep-schema-validity")
     finally:
         lab.shutdown_voila_kernel(page)

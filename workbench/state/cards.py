@@ -68,7 +68,7 @@ def tool_calls_html(calls: Sequence[Any]) -> str:
         cards.append(
             f"<div class='wb-toolcall wb-toolcall-{'valid' if ok else 'invalid'}' style='border:1px solid #d6dde8;"
             f"border-left:3px solid {_OK if ok else _BAD};border-radius:4px;padding:3px 6px;margin:3px 0;"
-            "background:#f8fafc;font-size:12.5px'>"
+            "box-sizing:border-box;max-width:100%;background:#f8fafc;font-size:12.5px'>"
             f"{_badge(ok, 'valid' if ok else 'invalid', 'wb-toolcall-badge')}"
             f"<code class='wb-toolcall-name' style='font-weight:600'>{_esc(call.name)}</code>"
             f"<code class='wb-toolcall-args' style='overflow-wrap:anywhere'>({_esc(args)})</code>{why}</div>")

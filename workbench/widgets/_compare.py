@@ -61,7 +61,7 @@ class VariantView(w.VBox):
         self.conversation.add_class("wb-conversation")
         self.user = textarea(variant.user, 4, "User message, with {variables}", "wb-user")
         self.answer = AnswerView(safe(lambda rating, note: state.rate(self.index, rating, note)), show_label=False)
-        self.extras = w.HTML(layout=w.Layout(width="100%"))  # tool calls and schema validity of the answer
+        self.extras = w.HTML(layout=w.Layout(max_width="100%"))  # tool calls and schema validity of the answer
         self.extras.add_class("wb-answer-extras")
         a = self.answer  # shown right under the answer's text, above its figures and rating
         a.children = (a.header, a.samples, self.extras, a.error, a.figures, a.rating)

@@ -266,7 +266,7 @@ class Sweep(StateWidget):
     def _extras(self, index: int) -> w.HTML:
         """Under an answer: its tool calls and schema validity (empty until it is done)."""
         while len(self._extras_views) <= index:
-            box = w.HTML(layout=w.Layout(width="100%"))
+            box = w.HTML(layout=w.Layout(max_width="100%"))
             box.add_class("wb-answer-extras")
             self._extras_views.append(box)
         return self._extras_views[index]
