@@ -135,8 +135,12 @@ def test_a_conversation_variant_covers_every_turn(runner):
     assert c.answers[0].text == "More, in 5 words." and c.answers[3].text == "More, in 5 words."
     sent = [call.messages for call in testing.calls("echo") if len(call.messages) == 4][0]
     assert sent[2] == {"role": "assistant", "content": "Yes, owls."}
-    c.update_variant(0, messages=chat.messages[:2])
+    c.update_variant(0, messages=[("user", "About {topic}?"), {"role": "assistant", "content": "Yes, {topic}."}])
+    assert c.variants[0].messages == chat.messages[:2]  # pairs and dicts become turns
     assert c.variants[0].variable_names() == ["tone", "topic"]  # the turn holding {words} is gone
+    with pytest.raises(wb.PromptError, match="has the role 'robot'"):
+        c.update_variant(0, messages=[("robot", "Hi")])
+    assert c.variants[0].messages == chat.messages[:2]
     with pytest.raises(wb.ParamsError, match="label, system, user, examples, model, params, messages"):
         c.update_variant(0, prompt="Hi")
 

@@ -104,13 +104,10 @@ class CompareState(RunningState, WithExtras):
 
     @property
     def variable_names(self) -> list[str]:
-        names: list[str] = []
-        for v in self.variants:
-            names += [n for n in v.variable_names() if n not in names]
-        return names
+        return list(dict.fromkeys(n for v in self.variants for n in v.variable_names()))
 
     def update_variant(self, index: int, **changes: Any) -> Variant:
-        """Change a variant's ``label``, ``system``, ``user``, ``examples``, ``model`` or ``params``.
+        """Change a variant's ``label``, ``system``, ``user``, ``examples``, ``model``, ``params`` or ``messages``.
 
         Any other name is refused before anything changes (``prompt`` is the
         variant's method, not a field: pass ``system=`` and ``user=``).
@@ -120,6 +117,8 @@ class CompareState(RunningState, WithExtras):
             raise ParamsError(f"A variant has no field {unknown[0]!r}. Fix: use one of {', '.join(VARIANT_FIELDS)}.")
         if "label" in changes:
             changes["label"] = self._checked_label(index, changes["label"])
+        if "messages" in changes:  # (role, text) pairs or message dicts, checked as a Prompt checks them
+            changes["messages"] = Prompt(messages=tuple(changes["messages"] or ())).messages
         variant = self.variants[index]
         old_model = variant.model
         for key, value in changes.items():
