@@ -38,6 +38,8 @@ EXPECTED = [
     # issue 13: the token lens
     "Branch", "Calibration", "Confidence", "Token", "TokenSplit", "TokenView", "TokensError", "branch",
     "calibration", "coverage_curve", "tokenize",
+    # issue 17: the course's model in one place
+    "course_model", "stronger_model",
 ]
 
 

@@ -35,6 +35,8 @@ _EXPORTS: dict[str, str] = {
     # models and keys
     "models": ".providers",
     "default_model": ".providers",
+    "course_model": ".providers",
+    "stronger_model": ".providers",
     "add_endpoint": ".providers",
     "add_local_model": ".providers",
     "add_model": ".providers",
@@ -220,5 +222,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     from ._tokens import Confidence, Token
     from ._tools import Tool, ToolCall, tool
     from ._types import Request, Response, Usage
-    from .providers import add_endpoint, add_local_model, add_model, default_model, models
+    from .providers import add_endpoint, add_local_model, add_model, course_model, default_model, models, stronger_model
     from .widgets import Chat, Compare, Improve, Playground, ReviewCases, Sweep, TokenView
