@@ -47,6 +47,7 @@ __all__ = ["BatchEngine", "Job", "chat_call", "default_parallel"]
 
 Emit = Callable[[str, Any], None]
 _NO_IDS = np.empty(0, dtype=np.intc)
+_NO_LOGITS = np.empty(0, dtype=np.single)
 
 
 class _Captured(Exception):
@@ -111,6 +112,7 @@ class Job:
     emit: Emit
     cancel: threading.Event
     index: int = 0
+    stopping: Any = None  # the chat template's stopping criteria (``tokens -> bool``), asked as generate() asks
     # decoding state
     tokens: list[int] = field(default_factory=list)
     text: bytes = b""
@@ -124,7 +126,7 @@ class Job:
                        index: int = 0) -> Job | None:
         """A job from :func:`chat_call`'s result, or ``None`` if it asks for what the engine does not do."""
         if (call.get("mirostat_mode") or call.get("logits_processor") or call.get("logit_bias")
-                or call.get("stopping_criteria") or call.get("suffix") is not None):
+                or call.get("suffix") is not None):
             return None
         prompt = list(call["prompt"])
         if not prompt or len(prompt) >= n_ctx:
@@ -146,7 +148,7 @@ class Job:
                    frequency_penalty=float(call.get("frequency_penalty", 0.0)),
                    presence_penalty=float(call.get("presence_penalty", 0.0)), seed=int(seed),
                    grammar=call.get("grammar"), top_logprobs=None if logprobs is None else int(logprobs),
-                   emit=emit, cancel=cancel, index=index)
+                   emit=emit, cancel=cancel, index=index, stopping=call.get("stopping_criteria"))
 
 
 def _sampler_chain(job: Job, llama: Any) -> Any:
@@ -357,6 +359,11 @@ class BatchEngine:
             row = np.ctypeslib.as_array(lc.llama_get_logits_ith(self.ctx, index), shape=(self.n_vocab,))
             job.capture(_NO_IDS, row)
         token = int(lc.llama_sampler_sample(job.sampler, self.ctx, index))
+        if job.stopping is not None and job.stopping(np.asarray(slot.cached, dtype=np.intc), _NO_LOGITS):
+            if job.capture is not None:
+                job.capture._pending = None
+            self._finish(slot, "stop")  # as Llama.generate: asked about the tokens evaluated so far
+            return
         if lc.llama_vocab_is_eog(self.llama._model.vocab, token):
             if job.capture is not None:
                 job.capture._pending = None  # the end-of-turn token is not part of the answer
