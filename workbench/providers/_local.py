@@ -97,6 +97,13 @@ class LocalProvider(Provider):
         self._engines: dict[str, BatchEngine] = {}
         env = os.environ.get("WORKBENCH_LOCAL_PARALLEL", "")
         self.parallel = parallel if parallel is not None else int(env) if env.strip() else default_parallel()
+        self.set_parallel(self.parallel)
+
+    def set_parallel(self, parallel: int) -> None:
+        """Decode up to ``parallel`` answers together (0: one at a time through ``create_chat_completion``).
+
+        Takes effect for runners made afterwards (a runner keeps its concurrency limit)."""
+        self.parallel = max(int(parallel), 0)
         # twice the sequences: a finished answer's slot is refilled at once from calls already waiting
         self.default_concurrency = 2 * self.parallel if self.parallel > 0 else 1
         # Generation threads: one per physical core (llama.cpp's own default, cpu_count // 2). A 135M model
@@ -261,6 +268,9 @@ class LocalProvider(Provider):
     def _engine(self, model: str, llama: Any) -> BatchEngine:
         """The model's batch engine, made on first use (callers hold ``self._lock``)."""
         engine = self._engines.get(model)
+        if engine is not None and engine.n_seq != self.parallel:  # parallel was changed (the benchmarks do)
+            engine.close()
+            engine = None
         if engine is None:
             n_threads_batch = int(os.environ.get("WORKBENCH_THREADS_BATCH", 0)) or llama.n_threads_batch
             engine = BatchEngine(llama, self.parallel, self._entry(model).n_ctx, self.n_threads, n_threads_batch)
