@@ -94,6 +94,10 @@ class LocalProvider(Provider):
         # the single path's generation (parallel=0, or a feature the engine lacks): apart from the executor,
         # so that preparing batched calls never waits behind a long single answer
         self._single = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-local-1")
+        # Generation threads: one per physical core (llama.cpp's own default, cpu_count // 2). A 135M model
+        # gains nothing from more on 2 cores (~130 tokens/s either way), and oversubscribed threads
+        # spin-wait: beside a busy kernel or browser, 2 threads ran 5x slower than 1.
+        self.n_threads = n_threads or int(os.environ.get("WORKBENCH_THREADS", 0)) or max(1, (os.cpu_count() or 2) // 2)
         self._engines: dict[str, BatchEngine] = {}
         env = os.environ.get("WORKBENCH_LOCAL_PARALLEL", "")
         self.parallel = parallel if parallel is not None else int(env) if env.strip() else default_parallel()
@@ -106,10 +110,6 @@ class LocalProvider(Provider):
         self.parallel = max(int(parallel), 0)
         # twice the sequences: a finished answer's slot is refilled at once from calls already waiting
         self.default_concurrency = 2 * self.parallel if self.parallel > 0 else 1
-        # Generation threads: one per physical core (llama.cpp's own default, cpu_count // 2). A 135M model
-        # gains nothing from more on 2 cores (~130 tokens/s either way), and oversubscribed threads
-        # spin-wait: beside a busy kernel or browser, 2 threads ran 5x slower than 1.
-        self.n_threads = n_threads or int(os.environ.get("WORKBENCH_THREADS", 0)) or max(1, (os.cpu_count() or 2) // 2)
 
     def register(self, name: str, path: str | os.PathLike[str], *, n_ctx: int = 4096) -> None:
         file = Path(path).expanduser()
