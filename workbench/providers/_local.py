@@ -214,7 +214,7 @@ class LocalProvider(Provider):
             try:
                 jobs = await loop.run_in_executor(self._executor, self._batch_jobs, model, list(messages), kwargs,
                                                   params.n, emit, cancel)
-            except Exception as exc:  # noqa: BLE001 - e.g. the chat template refused the messages
+            except Exception as exc:
                 raise self.translate_error(exc, streaming=True, partial="", label=f"local:{model}") from exc
         if jobs is not None:
             self._engines[model].submit(jobs)

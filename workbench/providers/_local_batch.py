@@ -31,7 +31,7 @@ routed to the single path by the provider (:meth:`Job.from_chat_call` returns ``
 from __future__ import annotations
 
 import codecs
-import ctypes
+import functools
 import random
 import threading
 from collections import deque
@@ -79,7 +79,7 @@ def chat_call(llama: Any, messages: list[dict[str, Any]], kwargs: dict[str, Any]
     """The ``create_completion`` keyword arguments that ``create_chat_completion(messages, **kwargs)`` makes."""
     from llama_cpp import llama_chat_format
 
-    handler = (llama.chat_handler or llama._chat_handlers.get(llama.chat_format)
+    handler: Any = (llama.chat_handler or llama._chat_handlers.get(llama.chat_format)
                or llama_chat_format.get_chat_completion_handler(llama.chat_format))
     recorder = _Recorder(llama)
     defaults = {"temperature": 0.2, "top_p": 0.95, "top_k": 40, "min_p": 0.05, "typical_p": 1.0,
@@ -335,7 +335,7 @@ class BatchEngine:
             assert slot.pending is not None
             slot.cached.append(slot.pending)
             slot.pending = None
-            self._guard(slot, lambda s, i=i: self._sample(s, i))
+            self._guard(slot, functools.partial(self._sample, index=i))
 
     def _decode(self, items: list[tuple[int | None, int, int, bool]]) -> None:
         lc, batch = self._lc, self.batch
@@ -416,7 +416,7 @@ class BatchEngine:
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     n = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         if x != y:
             break
         n += 1
