@@ -139,3 +139,14 @@ def test_memory_is_one_context_window_per_sequence(batched):
 def test_the_runner_sends_local_calls_concurrently(runner):
     provider = get_provider("local")
     assert runner.limit_for(provider) == 2 * provider.parallel >= 2
+
+
+def test_a_long_prompt_beside_a_short_one_decodes_as_alone(batched, single):
+    """Beyond 256 cached tokens llama.cpp attends over more (masked) cells: the answers must not move."""
+    story = "The lighthouse keeper climbed the stairs every evening and lit the lamp. " * 22  # ~330 tokens
+    calls = [(_user(story + "Summarise the story."), Params.build(max_tokens=8, seed=7, temperature=1.0), None),
+             (_user("Name a bird."), Params.build(max_tokens=8, seed=8, temperature=1.0), None)]
+    together = asyncio.run(_together(batched, calls))
+    reference = _one_by_one(single, calls)
+    assert [c.choices for c in together] == [c.choices for c in reference]
+    assert together[0].usage.prompt_tokens > 300
