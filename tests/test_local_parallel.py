@@ -142,10 +142,10 @@ def test_the_runner_sends_local_calls_concurrently(runner):
 
 def test_a_long_prompt_beside_a_short_one_decodes_as_alone(batched, single):
     """Beyond 256 cached tokens llama.cpp attends over more (masked) cells: the answers must not move."""
-    story = "The lighthouse keeper climbed the stairs every evening and lit the lamp. " * 22  # ~330 tokens
+    story = "The lighthouse keeper climbed the stairs every evening and lit the lamp. " * 22  # ~300 tokens
     calls = [(_user(story + "Summarise the story."), Params.build(max_tokens=8, seed=7, temperature=1.0), None),
              (_user("Name a bird."), Params.build(max_tokens=8, seed=8, temperature=1.0), None)]
     together = asyncio.run(_together(batched, calls))
     reference = _one_by_one(single, calls)
     assert [c.choices for c in together] == [c.choices for c in reference]
-    assert together[0].usage.prompt_tokens > 300
+    assert together[0].usage.prompt_tokens > 256
