@@ -211,6 +211,8 @@ class BatchEngine:
         params.kv_unified = False
         params.no_perf = True
         self._lc = lc
+        self.n_threads, self.n_threads_batch = n_threads, n_threads_batch
+        self._threads: tuple[int, int] = (n_threads, n_threads_batch)
         self.ctx = lc.llama_init_from_model(llama._model.model, params)
         if not self.ctx:
             raise RuntimeError(f"llama.cpp could not make a context for {n_seq} sequences of {n_ctx} tokens")
@@ -300,6 +302,7 @@ class BatchEngine:
             lc.llama_memory_seq_rm(self.mem, slot.seq, keep, -1)
             del slot.cached[keep:]
         rest = job.prompt[keep:]
+        self._use_threads(self.n_threads_batch)  # a prompt: as many threads as the single path gives it
         at = 0
         while at < len(rest):
             size = min(self.n_batch, len(rest) - at)
@@ -323,6 +326,10 @@ class BatchEngine:
                 live.append(slot)
         if not live:
             return
+        # A generation step of several sequences is a small batch: llama.cpp would give it n_threads_batch
+        # threads, but the single path decodes each token with n_threads, and on a shared 2-core machine
+        # a second spinning thread cost far more than it gained (benchmarks/README.md).
+        self._use_threads(self.n_threads)
         try:
             self._decode([(s.pending, len(s.cached), s.seq, True) for s in live])
         except Exception as exc:  # noqa: BLE001
@@ -336,6 +343,11 @@ class BatchEngine:
             slot.cached.append(slot.pending)
             slot.pending = None
             self._guard(slot, functools.partial(self._sample, index=i))
+
+    def _use_threads(self, batch_threads: int) -> None:
+        if self._threads[1] != batch_threads:
+            self._lc.llama_set_n_threads(self.ctx, self.n_threads, batch_threads)
+            self._threads = (self.n_threads, batch_threads)
 
     def _decode(self, items: list[tuple[int | None, int, int, bool]]) -> None:
         lc, batch = self._lc, self.batch
