@@ -188,7 +188,13 @@ class _Slot:
 
 
 def default_parallel() -> int:
-    """Sequences decoded together by default: 4 (measured on 2 cores: see benchmarks/README.md)."""
+    """Sequences decoded together by default: 4, provisionally.
+
+    On the shared 2-core machine at load average ~20, 1, 2, 4 and 8 sequences all gave about the calls/s
+    of one answer at a time (benchmarks/README.md), so the measurement did not single one out; 4 is
+    llama.cpp server's usual setting and costs 4 context windows of KV cache (~380 MB for SmolLM2).
+    ``python -m benchmarks --only parallel`` on a quiet machine is the figure to choose by.
+    """
     return 4
 
 
