@@ -98,7 +98,7 @@ def run(settings: Settings) -> list[Section]:
     reviews = 1 if settings.quick else len(example.REVIEWS)
     rounds = 1 if settings.quick else 2
     sweep_reviews = 1 if settings.quick else 5
-    section = Section("5. Parallel local decoding (SmolLM2-135M, 2 prompts x reviews x 2 temperatures x 3 repeats)")
+    section = Section("8. Parallel local decoding (SmolLM2-135M, 2 prompts x reviews x 2 temperatures x 3 repeats)")
     try:
         with tempfile.TemporaryDirectory(prefix="wb-bench-parallel-") as tmp:
             logs = iter(Path(tmp) / f"runs-{i}.sqlite" for i in range(10_000))

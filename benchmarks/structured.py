@@ -173,7 +173,7 @@ def run(settings: Any) -> list[Any]:
     from ._common import Section
 
     out = speed(pairs=1 if settings.quick else 16)
-    section = Section("6. Structured output on the local model")
+    section = Section("9. Structured output on the local model")
     section.add("tokens/s with response_format vs without (same prompts, paired)", f"{out['schema_tokens_per_s']}",
                 f"{out['plain_tokens_per_s']}", f"{out['ratio']:.2f}", "≥ 0.9", out["ratio"] >= 0.9,
                 note=f"{out['pairs']} interleaved pairs; pair ratios {out['ratio_range'][0]}–{out['ratio_range'][1]}")
