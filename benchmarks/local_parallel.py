@@ -92,7 +92,7 @@ def run(settings: Settings) -> list[Section]:
     from workbench.providers._local_batch import default_parallel
 
     provider: Any = get_provider("local")
-    chosen = default_parallel()
+    chosen = default_parallel() or 4  # the default is 0 (one at a time): measure the engine with 4
     saved = provider.parallel
     example = _example()
     reviews = 1 if settings.quick else len(example.REVIEWS)

@@ -135,9 +135,20 @@ def test_memory_is_one_context_window_per_sequence(batched):
     assert llama_cpp.llama_n_seq_max(engine.ctx) == 4
 
 
-def test_the_runner_sends_local_calls_concurrently(runner):
+def test_the_runner_sends_local_calls_concurrently_when_parallel(runner):
     provider = get_provider("local")
-    assert runner.limit_for(provider) == 2 * provider.parallel >= 2
+    saved = provider.parallel
+    try:
+        provider.set_parallel(3)
+        assert wb_runner_limit(runner, provider) == 6
+        provider.set_parallel(0)
+        assert wb_runner_limit(runner, provider) == 1
+    finally:
+        provider.set_parallel(saved)
+
+
+def wb_runner_limit(runner, provider):
+    return runner.limit_for(provider)
 
 
 def test_a_long_prompt_beside_a_short_one_decodes_as_alone(batched, single):

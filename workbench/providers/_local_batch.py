@@ -188,14 +188,16 @@ class _Slot:
 
 
 def default_parallel() -> int:
-    """Sequences decoded together by default: 4, provisionally.
+    """Sequences decoded together by default: 0 (one answer at a time), from the measurements.
 
-    On the shared 2-core machine at load average ~20, 1, 2, 4 and 8 sequences all gave about the calls/s
-    of one answer at a time (benchmarks/README.md), so the measurement did not single one out; 4 is
-    llama.cpp server's usual setting and costs 4 context windows of KV cache (~380 MB for SmolLM2).
-    ``python -m benchmarks --only parallel`` on a quiet machine is the figure to choose by.
+    On the shared 2-core machine (load average ~20) the example experiment ran at 0.49-0.60x the calls/s
+    with 4 sequences: its answers are 8 tokens, so prompt evaluation dominates, and one-at-a-time
+    decoding re-evaluates only the last token of a prompt it just saw (the experiment's repeats come in a
+    row), while concurrent repeats land in different sequences and each evaluates the whole prompt.
+    Generation-heavy calls were at parity (benchmarks/README.md). ``WORKBENCH_LOCAL_PARALLEL=N`` or
+    ``set_parallel(N)`` turns the engine on; ``python -m benchmarks --only parallel`` measures it.
     """
-    return 4
+    return 0
 
 
 class BatchEngine:
