@@ -37,6 +37,8 @@ EXPECTED = [
     # issue 13: the token lens
     "Branch", "Calibration", "Confidence", "Token", "TokenSplit", "TokenView", "TokensError", "branch",
     "calibration", "coverage_curve", "tokenize",
+    # issue 17: stronger local models from a catalog
+    "local_models",
 ]
 
 
