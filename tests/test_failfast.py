@@ -8,6 +8,7 @@ runner's whole 120 s timeout per attempt, six attempts.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 
@@ -37,10 +38,8 @@ def blackhole():
     for _ in range(8):
         c = socket.socket()
         c.setblocking(False)
-        try:
+        with contextlib.suppress(BlockingIOError):
             c.connect(server.getsockname())
-        except BlockingIOError:
-            pass
         fillers.append(c)
     time.sleep(0.1)
     try:
