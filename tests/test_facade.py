@@ -40,6 +40,8 @@ EXPECTED = [
     "calibration", "coverage_curve", "tokenize",
     # issue 17: the course's model in one place
     "course_model", "stronger_model",
+    # issue 17: stronger local models from a catalog
+    "local_models",
 ]
 
 

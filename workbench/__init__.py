@@ -39,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "stronger_model": ".providers",
     "add_endpoint": ".providers",
     "add_local_model": ".providers",
+    "local_models": "._models",
     "add_model": ".providers",
     "set_key": "._keys",
     "scan_notebook": "._hygiene",
@@ -205,6 +206,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     from ._keys import set_key
     from ._lens import Branch, TokenSplit, branch, tokenize
     from ._log import RunLog, Version
+    from ._models import local_models
     from ._params import Params
     from ._pricing import (
         PRICES_AS_OF,

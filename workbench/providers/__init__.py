@@ -116,11 +116,16 @@ def _check_endpoint(name: str, base_url: str) -> None:
         raise ModelNotFoundError(f"base_url {base_url!r} names no host to connect to. {example}")
 
 
-def add_local_model(name: str, path: str | os.PathLike[str], *, n_ctx: int = 4096) -> None:
-    """Register a GGUF file as ``"local:<name>"``."""
-    provider = get_provider("local")
-    assert isinstance(provider, LocalProvider)
-    provider.register(name, path, n_ctx=n_ctx)
+def add_local_model(name: str, path: str | os.PathLike[str] | None = None, *, hf_repo: str | None = None,
+                    filename: str | None = None, sha256: str | None = None, n_ctx: int | None = None,
+                    download: bool = True, revision: str = "main") -> None:
+    """Register a GGUF model as ``"local:<name>"``: a catalog name (``wb.local_models()``), a file on the
+    Hugging Face Hub (``hf_repo=``, ``filename=``, downloaded once) or a file on disk (``path``).
+    See :func:`workbench._models.add_local_model`."""
+    from .._models import add_local_model as add
+
+    add(name, path, hf_repo=hf_repo, filename=filename, sha256=sha256, n_ctx=n_ctx, download=download,
+        revision=revision)
 
 
 def add_model(model: str) -> None:

@@ -22,7 +22,7 @@ import dataclasses
 import importlib.util
 import os
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,8 @@ class _Model:
     path: Path | None
     n_ctx: int
     llama: Any = None
+    #: Finds (or downloads) the file on first use: a hub model registered with download=False (_models.py).
+    locate: Callable[[], Path] | None = None
 
 
 class LocalProvider(Provider):
@@ -118,6 +120,20 @@ class LocalProvider(Provider):
             raise ModelNotFoundError(f"{file} is not a GGUF file. Fix: pass the path of a .gguf model file.")
         self._models[name] = _Model(file, n_ctx)
 
+    def register_source(self, name: str, locate: Callable[[], Path], *, n_ctx: int = 4096) -> None:
+        """Register a model whose file ``locate`` finds, downloading it if need be, before its first call."""
+        self._models[name] = _Model(None, n_ctx, locate=locate)
+
+    def check(self, model: str, params: Params) -> None:
+        """Also find the model's file now (a hub model's first use downloads it), before any call."""
+        super().check(model, params)
+        self._file(self._entry(model))
+
+    def _file(self, entry: _Model) -> Path:
+        if entry.path is None and entry.locate is not None:
+            entry.path = entry.locate()
+        return entry.path or smollm2_path()
+
     def known_models(self) -> list[str]:
         return list(self._models)
 
@@ -147,7 +163,7 @@ class LocalProvider(Provider):
                     "llama-cpp-python is not installed, so the local model cannot run. "
                     "Fix: pip install llama-cpp-python (it compiles from source: about 7 minutes on 2 cores)."
                 ) from None
-            path = entry.path or smollm2_path()
+            path = self._file(entry)
             entry.llama = Llama(model_path=str(path), n_ctx=entry.n_ctx, n_threads=self.n_threads, verbose=False)
             atexit.register(entry.llama.close)  # freed before interpreter teardown, not in a noisy __del__
         return entry.llama
@@ -155,11 +171,11 @@ class LocalProvider(Provider):
     def pending_load_bytes(self, model: str) -> int | None:
         """The GGUF file's size until the model is loaded (what the first call waits for), then ``None``."""
         entry = self._models.get(model)
-        if entry is None or entry.llama is not None:
+        if entry is None or entry.llama is not None or (entry.path is None and entry.locate is not None):
             return None
         try:
-            return (entry.path or smollm2_path()).stat().st_size
-        except (MissingDependencyError, OSError):
+            return self._file(entry).stat().st_size
+        except (WorkbenchError, OSError):
             return None  # the call itself reports it
 
     async def warm_up(self, model: str) -> None:

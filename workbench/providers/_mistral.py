@@ -16,6 +16,7 @@ from .._tokens import tokens_from_openai
 from .._tools import CallOptions, ToolCallAccumulator, mistral_extras, raw_tool_calls
 from .._types import Completion, Delta, Usage
 from ._base import Provider, import_sdk
+from ._connect import mistral_http_client
 from ._http import invalid_utf8
 from ._stream import StreamAccumulator, no_choices
 
@@ -99,7 +100,8 @@ class MistralProvider(Provider):
 
     def _client(self) -> Any:
         key = self.api_key() or ""
-        return self.loop_client(key, lambda: _mistral_client_class()(api_key=key, server_url=self.server_url))
+        return self.loop_client(key, lambda: _mistral_client_class()(api_key=key, server_url=self.server_url,
+                                                                     async_client=mistral_http_client()))
 
     def _request(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
                  options: CallOptions | None = None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from .._tokens import tokens_from_openai
 from .._tools import CallOptions, ToolCallAccumulator, openai_extras, raw_tool_calls
 from .._types import Completion, Delta, Usage
 from ._base import Provider, import_sdk
+from ._connect import openai_http_client
 from ._stream import StreamAccumulator, no_choices
 
 __all__ = ["OpenAIProvider", "CompatibleProvider", "map_openai_params"]
@@ -66,7 +67,8 @@ class OpenAIProvider(Provider):
         openai = import_sdk("openai", "openai")
         key = self.api_key() or "not-needed"
         return self.loop_client(key, lambda: openai.AsyncOpenAI(api_key=key, base_url=self.base_url, max_retries=0,
-                                                                timeout=timeout or 600.0))
+                                                                timeout=timeout or 600.0,
+                                                                http_client=openai_http_client(openai)))
 
     def _request(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
                  options: CallOptions | None = None, **extra: Any) -> dict[str, Any]:
