@@ -20,7 +20,7 @@ pytestmark = pytest.mark.local_model  # the quick run also generates with the em
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = ["1. Throughput: OpenAI SDK", "1. Throughput: Mistral SDK", "2. Rate limits", "3. Cache",
-            "4. Local model", "5. Overhead", "6. Batch API", "7. Token lens"]
+            "4. Local model", "5. Overhead", "6. Batch API", "7. Token lens", "8. Hosted calls"]
 
 
 def test_quick_benchmark_writes_a_well_formed_table(tmp_path):
