@@ -185,3 +185,41 @@ def test_the_lean_paths_are_the_default(fresh_providers):
     from workbench.providers import _mistral_raw
 
     assert _mistral_raw.available(), "the installed mistralai must offer every piece the lean path uses"
+
+
+def test_a_mistralai_without_the_lean_pieces_still_answers_through_complete_async(server, provider, monkeypatch):
+    from workbench.providers import _mistral_raw
+
+    monkeypatch.setattr(_mistral_raw, "available", lambda: False)
+    result, deltas = _call(provider, False, "hello there", {}, None, stream=True)
+
+    assert isinstance(result, Completion) and result.choices[0].startswith("Echo: hello there")
+    assert "".join(d.split(":", 1)[1] for d in deltas) == result.choices[0]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+def test_the_answer_is_read_without_building_the_sdks_response_models(server, provider, monkeypatch, stream):
+    """The CPU the lean path saves: no ``ChatCompletion``/``ChatCompletionChunk`` objects (openai), and one
+    run-time pydantic model class per call (mistralai's body serializer) instead of ten."""
+    import pydantic
+    from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("an SDK response model was built")
+
+    for cls in (ChatCompletion, ChatCompletionChunk):
+        monkeypatch.setattr(cls, "construct", classmethod(refuse))
+        monkeypatch.setattr(cls, "model_construct", classmethod(refuse))
+    _call(provider, False, "warm up", {}, None, stream)  # first-use work (client, platform probe) done
+    made: list[str] = []
+    real = pydantic.create_model
+
+    def counting(name: str, *args: Any, **kwargs: Any) -> Any:
+        made.append(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr("mistralai.client.utils.serializers.create_model", counting)
+    result, _ = _call(provider, False, "hello there", {}, None, stream)
+
+    assert isinstance(result, Completion) and result.choices[0].startswith("Echo: hello there")
+    assert len(made) <= 1, made
