@@ -33,6 +33,8 @@ EXPECTED = [
     # issue 12: conversations, tools and structured output
     "ResponseFormat", "SchemaError", "Tool", "ToolCall", "ToolError", "ToolLoopError", "tool",
     "Chat",
+    # issue 17: answers grounded in sources
+    "check_citations", "format_sources",
     # issue 15: measured prompt improvement
     "Improve", "Improvement", "ReviewCases", "generate_cases", "improve", "split_cases",
     # issue 13: the token lens

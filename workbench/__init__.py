@@ -139,6 +139,9 @@ _EXPORTS: dict[str, str] = {
     "SchemaError": "._errors",
     "ToolError": "._errors",
     "ToolLoopError": "._conversation",
+    # answers grounded in given sources, citations checked in code (issue 17)
+    "format_sources": "._citations",
+    "check_citations": "._citations",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -164,6 +167,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     from ._batch import BatchJob, BatchPlan
     from ._calibration import Calibration, calibration, coverage_curve
     from ._casegen import generate_cases
+    from ._citations import check_citations, format_sources
     from ._conversation import ToolLoopError
     from ._errors import (
         AuthenticationError,
