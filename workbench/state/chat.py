@@ -33,17 +33,17 @@ from .._structured import ResponseFormat, as_response_format
 from .._tools import TOOL_CHOICES, Tool, ToolCall, as_tools
 from .._types import Request, Response
 from .answer import Answer
-from .base import RunningState, stream_into
+from .base import OneModelState, stream_into
 from .chat_parts import VARIABLE, ChatTurn, chat_html, chat_text, schema_check, tool_schema_text, turns_from_prompt
 from .history import editor_tags
-from .inputs import check_filled, default_model, key_env, missing_key, split_kwargs
+from .inputs import check_filled, default_model, split_kwargs
 from .params_form import build_params
 from .typed_keys import typed_key_warning
 
 __all__ = ["ChatState", "ChatTurn", "schema_check", "tool_schema_text"]
 
 
-class ChatState(RunningState):
+class ChatState(OneModelState):
     """The conversation being edited, the model, its parameters, the tools and the schema.
 
     ``ChatState(wb.Prompt(messages=[...]), "mock:x", tools=[get_order], response_format=schema,
@@ -51,7 +51,7 @@ class ChatState(RunningState):
     ``{variables}`` (as in :class:`~workbench.state.PlaygroundState`).
     """
 
-    EDITS = RunningState.EDITS | {"turns", "tools", "tool_choice", "schema_text"}
+    EDITS = OneModelState.EDITS | {"turns", "tools", "tool_choice", "schema_text"}
 
     def __init__(self, prompt: Prompt | str | None = None, model: str | None = None, *, tools: Any = None,
                  tool_choice: str | None = None, response_format: Any = None,
@@ -274,13 +274,6 @@ class ChatState(RunningState):
         fields["response-format schema"] = self.schema_text
         fields.update({f"variable {{{name}}}": self.variables.get(name, "") for name in self.variable_names})
         return typed_key_warning(fields)
-
-    @property
-    def missing_key(self) -> str | None:
-        return missing_key(self.model)
-
-    def provide_key(self, value: str) -> bool:
-        return self._use_key(self.missing_key or key_env(self.model), value)
 
     def prepare(self) -> Request:
         """Validate everything offline (turns, variables, pending calls, schema, key) and return the request."""
