@@ -48,7 +48,8 @@ def test_end_to_end_tidy_results(fake, runner, log):
     expected_columns = ["experiment_id", "variant", "model", "temperature", "max_tokens", "case_id", "repeat", "q",
                         "topic", "expected", "output", "exact_match", "exact_match_passed", "exact_match_explanation",
                         "contains", "contains_passed", "contains_explanation", "prompt_tokens", "completion_tokens",
-                        "latency_s", "cost_usd", "cached", "finish_reason", "error", "call_id", "rating"]
+                        "reasoning_tokens", "cached_tokens", "latency_s", "cost_usd", "cached", "finish_reason",
+                        "error", "call_id", "rating"]
     assert list(results.columns) == expected_columns
     v2 = results[results.variant == "v2"]
     assert (v2["output"] == "Echo: Q: " + v2["q"]).all()

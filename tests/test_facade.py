@@ -30,6 +30,8 @@ EXPECTED = [
     "models", "pass_at_k", "plots", "price_of", "repeat_variance", "report_html", "results_to_csv",
     "results_to_json", "scan_notebook", "scorers", "set_batch_price", "set_key", "set_price", "stream", "summarize",
     "testing", "to_promptfoo", "watch_cells",
+    # issue 17: prompt caching priced (cached input tokens)
+    "cached_price_of", "set_cached_price",
     # issue 12: conversations, tools and structured output
     "ResponseFormat", "SchemaError", "Tool", "ToolCall", "ToolError", "ToolLoopError", "tool",
     "Chat",

@@ -52,6 +52,8 @@ _EXPORTS: dict[str, str] = {
     "set_batch_price": "._pricing",
     "batch_price_of": "._pricing",
     "estimate_batch_cost": "._pricing",
+    "set_cached_price": "._pricing",
+    "cached_price_of": "._pricing",
     # the run log
     "RunLog": "._log",
     "Version": "._log",
@@ -215,10 +217,12 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     from ._pricing import (
         PRICES_AS_OF,
         batch_price_of,
+        cached_price_of,
         estimate_batch_cost,
         estimate_cost,
         price_of,
         set_batch_price,
+        set_cached_price,
         set_price,
     )
     from ._prompt import Prompt

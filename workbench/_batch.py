@@ -53,6 +53,7 @@ from .providers._base import import_sdk
 from .providers._batching import SupportsBatch, batch_api_of
 from .providers._mistral import _mistral_client_class
 from .providers._openai import CompatibleProvider
+from .providers._wire import usage_details
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -688,7 +689,8 @@ def _result_response(line: dict[str, Any], request: Request, batch: dict[str, An
         choices = sorted(body["choices"], key=lambda c: c.get("index", 0))
         texts = [redact(_content((c.get("message") or {}).get("content"))) for c in choices]
         usage = body.get("usage") or {}
-        u = Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+        u = Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),
+                  **usage_details(usage))
         sent = {"provider": request.provider, **backend.body(request), "batch_id": batch["id"]}
         answer = Response(text=texts[0], finish_reason=choices[0].get("finish_reason"), choices=texts, usage=u,
                           cost_usd=estimate_batch_cost(request.model, u), request=redact_obj(sent), **base)

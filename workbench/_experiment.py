@@ -57,8 +57,9 @@ __all__ = ["Experiment", "ExperimentPlan", "DEFAULT_OUTPUT_TOKENS", "load_cases"
 #: pass through the runner's per-provider limits).
 SCORING_CONCURRENCY = 16
 RESERVED = frozenset({"experiment_id", "variant", "model", "case_id", "repeat", "output", "expected", "prompt_tokens",
-                      "completion_tokens", "latency_s", "cost_usd", "cached", "error", "call_id", "rating", "id",
-                      "finish_reason", "tool_calls", "parsed", "parse_error", *PARAM_NAMES, *CONFIDENCE_COLUMNS})
+                      "completion_tokens", "reasoning_tokens", "cached_tokens", "latency_s", "cost_usd", "cached",
+                      "error", "call_id", "rating", "id", "finish_reason", "tool_calls", "parsed", "parse_error",
+                      *PARAM_NAMES, *CONFIDENCE_COLUMNS})
 #: A case column holding earlier turns (a list of (role, text) pairs or message dicts, or that list as JSON
 #: text): they go before the prompt's user message, taken literally.
 HISTORY_COLUMN = "history"
@@ -701,6 +702,7 @@ class Experiment:
         row.update(confidence_columns(response, self._labels()))  # with logprobs=True (workbench/_calibration.py)
         row.update({
             "prompt_tokens": response.usage.prompt_tokens, "completion_tokens": response.usage.completion_tokens,
+            "reasoning_tokens": response.usage.reasoning_tokens, "cached_tokens": response.usage.cached_tokens,
             "latency_s": response.latency_s, "cost_usd": math.nan if response.cost_usd is None else response.cost_usd,
             "cached": bool(response.cached), "finish_reason": response.finish_reason,
             "error": None if response.ok else f"{response.error_type}: {response.error}",

@@ -205,6 +205,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX calls_parent ON calls (parent_call_id)
         """,
     ),
+    (
+        "010_reasoning_cached_tokens",
+        # hidden reasoning tokens (inside completion_tokens) and prompt tokens served from a prompt cache
+        # (inside prompt_tokens), as the provider reported them; rows written before this migration read 0
+        """
+        ALTER TABLE calls ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE calls ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0
+        """,
+    ),
 ]
 
 _open_logs: weakref.WeakSet[RunLog] = weakref.WeakSet()
@@ -836,6 +845,8 @@ class RunLog:
             "finish_reason": response.finish_reason,
             "prompt_tokens": response.usage.prompt_tokens,
             "completion_tokens": response.usage.completion_tokens,
+            "reasoning_tokens": response.usage.reasoning_tokens,
+            "cached_tokens": response.usage.cached_tokens,
             "latency_s": response.latency_s,
             "ttft_s": response.ttft_s,
             "cost_usd": response.cost_usd,
@@ -1186,7 +1197,8 @@ def row_to_response(row: sqlite3.Row | Mapping[str, Any]) -> Response:
         provider=row["provider"],
         finish_reason=row["finish_reason"],
         choices=json.loads(row["choices_json"] or "[]"),
-        usage=Usage(row["prompt_tokens"] or 0, row["completion_tokens"] or 0),
+        usage=Usage(row["prompt_tokens"] or 0, row["completion_tokens"] or 0,
+                    **{k: row[k] or 0 for k in ("reasoning_tokens", "cached_tokens") if k in keys}),
         latency_s=row["latency_s"] or 0.0,
         ttft_s=row["ttft_s"],
         cost_usd=row["cost_usd"],

@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -59,6 +59,10 @@ class Params(BaseModel):
     )
     top_logprobs: int | None = Field(
         None, ge=0, le=20, description="How many most likely alternatives to return for each token (needs logprobs).",
+    )
+    reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = Field(
+        None, description="Reasoning models only (OpenAI o-series and gpt-5, Mistral's reasoning models): how many "
+                          "hidden reasoning tokens to spend before answering; they are billed as output tokens.",
     )
 
     @field_validator("temperature", "top_p", "max_tokens", "seed", "presence_penalty", "frequency_penalty", "n",
@@ -202,6 +206,10 @@ def _friendly(exc: ValidationError) -> ParamsError:
             top = value.get("top_logprobs") if isinstance(value, Mapping) else None
             problems.append(f"top_logprobs={top!r} was given without logprobs=True: alternatives come with the "
                             "token probabilities. Fix: pass logprobs=True as well (or drop top_logprobs).")
+            continue
+        if name == "reasoning_effort":
+            problems.append(f"reasoning_effort={value!r} is not allowed: give 'minimal', 'low', 'medium' or 'high'. "
+                            "Fix: e.g. reasoning_effort='low' (or leave it unset for the model's default).")
             continue
         if name == "logprobs":
             problems.append(f"logprobs={value!r} is not allowed: logprobs is True or False. Fix: pass logprobs=True.")

@@ -14,7 +14,8 @@ from ._types import Request, Usage, split_model
 
 __all__ = ["DEFAULT_OUTPUT_TOKENS", "CHARS_PER_TOKEN", "estimate_tokens", "request_tokens", "PRICES_AS_OF",
            "PRICES", "set_price", "cost_of", "estimate_cost", "price_of", "BATCH_MULTIPLIER", "BATCH_PRICES",
-           "set_batch_price", "batch_price_of", "estimate_batch_cost"]
+           "set_batch_price", "batch_price_of", "estimate_batch_cost", "CACHED_INPUT_PRICES", "set_cached_price",
+           "cached_price_of", "usage_cost"]
 
 PRICES_AS_OF = "2025-06-01"
 
@@ -31,6 +32,19 @@ PRICES: dict[str, tuple[float, float]] = {
     "mistral:mistral-large-latest": (2.00, 6.00),
     "mistral:ministral-8b-latest": (0.10, 0.10),
     "mistral:open-mistral-nemo": (0.15, 0.15),
+}
+
+# Prompt caching: USD per million *cached* input tokens (``usage.cached_tokens``), where the provider bills them
+# at a discount. OpenAI caches prompt prefixes of 1024 tokens or more automatically and lists these prices
+# on PRICES_AS_OF; a model not listed here is billed at its full input price for cached tokens (never less
+# than it may cost). Reasoning tokens need no entry: they are output tokens, already inside completion_tokens.
+CACHED_INPUT_PRICES: dict[str, float] = {
+    "openai:gpt-4o-mini": 0.075,
+    "openai:gpt-4o": 1.25,
+    "openai:gpt-4.1": 0.50,
+    "openai:gpt-4.1-mini": 0.10,
+    "openai:gpt-4.1-nano": 0.025,
+    "openai:o4-mini": 0.275,
 }
 
 # Batch APIs: the fraction of the online price charged for calls run through a provider's batch API
@@ -61,10 +75,41 @@ def cost_of(price: tuple[float, float], tokens_in: int, tokens_out: int) -> floa
     return (tokens_in * price[0] + tokens_out * price[1]) / 1_000_000
 
 
-def estimate_cost(model: str, usage: Usage) -> float | None:
-    """Cost in USD of a call with ``usage``, or ``None`` when the price is unknown."""
+def set_cached_price(model: str, cached_input_per_mtok: float) -> None:
+    """Set the price of ``model``'s cached input tokens in USD per million (see :data:`CACHED_INPUT_PRICES`)."""
+    if cached_input_per_mtok < 0:
+        raise ParamsError("Prices cannot be negative. Fix: pass USD per million cached input tokens, "
+                          "e.g. set_cached_price(m, 0.075).")
+    split_model(model)
+    CACHED_INPUT_PRICES[model] = float(cached_input_per_mtok)
+
+
+def cached_price_of(model: str) -> float | None:
+    """USD per million cached input tokens of ``model``: its listed cached price, else its input price."""
     price = price_of(model)
-    return None if price is None else cost_of(price, usage.prompt_tokens, usage.completion_tokens)
+    if price is None:
+        return None
+    return CACHED_INPUT_PRICES.get(model, price[0])
+
+
+def usage_cost(price: tuple[float, float], usage: Usage, cached_input_per_mtok: float | None = None) -> float:
+    """USD for ``usage`` at ``price``, its ``cached_tokens`` at ``cached_input_per_mtok`` (default: full input).
+
+    ``cached_tokens`` are part of ``prompt_tokens`` and ``reasoning_tokens`` part of
+    ``completion_tokens`` (OpenAI's accounting), so neither is added on top.
+    """
+    cached = min(max(usage.cached_tokens, 0), usage.prompt_tokens)
+    rate = price[0] if cached_input_per_mtok is None else cached_input_per_mtok
+    return cost_of(price, usage.prompt_tokens - cached, usage.completion_tokens) + cached * rate / 1_000_000
+
+
+def estimate_cost(model: str, usage: Usage) -> float | None:
+    """Cost in USD of a call with ``usage``, or ``None`` when the price is unknown.
+
+    Cached input tokens are billed at the model's cached-input price when known.
+    """
+    price = price_of(model)
+    return None if price is None else usage_cost(price, usage, cached_price_of(model))
 
 
 def set_batch_price(model: str, input_per_mtok: float, output_per_mtok: float) -> None:

@@ -31,8 +31,18 @@ def split_model(model: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Usage:
+    """Tokens a call used, as the provider counted them.
+
+    ``reasoning_tokens`` (hidden reasoning of a reasoning model) are part of
+    ``completion_tokens`` and ``cached_tokens`` (prompt tokens reused from a
+    prompt cache) are part of ``prompt_tokens``, as OpenAI reports them: they
+    say *how* the tokens were spent, never add to the totals.
+    """
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    cached_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:

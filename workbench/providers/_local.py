@@ -29,11 +29,13 @@ from typing import Any
 
 from .._errors import ContextWindowError, MissingDependencyError, ModelNotFoundError, ProviderError, WorkbenchError
 from .._params import Params
+from .._reasoning import refuse_reasoning_effort
 from .._tools import CallOptions, local_extras, local_messages, parse_local_tool_answer, uses_tool_grammar
 from .._types import Completion, Delta, Usage
 from ._base import Provider
 from ._local_batch import BatchEngine, Job, chat_call, default_parallel
 from ._logits import LogprobCapture, open_stream
+from ._prefix import prefix_reuse
 from ._stream import StreamAccumulator, collect
 
 __all__ = ["LocalProvider", "smollm2_path", "map_local_params", "LOCAL_DEFAULTS"]
@@ -123,6 +125,15 @@ class LocalProvider(Provider):
     def register_source(self, name: str, locate: Callable[[], Path], *, n_ctx: int = 4096) -> None:
         """Register a model whose file ``locate`` finds, downloading it if need be, before its first call."""
         self._models[name] = _Model(None, n_ctx, locate=locate)
+
+    def check_params(self, model: str, params: Params) -> None:
+        super().check_params(model, params)
+        if params.reasoning_effort is not None:
+            refuse_reasoning_effort(
+                f"local:{model}", "llama.cpp's chat completion has no reasoning setting, and SmolLM2 is not a "
+                "reasoning model (it has no hidden reasoning step to steer)",
+                "to see reasoning_effort at work use a reasoning model, e.g. 'openai:o4-mini', "
+                "'openai:gpt-5-mini' or 'mistral:magistral-small-latest'.")
 
     def check(self, model: str, params: Params) -> None:
         """Also find the model's file now (a hub model's first use downloads it), before any call."""
@@ -240,7 +251,7 @@ class LocalProvider(Provider):
                                         emit, cancel)
         label = f"local:{model}"
         answer = StreamAccumulator(params.n, label)
-        ended = completion_tokens = 0
+        ended = completion_tokens = cached_tokens = 0
         try:
             while True:
                 kind, value = await queue.get()
@@ -255,6 +266,8 @@ class LocalProvider(Provider):
                     answer.add_tokens(*value)
                 elif kind == "error":
                     raise self.translate_error(value, streaming=True, partial=answer.partial, label=label)
+                elif kind == "cached":
+                    cached_tokens = value
                 elif kind == "end":  # one answer of the engine's
                     ended += 1
                     completion_tokens += value[1]
@@ -272,7 +285,9 @@ class LocalProvider(Provider):
             request["tools"] = [t.spec() for t in options.tools]
         if params.n > 1:
             request["n"] = params.n
-        answer.usage = Usage(prompt_tokens, completion_tokens)
+        # cached_tokens is counted on the prompt as llama.cpp laid it out; prompt_tokens is the estimate
+        # check_context made (content plus ~6 tokens a message): the cached part never exceeds the whole
+        answer.usage = Usage(prompt_tokens, completion_tokens, cached_tokens=min(cached_tokens, prompt_tokens))
         completion = answer.completion(request)
         if grammar_calls:
             text, calls = parse_local_tool_answer(completion.choices[0], f"call_{len(sent)}")
@@ -335,19 +350,22 @@ class LocalProvider(Provider):
                         llama.reset()
                     pieces = []
                     capture = LogprobCapture.from_call(llama, call)  # logprobs without logits_all (see _logits)
-                    chunks = open_stream(llama, messages, call)  # a trailing assistant message is continued
-                    for chunk in chunks:
-                        if cancel.is_set():
-                            chunks.close()
-                            emit("finish", (index, "cancelled"))
-                            break
-                        choice = chunk["choices"][0]
-                        text = choice.get("delta", {}).get("content")
-                        if text:
-                            pieces.append(text)
-                            emit("delta", (index, text))
-                        if choice.get("finish_reason"):
-                            emit("finish", (index, choice["finish_reason"]))
+                    with prefix_reuse(llama) as reuse:  # prompt tokens kept in the KV cache (prompt caching)
+                        chunks = open_stream(llama, messages, call)  # a trailing assistant message is continued
+                        for chunk in chunks:
+                            if cancel.is_set():
+                                chunks.close()
+                                emit("finish", (index, "cancelled"))
+                                break
+                            choice = chunk["choices"][0]
+                            text = choice.get("delta", {}).get("content")
+                            if text:
+                                pieces.append(text)
+                                emit("delta", (index, text))
+                            if choice.get("finish_reason"):
+                                emit("finish", (index, choice["finish_reason"]))
+                    if index == 0:  # the prompt is billed (and cached) once per call, as hosted APIs count it
+                        emit("cached", reuse.cached_tokens)
                     if pieces:
                         tokens += len(llama.tokenize("".join(pieces).encode("utf-8"), add_bos=False))
                     if capture is not None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from .._keys import register_url_secrets
 from .._params import Params
+from .._reasoning import refuse_reasoning_effort
 from .._tokens import tokens_from_openai
 from .._tools import CallOptions, ToolCallAccumulator, mistral_extras, raw_tool_calls
 from .._types import Completion, Delta, Usage
@@ -25,7 +26,7 @@ from ._base import Provider, import_sdk
 from ._connect import mistral_http_client
 from ._http import invalid_utf8
 from ._stream import StreamAccumulator, no_choices
-from ._wire import add_chunk, completion_from_json, malformed
+from ._wire import add_chunk, completion_from_json, malformed, usage_details
 
 __all__ = ["MistralProvider", "map_mistral_params"]
 
@@ -109,6 +110,14 @@ class MistralProvider(Provider):
     def map_params(self, params: Params) -> dict[str, Any]:
         return map_mistral_params(params)
 
+    def check_params(self, model: str, params: Params) -> None:
+        super().check_params(model, params)
+        if params.reasoning_effort is not None and not _sdk_has("reasoning_effort"):
+            refuse_reasoning_effort(
+                f"mistral:{model}", "the installed mistralai has no reasoning_effort argument",
+                "or upgrade mistralai (>= 2 takes it: mistral-small-latest and the magistral models reason) "
+                "with pip install -U mistralai, or use 'openai:o4-mini'.")
+
     def _client(self) -> Any:
         key = self.api_key() or ""
         return self.loop_client(key, lambda: _mistral_client_class()(api_key=key, server_url=self.server_url,
@@ -172,7 +181,8 @@ class MistralProvider(Provider):
         choices = [_content(c.message.content) for c in result.choices]
         self._check_utf8(choices, messages)
         reasons = [str(c.finish_reason) if c.finish_reason else None for c in result.choices]
-        usage = Usage(result.usage.prompt_tokens or 0, result.usage.completion_tokens or 0) if result.usage else Usage()
+        u = result.usage
+        usage = Usage(u.prompt_tokens or 0, u.completion_tokens or 0, **usage_details(u)) if u else Usage()
         tokens = [tokens_from_openai(getattr(c, "logprobs", None)) for c in result.choices] if params.logprobs else None
         return Completion(choices, reasons[0], usage, self._public_request(body), reasons,
                           tool_calls=raw_tool_calls(result.choices[0].message.tool_calls), tokens=tokens)
@@ -214,7 +224,8 @@ class MistralProvider(Provider):
             async for event in events:
                 chunk = event.data
                 if chunk.usage:
-                    answer.usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
+                    answer.usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0,
+                                         **usage_details(chunk.usage))
                 for choice in chunk.choices or ():
                     if choice.index == 0 and choice.delta is not None and choice.delta.tool_calls:
                         calls.add(choice.delta.tool_calls)
@@ -228,6 +239,22 @@ class MistralProvider(Provider):
             raise self.options_refused(self.translate_error(exc, streaming=True, partial=answer.partial),
                                        options) from exc
         yield dataclasses.replace(answer.completion(self._public_request(body)), tool_calls=calls.result())
+
+
+@functools.cache
+def _sdk_has(argument: str) -> bool:
+    """Whether the installed mistralai's ``chat.complete`` takes ``argument`` (checked once, without a call)."""
+    import importlib.util
+    import inspect
+
+    if importlib.util.find_spec("mistralai") is None:
+        return True  # no SDK at all: the missing-dependency error, raised next, is the one to show
+    try:
+        chat = import_sdk("mistralai.client.chat", "mistral")  # mistralai >= 2
+    except Exception:  # noqa: BLE001 - the 1.x layout
+        return False
+    cls = getattr(chat, "Chat", None)
+    return cls is not None and argument in inspect.signature(cls.complete).parameters
 
 
 @functools.cache

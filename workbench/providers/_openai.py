@@ -25,13 +25,14 @@ from typing import Any
 
 from .._keys import register_url_secrets
 from .._params import Params
+from .._reasoning import check_reasoning_params
 from .._tokens import tokens_from_openai
 from .._tools import CallOptions, ToolCallAccumulator, openai_extras, raw_tool_calls
 from .._types import Completion, Delta, Usage
 from ._base import Provider, import_sdk
 from ._connect import openai_http_client
 from ._stream import StreamAccumulator, no_choices
-from ._wire import add_chunk, completion_from_json
+from ._wire import add_chunk, completion_from_json, usage_details
 
 __all__ = ["OpenAIProvider", "CompatibleProvider", "map_openai_params"]
 
@@ -39,7 +40,12 @@ OPENAI_MODELS = ["gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-na
 
 
 def map_openai_params(params: Params, *, max_tokens_field: str = "max_completion_tokens") -> dict[str, Any]:
-    """Params -> ``chat.completions.create`` keyword arguments."""
+    """Params -> ``chat.completions.create`` keyword arguments.
+
+    ``max_tokens`` goes out as ``max_completion_tokens`` for OpenAI itself (its reasoning models take
+    only that name; the chat models take both) and ``reasoning_effort`` as is (``_reasoning.py`` refuses
+    it, and the sampling parameters reasoning models reject, before any call).
+    """
     out = params.set()
     out.pop("tool_choice", None)  # sent in the wire shape by openai_extras, with the tools
     if "max_tokens" in out:
@@ -65,6 +71,10 @@ class OpenAIProvider(Provider):
         "servers (wb.add_endpoint) that continue a trailing assistant message."
     )
 
+    #: Whether OpenAI's own model rules apply (reasoning models, ``workbench/_reasoning.py``); not for a
+    #: compatible server, whose models are its own.
+    reasoning_rules = True
+
     #: ``True``: the answer through ``chat.completions.create`` and the SDK's response objects (the former path,
     #: kept for comparison and as a fallback); ``False``: the decoded JSON read once (see the module's docstring).
     sdk_models = False
@@ -78,6 +88,11 @@ class OpenAIProvider(Provider):
 
     def map_params(self, params: Params) -> dict[str, Any]:
         return map_openai_params(params, max_tokens_field=self.max_tokens_field)
+
+    def check_params(self, model: str, params: Params) -> None:
+        super().check_params(model, params)
+        if self.reasoning_rules:
+            check_reasoning_params(model, params)
 
     def _client(self, timeout: float | None) -> Any:
         openai = import_sdk("openai", "openai")
@@ -142,7 +157,8 @@ class OpenAIProvider(Provider):
             raise no_choices(self.error_label)
         choices = [c.message.content or "" for c in result.choices]
         reasons = [c.finish_reason for c in result.choices]
-        usage = Usage(result.usage.prompt_tokens, result.usage.completion_tokens) if result.usage else Usage()
+        usage = (Usage(result.usage.prompt_tokens, result.usage.completion_tokens, **usage_details(result.usage))
+                 if result.usage else Usage())
         tokens = [tokens_from_openai(getattr(c, "logprobs", None)) for c in result.choices] if params.logprobs else None
         return Completion(choices, reasons[0], usage, self._public_request(body), reasons,
                           tool_calls=raw_tool_calls(result.choices[0].message.tool_calls), tokens=tokens)
@@ -177,7 +193,8 @@ class OpenAIProvider(Provider):
             stream = await self._client(timeout).chat.completions.create(**body, timeout=timeout)
             async for chunk in stream:
                 if chunk.usage:
-                    answer.usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                    answer.usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens,
+                                         **usage_details(chunk.usage))
                 for choice in chunk.choices or ():
                     if choice.index == 0 and choice.delta is not None and choice.delta.tool_calls:
                         calls.add(choice.delta.tool_calls)
@@ -197,6 +214,7 @@ class CompatibleProvider(OpenAIProvider):
     """An OpenAI-compatible server (Ollama, vLLM, llama.cpp server, LM Studio) at ``base_url``."""
 
     max_tokens_field = "max_tokens"  # what the compatible servers understand
+    reasoning_rules = False  # its models' rules are its own: reasoning_effort and the rest are sent as given
     batch_api = None  # the chat API only: no files and batch endpoints
     default_concurrency = 4
     branch_refusal = None  # llama.cpp server, vLLM, Ollama, LM Studio continue a trailing assistant message

@@ -27,7 +27,7 @@ from .._tools import ToolCallAccumulator, raw_tool_calls
 from .._types import Completion, Delta, Usage
 from ._stream import StreamAccumulator, no_choices
 
-__all__ = ["completion_from_json", "add_chunk", "malformed", "plain_content"]
+__all__ = ["completion_from_json", "add_chunk", "malformed", "plain_content", "usage_details"]
 
 Content = Callable[[Any], str]
 
@@ -48,12 +48,41 @@ def malformed(label: str) -> Iterator[None]:
             "The runner retries this.") from exc
 
 
+def _detail(details: Any, name: str) -> int:
+    """``details[name]`` of a usage's ``*_tokens_details`` (a dict, an SDK object, or absent) as an int (0 if none)."""
+    if details is None:
+        return 0
+    value = details.get(name) if isinstance(details, dict) else getattr(details, name, None)
+    return int(value or 0)
+
+
+def usage_details(usage: Any) -> dict[str, int]:
+    """``reasoning_tokens`` and ``cached_tokens`` of a usage, decoded JSON or an SDK object.
+
+    OpenAI reports them as ``completion_tokens_details.reasoning_tokens`` and
+    ``prompt_tokens_details.cached_tokens`` (both already inside the totals);
+    an answer without them (older servers, Mistral when it has none) gives 0.
+    mistralai keeps fields it does not model in ``additional_properties`` (dicts).
+    """
+    def field(name: str) -> Any:
+        if isinstance(usage, dict):
+            return usage.get(name)
+        value = getattr(usage, name, None)
+        if value is None:
+            value = (getattr(usage, "additional_properties", None) or {}).get(name)
+        return value
+
+    return {"reasoning_tokens": _detail(field("completion_tokens_details"), "reasoning_tokens"),
+            "cached_tokens": _detail(field("prompt_tokens_details"), "cached_tokens")}
+
+
 def _usage(data: Any, zero_none: bool) -> Usage | None:
     usage = data.get("usage")
     if not usage:
         return None
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-    return Usage(prompt or 0, completion or 0) if zero_none else Usage(prompt, completion)
+    details = usage_details(usage)
+    return Usage(prompt or 0, completion or 0, **details) if zero_none else Usage(prompt, completion, **details)
 
 
 def completion_from_json(data: Any, request: dict[str, Any], *, label: str, logprobs: bool,

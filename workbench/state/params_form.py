@@ -32,12 +32,13 @@ class ParamSpec:
 
     ``kind`` is ``"float"`` (a slider), ``"count"`` (a small whole-number
     slider), ``"int"`` (a number box, for wide ranges such as max_tokens) or
-    ``"strings"`` (a list of strings: stop). ``optional`` parameters can be
-    left unset, meaning the provider's default.
+    ``"strings"`` (a list of strings: stop) or ``"choice"`` (one of
+    ``options``: reasoning_effort). ``optional`` parameters can be left
+    unset, meaning the provider's default.
     """
 
     name: str
-    kind: Literal["float", "count", "int", "strings"]
+    kind: Literal["float", "count", "int", "strings", "choice"]
     low: float | None
     high: float | None
     step: float
@@ -46,11 +47,13 @@ class ParamSpec:
     description: str
     optional: bool
     max_items: int | None = None
+    options: tuple[str, ...] = ()
 
 
 #: What an unset control shows (dimmed) until the user sets it.
 _SHOWN_WHEN_UNSET = {"temperature": 0.7, "top_p": 1.0, "max_tokens": 256, "seed": 0,
-                     "presence_penalty": 0.0, "frequency_penalty": 0.0}
+                     "presence_penalty": 0.0, "frequency_penalty": 0.0,
+                     "reasoning_effort": "medium"}
 
 
 def param_specs() -> list[ParamSpec]:
@@ -67,8 +70,12 @@ def param_specs() -> list[ParamSpec]:
         optional = "null" in types
         main = next(o for o in options if o.get("type") != "null")
         low, high = param_bounds(name) if main.get("type") in ("number", "integer") else (None, None)
-        kind: Literal["float", "count", "int", "strings"]
-        if main.get("type") == "number":
+        kind: Literal["float", "count", "int", "strings", "choice"]
+        choices: tuple[str, ...] = tuple(main.get("enum") or ())
+        step: float = 1
+        if choices:
+            kind = "choice"
+        elif main.get("type") == "number":
             kind = "float"
             step = 0.01 if (high or 1) - (low or 0) <= 1 else 0.05
         elif main.get("type") == "integer":
@@ -79,7 +86,7 @@ def param_specs() -> list[ParamSpec]:
         default = prop.get("default")
         shown = default if default is not None else _SHOWN_WHEN_UNSET.get(name, low if low is not None else ())
         specs.append(ParamSpec(name, kind, low, high, step, default, shown, prop.get("description", ""),
-                               optional, main.get("maxItems")))
+                               optional, main.get("maxItems"), choices))
     return specs
 
 
@@ -114,7 +121,7 @@ def default_labels(models: Sequence[str]) -> dict[str, str]:
     per_model = {m: provider_defaults(m) for m in models}
     out: dict[str, str] = {}
     for spec in param_specs():
-        if spec.kind == "strings" or spec.name in known or spec.default is not None:
+        if spec.kind in ("strings", "choice") or spec.name in known or spec.default is not None:
             continue
         stated = {m: d[spec.name] for m, d in per_model.items() if spec.name in d}
         if not stated:

@@ -317,6 +317,10 @@ class ParamControls(w.GridBox):
             control: w.DOMWidget = kind_text(value=spec.shown, step=spec.step, **number)
             control.add_class("wb-param-number")
             parts = [slider, control]
+        elif spec.kind == "choice":
+            control = w.Dropdown(options=list(spec.options), value=spec.shown, layout=w.Layout(width="auto"))
+            control.add_class("wb-param-choice")
+            parts = [control]
         elif spec.kind == "int":
             control = w.IntText(value=spec.shown, step=1, layout=w.Layout(width="auto", flex="1 1 auto"))
             control.add_class("wb-param-number")
