@@ -27,6 +27,18 @@ that many words (finish_reason "length"), ``stop`` cuts before the first stop
 string (finish_reason "stop").  Usage: ``prompt_tokens`` = words in all message
 contents, ``completion_tokens`` = words in the reply times ``n``.
 
+Reasoning models and prompt caching, as OpenAI reports them: a model named like
+OpenAI's reasoning models (``o1``, ``o3-mini``, ``o4-mini``, ``gpt-5-mini``: see
+:func:`is_reasoning_model`) spends hidden reasoning tokens first (``REASONING_TOKENS``
+per ``reasoning_effort``, default medium), counted in ``completion_tokens`` and in
+``completion_tokens_details.reasoning_tokens`` and taken from ``max_completion_tokens``
+before the answer; it rejects ``temperature`` and the other sampling parameters, and
+``max_tokens``, with OpenAI's 400 (``unsupported_value`` / ``unsupported_parameter``).
+A prompt whose first 1024 or more "tokens" (words, role names included) match a prompt
+this server saw before for the same model reports ``prompt_tokens_details.cached_tokens``
+(1024 plus whole 128-token blocks, OpenAI's rule). Both details appear only when not 0,
+non-streamed and in the streamed usage chunk.
+
 Faults (``server.script([...])`` for the next requests in arrival order, or a
 seeded ``server.fault_rate(...)``); an optional ``:number`` argument follows the
 kind: ``429[:retry_after_s]``, ``429-no-retry-after``, ``400``, ``401``, ``403``,
@@ -271,19 +283,90 @@ class Completion:
     tool_calls: tuple[dict[str, str], ...] = ()
     #: How many alternatives per token when ``logprobs`` was asked (``None``: not asked).
     top_logprobs: int | None = None
+    #: Hidden reasoning tokens per choice (a reasoning model), and prompt tokens served from the prompt cache.
+    reasoning_tokens: int = 0
+    cached_tokens: int = 0
 
     @property
     def text(self) -> str:
         return "".join(self.pieces)
 
     @property
-    def usage(self) -> dict[str, int]:
-        completion_tokens = self.n * len(self.pieces)
-        return {
+    def usage(self) -> dict[str, Any]:
+        completion_tokens = self.n * (len(self.pieces) + self.reasoning_tokens)
+        usage: dict[str, Any] = {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": self.prompt_tokens + completion_tokens,
         }
+        if self.cached_tokens:
+            usage["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens, "audio_tokens": 0}
+        if self.reasoning_tokens:
+            usage["completion_tokens_details"] = {"reasoning_tokens": self.n * self.reasoning_tokens,
+                                                  "audio_tokens": 0, "accepted_prediction_tokens": 0,
+                                                  "rejected_prediction_tokens": 0}
+        return usage
+
+
+# ---- reasoning models and prompt caching (OpenAI's rules, approximated with word "tokens")
+
+#: Hidden reasoning tokens a reasoning model spends per answer, by ``reasoning_effort`` (unset: medium).
+REASONING_TOKENS = {"minimal": 0, "low": 16, "medium": 64, "high": 256}
+#: Parameters a reasoning model answers with a 400, and OpenAI's error code for each.
+REASONING_REJECTS = {"temperature": "unsupported_value", "top_p": "unsupported_value",
+                     "presence_penalty": "unsupported_parameter", "frequency_penalty": "unsupported_parameter",
+                     "logprobs": "unsupported_parameter", "top_logprobs": "unsupported_parameter",
+                     "stop": "unsupported_parameter", "max_tokens": "unsupported_parameter"}
+#: OpenAI caches prompts of at least this many tokens, in blocks of CACHE_BLOCK beyond it.
+CACHE_MIN_TOKENS, CACHE_BLOCK = 1024, 128
+_REASONING_NAME = re.compile(r"(o\d+(-.*)?|gpt-5(\.\d+)?(-(?!chat).*)?)")
+
+
+def is_reasoning_model(model: Any) -> bool:
+    """Whether ``model`` is named like one of OpenAI's reasoning models (o-series, gpt-5 but not gpt-5-chat)."""
+    return isinstance(model, str) and bool(_REASONING_NAME.fullmatch(model.lower()))
+
+
+def reasoning_rejection(body: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(message, param, code) of OpenAI's 400 for a parameter a reasoning model rejects, or None."""
+    if not is_reasoning_model(body.get("model")):
+        return None
+    for param, code in REASONING_REJECTS.items():
+        if body.get(param) is None:
+            continue
+        if param == "max_tokens":
+            return ("Unsupported parameter: 'max_tokens' is not supported with this model. "
+                    "Use 'max_completion_tokens' instead.", param, code)
+        if code == "unsupported_value":
+            return (f"Unsupported value: '{param}' does not support {body[param]!r} with this model. "
+                    "Only the default (1) value is supported.", param, code)
+        return f"Unsupported parameter: '{param}' is not supported with this model.", param, code
+    return None
+
+
+def prompt_words(body: dict[str, Any]) -> list[str]:
+    """The prompt as word "tokens", role names included (what a prompt cache's prefix is compared on)."""
+    words: list[str] = []
+    for m in body.get("messages") or ():
+        if isinstance(m, dict):
+            words.append(f"<{m.get('role')}>")
+            words.extend(message_text(m.get("content")).split())
+    return words
+
+
+def cached_prefix(words: Sequence[str], seen: Iterable[Sequence[str]]) -> int:
+    """Tokens of ``words`` a prompt cache holding the prompts ``seen`` serves: 0 below CACHE_MIN_TOKENS."""
+    best = 0
+    for old in seen:
+        same = 0
+        for a, b in zip(old, words, strict=False):
+            if a != b:
+                break
+            same += 1
+        best = max(best, same)
+    if best < CACHE_MIN_TOKENS:
+        return 0
+    return CACHE_MIN_TOKENS + (best - CACHE_MIN_TOKENS) // CACHE_BLOCK * CACHE_BLOCK
 
 
 def _cut_at_stop(text: str, stop: Any) -> str:
@@ -304,6 +387,11 @@ def plan_completion(body: dict[str, Any], text: Any, completion_id: str, provide
     pieces = split_tokens(_cut_at_stop(text, body.get("stop")))
     finish = "stop"
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
+    reasoning = REASONING_TOKENS.get(body.get("reasoning_effort") or "medium", 64) \
+        if is_reasoning_model(body.get("model")) else 0
+    if isinstance(limit, int) and reasoning:  # the hidden reasoning is spent first, from the same budget
+        reasoning = min(reasoning, max(limit, 0))
+        limit -= reasoning
     if isinstance(limit, int) and len(pieces) > limit:
         pieces, finish = pieces[: max(limit, 0)], "length"
     prompt = sum(len(message_text(m.get("content")).split()) for m in body["messages"] if isinstance(m, dict))
@@ -316,6 +404,7 @@ def plan_completion(body: dict[str, Any], text: Any, completion_id: str, provide
         prompt_tokens=prompt,
         tool_calls=calls,
         top_logprobs=int(body.get("top_logprobs") or 0) if body.get("logprobs") else None,
+        reasoning_tokens=reasoning,
     )
 
 
@@ -811,6 +900,8 @@ class FakeServer(_SDKAddresses):
         self.faults.script(script or ())
         #: Answer 400 to any request with tools or response_format (an OpenAI-compatible server without them).
         self.reject_features = False
+        #: Recent prompts per model (word "tokens"), for the prompt cache's cached_tokens.
+        self._prompt_cache: dict[str, deque[list[str]]] = {}
         self._lock = threading.Lock()
         self._requests: list[dict[str, Any]] = []
         self._counts: Counter[str] = Counter()
@@ -929,6 +1020,7 @@ class FakeServer(_SDKAddresses):
         with self._lock:
             self._requests.clear()
             self._counts.clear()
+            self._prompt_cache.clear()
         self.faults.clear()
 
     @property
@@ -1041,6 +1133,13 @@ class FakeServer(_SDKAddresses):
             problem = validate_features(body, fmt.name)
         if problem is None and self.reject_features and any(k in body for k in ("tools", "response_format")):
             problem = "This server does not support 'tools' or 'response_format'."  # a plain compatible server
+        rejected = reasoning_rejection(body) if problem is None else None
+        if rejected is not None:  # OpenAI's 400 for a parameter a reasoning model does not take
+            await self._sleep(self.latency)
+            self._count("bad_request")
+            message, param, code = rejected
+            await exchange.send_json(400, fmt.error(400, message, "invalid_request_error", code, param))
+            return
         fault = self.faults.draw() if problem is None else None
         await self._sleep(self.latency)
         if problem is not None:
@@ -1053,11 +1152,21 @@ class FakeServer(_SDKAddresses):
             return
         try:
             completion = plan_completion(body, self.responder(body), fmt.completion_id(next(self._seq)), fmt.name)
+            completion = replace(completion, cached_tokens=min(self._cached_tokens(body), completion.prompt_tokens))
         except Exception as exc:  # noqa: BLE001 - a broken test responder must show up as a 500, not a hang
             self._count("responder_error")
             await exchange.send_json(500, fmt.error(500, f"responder failed: {exc!r}", "server_error", None))
             return
         await self._answer(exchange, fmt, body, completion, fault)
+
+    def _cached_tokens(self, body: dict[str, Any]) -> int:
+        """Prompt tokens served from this server's prompt cache (same model, a long enough shared prefix)."""
+        words = prompt_words(body)
+        with self._lock:
+            seen = self._prompt_cache.setdefault(str(body.get("model")), deque(maxlen=64))
+            cached = cached_prefix(words, seen)
+            seen.append(words)
+        return cached
 
     async def _answer(self, exchange: Exchange, fmt: OpenAIFormat, body: dict[str, Any],
                       completion: Completion, fault: Fault | None) -> None:

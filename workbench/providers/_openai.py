@@ -36,7 +36,9 @@ from ._wire import add_chunk, completion_from_json, usage_details
 
 __all__ = ["OpenAIProvider", "CompatibleProvider", "map_openai_params"]
 
-OPENAI_MODELS = ["gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o4-mini"]
+OPENAI_MODELS = ["gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o4-mini",
+                 # more reasoning models (workbench/_reasoning.py); no price in _pricing.PRICES: cost unknown
+                 "o3", "o3-mini", "gpt-5", "gpt-5-mini", "gpt-5-nano"]
 
 
 def map_openai_params(params: Params, *, max_tokens_field: str = "max_completion_tokens") -> dict[str, Any]:
