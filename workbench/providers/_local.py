@@ -266,8 +266,8 @@ class LocalProvider(Provider):
                     answer.add_tokens(*value)
                 elif kind == "error":
                     raise self.translate_error(value, streaming=True, partial=answer.partial, label=label)
-                elif kind == "cached":
-                    cached_tokens = value
+                elif kind == "cached":  # value: the prompt tokens llama.cpp evaluated (not reused)
+                    cached_tokens = max(0, prompt_tokens - value)
                 elif kind == "end":  # one answer of the engine's
                     ended += 1
                     completion_tokens += value[1]
@@ -285,9 +285,10 @@ class LocalProvider(Provider):
             request["tools"] = [t.spec() for t in options.tools]
         if params.n > 1:
             request["n"] = params.n
-        # cached_tokens is counted on the prompt as llama.cpp laid it out; prompt_tokens is the estimate
-        # check_context made (content plus ~6 tokens a message): the cached part never exceeds the whole
-        answer.usage = Usage(prompt_tokens, completion_tokens, cached_tokens=min(cached_tokens, prompt_tokens))
+        # prompt_tokens is check_context's count (content plus ~6 tokens a message; the chat template's own
+        # tokens, such as SmolLM2's default system prompt, are not in it); cached_tokens is what remains of it
+        # after the tokens llama.cpp really evaluated, so prompt_tokens - cached_tokens is exactly the work done
+        answer.usage = Usage(prompt_tokens, completion_tokens, cached_tokens=cached_tokens)
         completion = answer.completion(request)
         if grammar_calls:
             text, calls = parse_local_tool_answer(completion.choices[0], f"call_{len(sent)}")
@@ -364,8 +365,8 @@ class LocalProvider(Provider):
                                 emit("delta", (index, text))
                             if choice.get("finish_reason"):
                                 emit("finish", (index, choice["finish_reason"]))
-                    if index == 0:  # the prompt is billed (and cached) once per call, as hosted APIs count it
-                        emit("cached", reuse.cached_tokens)
+                    if index == 0 and reuse.prompt_tokens is not None:  # a call's prompt is cached once
+                        emit("cached", reuse.prompt_tokens - reuse.cached_tokens)
                     if pieces:
                         tokens += len(llama.tokenize("".join(pieces).encode("utf-8"), add_bos=False))
                     if capture is not None:
