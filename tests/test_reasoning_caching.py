@@ -273,3 +273,17 @@ def test_local_calls_report_prompt_tokens_reused_from_the_kv_cache(runner):
     assert other.usage.cached_tokens <= header  # a different first message: (almost) nothing reused
     seeded = wb.complete("local:smollm2", _messages("Different. " + system, "What is a brake?"), seed=1, **ask)
     assert seeded.usage.cached_tokens == 0  # a seeded call evaluates its prompt from scratch (see _local.py)
+
+
+def test_the_parallel_engine_reports_its_slot_reuse_too(runner):
+    provider = get_provider("local")
+    before = provider.parallel
+    provider.set_parallel(2)
+    try:
+        system = "You are the help desk of a bicycle shop. Answer in one short sentence. " * 8
+        ask = dict(runner=wb.Runner(log=None, progress=False), cache=False, max_tokens=4, temperature=0)
+        wb.complete("local:smollm2", _messages(system, "What is a chain?"), **ask)
+        again = wb.complete("local:smollm2", _messages(system, "What is a brake?"), **ask)
+    finally:
+        provider.set_parallel(before)
+    assert again.usage.cached_tokens > 0.8 * again.usage.prompt_tokens  # the slot kept the system prompt

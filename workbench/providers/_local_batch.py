@@ -310,6 +310,8 @@ class BatchEngine:
             lc.llama_memory_seq_rm(self.mem, slot.seq, keep, -1)
             del slot.cached[keep:]
         rest = job.prompt[keep:]
+        if job.index == 0:  # the prompt tokens this call evaluates (the rest came from the slot: prompt caching)
+            job.emit("cached", len(rest))
         self._use_threads(self.n_threads_batch)  # a prompt: as many threads as the single path gives it
         at = 0
         while at < len(rest):
