@@ -211,6 +211,15 @@ def test_mistral_sends_reasoning_effort_to_its_sdk(server, runner):
     assert done.text == "Echo: Hi there"
 
 
+def test_a_compatible_server_gets_reasoning_effort_as_given(server, runner):
+    """A compatible server's models are its own: no OpenAI rules, its max_tokens name, the parameters sent."""
+    wb.add_endpoint("mine", server.openai_base_url, models=["think-7b"], key_env="FAKEAPI_KEY")
+    wb.set_key("FAKEAPI_KEY", PLANTED_KEY)
+    wb.complete("mine:think-7b", "Hi", runner=runner, reasoning_effort="high", temperature=0.6, max_tokens=50)
+    sent = server.requests[-1]["json"]
+    assert (sent["reasoning_effort"], sent["temperature"], sent["max_tokens"]) == ("high", 0.6, 50)
+
+
 def test_local_models_refuse_reasoning_effort_before_any_call(runner):
     with pytest.raises(UnsupportedParamError) as err:
         wb.complete("local:smollm2", "Hi", runner=runner, reasoning_effort="low")

@@ -260,17 +260,7 @@ def _sdk_has(argument: str) -> bool:
 @functools.cache
 def _sdk_has_logprobs() -> bool:
     """Whether the installed mistralai's ``chat.complete`` takes ``logprobs`` (checked once, without a call)."""
-    import importlib.util
-    import inspect
-
-    if importlib.util.find_spec("mistralai") is None:
-        return True  # no SDK at all: the missing-dependency error, raised next, is the one to show
-    try:
-        chat = import_sdk("mistralai.client.chat", "mistral")  # mistralai >= 2
-    except Exception:  # noqa: BLE001 - the 1.x layout: no logprobs
-        return False
-    cls = getattr(chat, "Chat", None)
-    return cls is not None and "logprobs" in inspect.signature(cls.complete).parameters
+    return _sdk_has("logprobs")
 
 
 def _reason(reason: Any) -> str | None:
