@@ -296,3 +296,15 @@ def test_the_parallel_engine_reports_its_slot_reuse_too(runner):
     finally:
         provider.set_parallel(before)
     assert again.usage.cached_tokens > 0.8 * again.usage.prompt_tokens  # the slot kept the system prompt
+
+
+def test_a_max_tokens_sweep_on_a_reasoning_model_shows_the_hidden_tokens(server, runner):
+    from workbench import state as S
+
+    s = S.SweepState("Tell me a long story about owls", "openai:o4-mini", parameter="max_tokens", values="20, 200",
+                     repeats=1, runner=runner, reasoning_effort="low")
+    s.run(timeout=60)
+    frame = s.to_frame().set_index("max_tokens")
+    assert list(frame["reasoning_tokens"]) == [REASONING_TOKENS["low"]] * 2
+    # 20 tokens: 16 of them went to hidden reasoning, 4 were left for the answer
+    assert frame.loc[20, "completion_tokens"] == 20 and len(frame.loc[20, "output"].split()) == 4

@@ -365,7 +365,7 @@ class SweepState(RunningState, WithExtras):
         return rows
 
     def to_frame(self) -> Any:
-        """One row per call: value, repeat, output, measure, tokens, latency, error, call_id."""
+        """One row per call: value, repeat, output, measure, tokens (reasoning and cached too), latency, error, call_id."""
         import pandas as pd  # pandas is loaded only when a frame is asked for
 
         rows = []
@@ -374,6 +374,8 @@ class SweepState(RunningState, WithExtras):
             rows.append({
                 self.parameter: p.value, "repeat": p.repeat, "output": p.answer.text, self.measure: p.measure,
                 "completion_tokens": r.usage.completion_tokens if r else None,
+                "reasoning_tokens": r.usage.reasoning_tokens if r else None,  # hidden, inside completion_tokens
+                "cached_tokens": r.usage.cached_tokens if r else None,
                 "latency_s": r.latency_s if r else None, "error": p.answer.error,
                 "rating": p.answer.rating, "call_id": p.answer.call_id,
                 **self.extras.columns(r),
