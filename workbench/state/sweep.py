@@ -365,7 +365,7 @@ class SweepState(RunningState, WithExtras):
         return rows
 
     def to_frame(self) -> Any:
-        """One row per call: value, repeat, output, measure, tokens (reasoning and cached too), latency, error, call_id."""
+        """One row per call: value, repeat, output, measure, tokens (reasoning, cached), latency, error, call_id."""
         import pandas as pd  # pandas is loaded only when a frame is asked for
 
         rows = []
