@@ -7,7 +7,7 @@ import hashlib
 import html
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from . import _errors
 from ._errors import ModelNotFoundError
@@ -43,6 +43,8 @@ class Usage:
     completion_tokens: int = 0
     reasoning_tokens: int = 0
     cached_tokens: int = 0
+    #: The two breakdowns above, for tables that show them beside the totals.
+    DETAILS: ClassVar[tuple[str, ...]] = ("reasoning_tokens", "cached_tokens")
 
     @property
     def total_tokens(self) -> int:

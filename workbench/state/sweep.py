@@ -26,7 +26,7 @@ from .._prompt import Prompt, Turn, as_prompt
 from .._runner import Runner
 from .._scoring import ascore, scorer_name
 from .._tool_scorers import RESPONSE_KEY
-from .._types import Request, Response
+from .._types import Request, Response, Usage
 from . import cards
 from .answer import Answer, tally, tally_text
 from .base import RunningState
@@ -373,9 +373,7 @@ class SweepState(RunningState, WithExtras):
             r = p.answer.response
             rows.append({
                 self.parameter: p.value, "repeat": p.repeat, "output": p.answer.text, self.measure: p.measure,
-                "completion_tokens": r.usage.completion_tokens if r else None,
-                "reasoning_tokens": r.usage.reasoning_tokens if r else None,  # hidden, inside completion_tokens
-                "cached_tokens": r.usage.cached_tokens if r else None,
+                **{k: getattr(r.usage, k) if r else None for k in ("completion_tokens", *Usage.DETAILS)},
                 "latency_s": r.latency_s if r else None, "error": p.answer.error,
                 "rating": p.answer.rating, "call_id": p.answer.call_id,
                 **self.extras.columns(r),
