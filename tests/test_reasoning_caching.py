@@ -130,6 +130,8 @@ def test_a_cache_hit_is_logged_priced_and_shown_in_results(server, runner, log):
     second = wb.complete("openai:gpt-4o-mini", _messages(LONG_SYSTEM, "Where is my parcel?"), runner=runner,
                          cache=False)
     assert first.usage.cached_tokens == 0 and second.usage.cached_tokens >= CACHE_MIN_TOKENS
+    assert f"({second.usage.cached_tokens} from the prompt cache)" in second.figures()
+    assert "prompt cache" not in first.figures()
     inp, out = PRICES["openai:gpt-4o-mini"]
     u = second.usage
     assert second.cost_usd == pytest.approx(((u.prompt_tokens - u.cached_tokens) * inp
@@ -237,6 +239,7 @@ def test_a_small_budget_is_spent_on_hidden_reasoning_first(server, runner):
     done = wb.complete("openai:o4-mini", "Tell me a long story please", runner=runner, max_tokens=64,
                        raise_errors=False)
     assert done.usage.reasoning_tokens == 64 and done.text == "" and done.finish_reason == "length"
+    assert "64 out (64 hidden reasoning)" in done.figures()
 
 
 # --------------------------------------------------------------------------- the parameter form

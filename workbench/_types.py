@@ -211,9 +211,10 @@ class Response:
 
     def figures(self) -> str:
         """One line of figures, as shown under an answer."""
+        u = self.usage
         parts = [
-            f"{self.usage.prompt_tokens} tokens in",
-            f"{self.usage.completion_tokens} out",
+            f"{u.prompt_tokens} tokens in" + (f" ({u.cached_tokens} from the prompt cache)" if u.cached_tokens else ""),
+            f"{u.completion_tokens} out" + (f" ({u.reasoning_tokens} hidden reasoning)" if u.reasoning_tokens else ""),
             f"latency {self.latency_s:.2f} s",
         ]
         if self.ttft_s is not None:
