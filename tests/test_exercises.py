@@ -417,11 +417,14 @@ MEASURED = {
     "07-token-budget": (0.00, 1.00, 0.75),
     "08-reply": (0.00, 1.00, 0.75),
     "08-triage-json": (0.00, 1.00, 0.75),
+    # lesson 09, at temperature 0.8 (fixed) x 5 seeds; see workbench/_course_tools.py for how far measured
+    "09-tool-arguments": (0.00, 1.00, 0.60),
+    "09-valid-and-right": (0.00, 1.00, 0.60),
 }
 
 
 #: Exercises calibrated with a margin: starter at most 0.2, reference at least 0.2 above the pass mark.
-WIDE_MARGIN = {"04-generalise"}
+WIDE_MARGIN = {"04-generalise", "09-tool-arguments", "09-valid-and-right"}
 
 
 def test_the_measured_table_covers_every_exercise():
