@@ -298,6 +298,35 @@ def test_checks_go_through_the_scoring_protocol(runner):
     assert E.answer_equals().__name__ == "answer_equals" and E.matches("x", "x").__name__ == "matches"
 
 
+def test_an_exercise_passes_its_tools_and_response_format_and_a_learner_may_replace_them(runner):
+    """Lesson 09 grades tool calls and schema-bound answers: the exercise's tools and response_format reach
+    the call, and check(..., tools=, response_format=) replaces them (a learner writes their own tool)."""
+    import dataclasses
+
+    from workbench import testing
+
+    ex = E.get("09-tool-arguments")
+    assert ex.tools and ex.params["tool_choice"] == "required"
+    call = {"content": "", "tool_calls": [{"name": "get_order", "arguments": {"order_id": "B-2044"}}]}
+    model = testing.script("tools-ex", default=call)
+    own = {"type": "function", "function": {"name": "get_order", "description": "Mine.", "parameters": {
+        "type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}}}
+    one_case = dataclasses.replace(ex, cases=ex.cases[:1], runs=1)
+    default = E.check(one_case, ex.starter, model, runner=runner)
+    mine = E.check(one_case, ex.starter, model, runner=runner, tools=[own])
+    sent = [c.options for c in testing.calls("tools-ex")]
+    assert [t.description for t in sent[0].tools] == ["Get an order."] and sent[0].tool_choice == "required"
+    assert [t.description for t in sent[1].tools] == ["Mine."]
+    assert default.passed and mine.passed and "get_order(order_id='B-2044')" in default.attempts[0].explanation
+
+    person = E.get("09-valid-and-right")
+    answer = testing.script("person-ex", default='{"name": "Dr. Helen Park", "age": 47}')
+    graded = E.check(dataclasses.replace(person, cases=person.cases[:1], runs=1), person.starter, answer,
+                     runner=runner)
+    assert testing.calls("person-ex")[0].options.response_format is not None
+    assert not graded.passed and "valid but wrong: name 'Dr. Helen Park'" in graded.attempts[0].explanation
+
+
 def test_a_check_returning_text_is_refused_naming_the_check(runner):
     from workbench import testing
 

@@ -37,7 +37,7 @@ _RUNS = 5
 def _json_of(output: str) -> tuple[Any, str | None]:
     try:
         return json.loads(output), None
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         return None, f"not JSON ({exc.msg})"
 
 
