@@ -446,14 +446,16 @@ MEASURED = {
     "07-token-budget": (0.00, 1.00, 0.75),
     "08-reply": (0.00, 1.00, 0.75),
     "08-triage-json": (0.00, 1.00, 0.75),
-    # lesson 09, at temperature 0.8 (fixed) x 5 seeds; see workbench/_course_tools.py for how far measured
-    "09-tool-arguments": (0.00, 1.00, 0.60),
-    "09-valid-and-right": (0.00, 1.00, 0.60),
+    # lesson 09, at temperature 0.8 (fixed) x 5 seeds, measured only in part on a machine at load 18 (None: not
+    # yet measured). 09-tool-arguments' starter: 8/25 with seeds 7, 1007...; 09-valid-and-right's starter: 1 of the
+    # first 13 answers; its reference (before the name pattern was added): 3 of the first 7, with the pattern 1 of 1.
+    "09-tool-arguments": (0.32, None, 0.60),
+    "09-valid-and-right": (0.08, None, 0.60),
 }
 
 
 #: Exercises calibrated with a margin: starter at most 0.2, reference at least 0.2 above the pass mark.
-WIDE_MARGIN = {"04-generalise", "09-tool-arguments", "09-valid-and-right"}
+WIDE_MARGIN = {"04-generalise"}  # lesson 09's two join once measured whole (see MEASURED)
 
 
 def test_the_measured_table_covers_every_exercise():

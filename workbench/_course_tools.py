@@ -29,6 +29,14 @@ PERSON_SCHEMA: dict[str, Any] = {
     "required": ["name", "age"],
 }
 
+#: A learner may replace the exercise's schema: this one also constrains the name to two capitalised words,
+#: so the grammar itself cannot write a title ("Dr. Helen Park") or a third word.
+_NAME_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "pattern": "^[A-Z][a-z]+ [A-Z][a-z]+$"}, "age": {"type": "integer"}},
+    "required": ["name", "age"],
+}
+
 #: Sampling shared by the exercises: robustness over 5 seeds at a temperature that varies answers.
 _SAMPLED = {"temperature": 0.8}
 _RUNS = 5
@@ -122,6 +130,7 @@ def exercises() -> list[Exercise]:
         runs=_RUNS,
         threshold=0.6,
         starter=Prompt(user="{text}"),
+        solution_params={"response_format": _NAME_SCHEMA},
         solution=Prompt(
             system=("Extract the person from the text as JSON: name (the full name, without titles such as Dr. or "
                     "Mrs.) and age (an integer)."),
@@ -137,10 +146,12 @@ def exercises() -> list[Exercise]:
             "label the text ('Text: ...').",
             "Show it: two or three example turns, each a text and its filled-in JSON (double the braces: '{{...}}'), "
             "some with a title in the text that is left out of the name.",
+            "You may pass your own schema (check(..., response_format=...)): a 'pattern' on name such as "
+            "'^[A-Z][a-z]+ [A-Z][a-z]+$' makes the grammar itself refuse a title or a third word.",
         ),
-        explanation=("The grammar guarantees valid JSON; the examples show which words of the text fill each field "
-                     "(a full name, the number that is the age), which a small model copies far more reliably than "
-                     "it follows a description, even at temperature 0.8."),
+        explanation=("The grammar guarantees valid JSON, and the pattern on name narrows it to two capitalised "
+                     "words, so a title cannot be written; the examples show which words of the text fill each field, "
+                     "which a small model copies more reliably than it follows a description."),
     ))
 
     out.append(Exercise(
