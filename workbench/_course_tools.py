@@ -8,9 +8,10 @@ Two skills that are not "output X and nothing else":
   prompt, so that the model calls it with the order number exactly as the customer wrote it.
 
 Robustness is what is graded, so each case is sampled at temperature 0.8 (fixed: part of the test)
-with 5 seeds. Calibrated on SmolLM2-135M-Instruct (``local:smollm2``): the starter of each stays at
-or below 0.2 and the reference passes at least 0.2 above the pass mark (``tests/test_exercises.py``
-re-measures both). Like :mod:`workbench._course`, this module imports only the grader.
+with 5 seeds. The target (issue 17) on SmolLM2-135M-Instruct (``local:smollm2``): each starter at or
+below 0.2, each reference at least 0.2 above the pass mark. Measured so far only in part (the machine
+was at load 18): see ``MEASURED`` in ``tests/test_exercises.py``, which re-measures both. Like
+:mod:`workbench._course`, this module imports only the grader.
 """
 
 from __future__ import annotations
