@@ -232,11 +232,7 @@ class Solution:
         if self.prompt.examples:
             ex = ",\n".join(f"        ({q!r}, {a!r})" for q, a in self.prompt.examples)
             parts.append(f"    examples=[\n{ex},\n    ],")
-        if self.prompt.messages:  # a conversation (lesson 09): its turns as message dicts
-            turns = ",\n".join(f"        {t.as_message()!r}" for t in self.prompt.messages)
-            parts.append(f"    messages=[\n{turns},\n    ],")
-        if self.prompt.user or not self.prompt.messages:
-            parts.append(f"    user={self.prompt.user!r},")
+        parts.append(f"    user={self.prompt.user!r},")
         params = "".join(f", {k}={v!r}" for k, v in self.params.items())
         return ("prompt = wb.Prompt(\n" + "\n".join(parts) + "\n)\n"
                 f"wb.exercises.check({self.exercise_id!r}, prompt, model=MODEL{params})")
