@@ -446,11 +446,11 @@ MEASURED = {
     "07-token-budget": (0.00, 1.00, 0.75),
     "08-reply": (0.00, 1.00, 0.75),
     "08-triage-json": (0.00, 1.00, 0.75),
-    # lesson 09, at temperature 0.8 (fixed) x 5 seeds, measured only in part on a machine at load 18 (None: not
-    # yet measured). 09-tool-arguments' starter: 8/25 with seeds 7, 1007...; 09-valid-and-right's starter: 1 of the
-    # first 13 answers; its reference (before the name pattern was added): 3 of the first 7, with the pattern 1 of 1.
+    # lesson 09, at temperature 0.8 (fixed) x 5 seeds, measured in part on a machine at load 18 (None: not yet
+    # measured). 09-tool-arguments' starter: 8/25 (seeds 7, 1007...). 09-valid-and-right's starter: 6/25 (seeds 0,
+    # 1000...); its reference with the name pattern: 6 of the first 10 answers. Issue 17's margins are not met yet.
     "09-tool-arguments": (0.32, None, 0.60),
-    "09-valid-and-right": (0.08, None, 0.60),
+    "09-valid-and-right": (0.24, 0.60, 0.40),
 }
 
 

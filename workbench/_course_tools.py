@@ -129,7 +129,7 @@ def exercises() -> list[Exercise]:
         fixed=frozenset({"temperature"}),
         response_format=PERSON_SCHEMA,
         runs=_RUNS,
-        threshold=0.6,
+        threshold=0.4,
         starter=Prompt(user="{text}"),
         solution_params={"response_format": _NAME_SCHEMA},
         solution=Prompt(
