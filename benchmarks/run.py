@@ -20,7 +20,7 @@ from ._common import REPO_ROOT, Section, Settings, environment, load_average
 from ._report import header, render, write_between_markers
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "README.md"
-BENCHMARKS = ("throughput", "local", "overhead", "batch", "tokens")
+BENCHMARKS = ("throughput", "local", "overhead", "batch", "tokens", "parallel", "structured", "hosted")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -48,10 +48,10 @@ def wait_for_quiet(max_load: float | None, longest_s: float) -> None:
 
 
 def _runners() -> dict[str, Callable[[Settings], list[Section]]]:
-    from . import batch, local_model, overhead, throughput, tokens
+    from . import batch, hosted, local_model, local_parallel, overhead, structured, throughput, tokens
 
     return {"throughput": throughput.run, "local": local_model.run, "overhead": overhead.run, "batch": batch.run,
-            "tokens": tokens.run}
+            "tokens": tokens.run, "parallel": local_parallel.run, "structured": structured.run, "hosted": hosted.run}
 
 
 def run_all(settings: Settings, only: Sequence[str] | None) -> list[Section]:

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.local_model  # the quick run also generates with the em
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = ["1. Throughput: OpenAI SDK", "1. Throughput: Mistral SDK", "2. Rate limits", "3. Cache",
-            "4. Local model", "5. Overhead", "6. Batch API", "7. Token lens"]
+            "4. Local model", "5. Overhead", "6. Batch API", "7. Token lens", "8. Parallel local decoding",
+            "9. Structured output", "10. Hosted calls"]
 
 
 def test_quick_benchmark_writes_a_well_formed_table(tmp_path):
@@ -29,7 +30,7 @@ def test_quick_benchmark_writes_a_well_formed_table(tmp_path):
     output.write_text(f"# Prose that must stay\n\n{START}\nold table\n{END}\n\nProse after.\n")
 
     done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--output", str(output)], cwd=REPO,
-                          capture_output=True, text=True, timeout=300, check=False)
+                          capture_output=True, text=True, timeout=600, check=False)
 
     assert done.returncode == 0, done.stderr[-3000:]
     text = output.read_text()

@@ -32,11 +32,18 @@ EXPECTED = [
     "testing", "to_promptfoo", "watch_cells",
     # issue 12: conversations, tools and structured output
     "ResponseFormat", "SchemaError", "Tool", "ToolCall", "ToolError", "ToolLoopError", "tool",
+    "Chat",
+    # issue 17: answers grounded in sources
+    "check_citations", "format_sources",
     # issue 15: measured prompt improvement
     "Improve", "Improvement", "ReviewCases", "generate_cases", "improve", "split_cases",
     # issue 13: the token lens
     "Branch", "Calibration", "Confidence", "Token", "TokenSplit", "TokenView", "TokensError", "branch",
     "calibration", "coverage_curve", "tokenize",
+    # issue 17: the course's model in one place
+    "course_model", "stronger_model",
+    # issue 17: stronger local models from a catalog
+    "local_models",
 ]
 
 

@@ -11,7 +11,7 @@ import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-MIRRORED_EXTRAS = ("openai", "mistral", "lab", "lint")
+MIRRORED_EXTRAS = ("openai", "mistral", "models", "lab", "lint")
 
 
 def _normalise(requirement: str) -> tuple[str, str]:

@@ -35,8 +35,11 @@ _EXPORTS: dict[str, str] = {
     # models and keys
     "models": ".providers",
     "default_model": ".providers",
+    "course_model": ".providers",
+    "stronger_model": ".providers",
     "add_endpoint": ".providers",
     "add_local_model": ".providers",
+    "local_models": "._models",
     "add_model": ".providers",
     "set_key": "._keys",
     "scan_notebook": "._hygiene",
@@ -54,6 +57,7 @@ _EXPORTS: dict[str, str] = {
     "Version": "._log",
     # interactive widgets (issue 3); ipywidgets is imported on first use only
     "Playground": ".widgets",
+    "Chat": ".widgets",
     "Compare": ".widgets",
     "Sweep": ".widgets",
     "Improve": ".widgets",
@@ -135,6 +139,9 @@ _EXPORTS: dict[str, str] = {
     "SchemaError": "._errors",
     "ToolError": "._errors",
     "ToolLoopError": "._conversation",
+    # answers grounded in given sources, citations checked in code (issue 17)
+    "format_sources": "._citations",
+    "check_citations": "._citations",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -160,6 +167,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     from ._batch import BatchJob, BatchPlan
     from ._calibration import Calibration, calibration, coverage_curve
     from ._casegen import generate_cases
+    from ._citations import check_citations, format_sources
     from ._conversation import ToolLoopError
     from ._errors import (
         AuthenticationError,
@@ -202,6 +210,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     from ._keys import set_key
     from ._lens import Branch, TokenSplit, branch, tokenize
     from ._log import RunLog, Version
+    from ._models import local_models
     from ._params import Params
     from ._pricing import (
         PRICES_AS_OF,
@@ -219,5 +228,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     from ._tokens import Confidence, Token
     from ._tools import Tool, ToolCall, tool
     from ._types import Request, Response, Usage
-    from .providers import add_endpoint, add_local_model, add_model, default_model, models
-    from .widgets import Compare, Improve, Playground, ReviewCases, Sweep, TokenView
+    from .providers import add_endpoint, add_local_model, add_model, course_model, default_model, models, stronger_model
+    from .widgets import Chat, Compare, Improve, Playground, ReviewCases, Sweep, TokenView

@@ -66,6 +66,7 @@ __all__ = [
     "tool_called",
     "valid_tool_call",
     "schema_valid",
+    "citations",
 ]
 
 @dataclass
@@ -682,6 +683,36 @@ def llm_judge(rubric: str, model: str | None = None, *, scale: tuple[float, floa
         kwargs["params"] = {"temperature": 0, "max_tokens": 200, **params}
     return LLMJudge(rubric, model, tuple(scale), pass_threshold=pass_threshold, name=name, **kwargs)  # type: ignore[arg-type]
 
+
+
+def citations(sources: str = "sources", *, require_quote: bool = False, expected_source: str | None = "source",
+              threshold: float = 0.9, name: str = "citations") -> Scorer:
+    """The answer cites its sources correctly: checked in code by :func:`workbench.check_citations`.
+
+    ``sources`` names the case column holding the list of source texts (numbered from 1, as
+    :func:`workbench.format_sources` shows them to the model). Passes when the answer cites at
+    least one source, cites none that does not exist, every quoted passage is found in the source
+    cited after it, there is a quote if ``require_quote``, and, if the case has an
+    ``expected_source`` column (the number of the source holding the answer), that source is cited.
+    """
+    from ._citations import check_citations
+
+    if not 0 < threshold <= 1:
+        raise ScorerError(f"citations(threshold={threshold}) must be in (0, 1]. Fix: e.g. threshold=0.9.")
+
+    def fn(output: str, case: Case) -> Score:
+        if sources not in case:
+            raise ScorerError(f"The citations scorer reads the sources from the case column {sources!r}, which this "
+                              f"case does not have. Fix: add a {sources!r} column (a list of texts per case) or pass "
+                              f"citations(sources='your_column').")
+        want = case.get(expected_source) if expected_source else None
+        check = check_citations(output, case[sources], require_quote=require_quote, expected=want,
+                                threshold=threshold)
+        return Score(1.0 if check.ok else 0.0, check.explanation, check.ok)
+
+    pf = python_assertion("citations", {"sources": sources, "require_quote": require_quote,
+                                        "expected_source": expected_source, "threshold": threshold})
+    return Scorer(name, fn, promptfoo=pf, description="cites existing sources; quotes found in the cited source")
 
 
 from ._tool_scorers import schema_valid, tool_called, valid_tool_call  # noqa: E402 - they build Scorer objects

@@ -63,11 +63,11 @@ def test_compare_rename_examples_grid_and_verdicts_in_voila(page: Page, voila_se
 
         cmp = page.locator(".wb-compare").first
         first, second = cmp.locator(".wb-variant").nth(0), cmp.locator(".wb-variant").nth(1)
-        examples = first.locator(".wb-examples")
+        examples = first.locator(".wb-examples:not(.wb-conversation)")
         assert examples.is_visible() and "few-shot examples (2)" in examples.inner_text()
         assert [t.strip().lower() for t in examples.locator(".wb-msg-role").all_inner_texts()] == [
             "user", "assistant", "user", "assistant"]
-        assert not second.locator(".wb-examples").is_visible()
+        assert not second.locator(".wb-examples:not(.wb-conversation)").is_visible()
 
         lab.wait_kernel_idle(page)
         name = first.locator(".wb-variant-name input")

@@ -32,6 +32,8 @@ __all__ = [
     "add_model",
     "models",
     "default_model",
+    "course_model",
+    "stronger_model",
     "ModelInfo",
     "register_provider",
     "reset_providers",
@@ -114,11 +116,16 @@ def _check_endpoint(name: str, base_url: str) -> None:
         raise ModelNotFoundError(f"base_url {base_url!r} names no host to connect to. {example}")
 
 
-def add_local_model(name: str, path: str | os.PathLike[str], *, n_ctx: int = 4096) -> None:
-    """Register a GGUF file as ``"local:<name>"``."""
-    provider = get_provider("local")
-    assert isinstance(provider, LocalProvider)
-    provider.register(name, path, n_ctx=n_ctx)
+def add_local_model(name: str, path: str | os.PathLike[str] | None = None, *, hf_repo: str | None = None,
+                    filename: str | None = None, sha256: str | None = None, n_ctx: int | None = None,
+                    download: bool = True, revision: str = "main") -> None:
+    """Register a GGUF model as ``"local:<name>"``: a catalog name (``wb.local_models()``), a file on the
+    Hugging Face Hub (``hf_repo=``, ``filename=``, downloaded once) or a file on disk (``path``).
+    See :func:`workbench._models.add_local_model`."""
+    from .._models import add_local_model as add
+
+    add(name, path, hf_repo=hf_repo, filename=filename, sha256=sha256, n_ctx=n_ctx, download=download,
+        revision=revision)
 
 
 def add_model(model: str) -> None:
@@ -209,6 +216,38 @@ def default_model() -> str:
         if get_provider(split_model(model)[0]).has_key():
             return model
     return "local:smollm2"
+
+
+COURSE_MODEL = "local:smollm2"
+HOSTED_MODELS = ("openai:gpt-4o-mini", "mistral:mistral-small-latest")
+
+
+def course_model() -> str:
+    """The model every course notebook runs on: ``$WORKBENCH_MODEL``, else the offline ``local:smollm2``.
+
+    Unlike :func:`default_model`, a key in the environment does not switch the
+    course to a paid model: the lessons' figures stay reproducible offline
+    until you choose otherwise, in one place (the environment variable).
+    """
+    return os.environ.get("WORKBENCH_MODEL") or COURSE_MODEL
+
+
+def stronger_model() -> str | None:
+    """A model stronger than SmolLM2 that can run here now, or ``None``; lessons compare it with the course model.
+
+    In order: ``$WORKBENCH_STRONG_MODEL``; ``$WORKBENCH_MODEL`` when it is not
+    SmolLM2; a hosted model whose key is present; a local model registered in
+    this session besides SmolLM2 (``wb.add_local_model``). ``None`` means the
+    lessons say plainly what they could not measure.
+    """
+    for chosen in (os.environ.get("WORKBENCH_STRONG_MODEL"), os.environ.get("WORKBENCH_MODEL")):
+        if chosen and chosen != COURSE_MODEL:
+            return chosen
+    for model in HOSTED_MODELS:
+        if get_provider(split_model(model)[0]).has_key():
+            return model
+    local = [m for m in _known(get_provider("local")) if f"local:{m}" != COURSE_MODEL]
+    return f"local:{local[0]}" if local else None
 
 
 def reset_providers(*, registrations: bool = False) -> None:

@@ -28,6 +28,7 @@ from .._errors import (
     TruncatedResponseError,
     WorkbenchError,
 )
+from ._connect import cannot_connect
 
 __all__ = ["error_for_status", "error_for_transport", "retry_after_from_headers", "short_body", "translate"]
 
@@ -116,6 +117,9 @@ def error_for_transport(exc: BaseException, *, provider: str, streaming: bool,
                         partial_text: str | None = None) -> ProviderError | None:
     """Map a transport-level exception (by class name), or ``None`` if it is not one."""
     names = {cls.__name__ for cls in type(exc).__mro__}
+    why = cannot_connect(exc) if partial_text is None else None
+    if why is not None:
+        return unreachable(provider, why)
     if names & set(_TIMEOUTS):
         return ProviderTimeoutError(
             f"{provider} did not answer in time. The runner retries; raise the timeout with "
@@ -148,6 +152,17 @@ def error_for_transport(exc: BaseException, *, provider: str, streaming: bool,
         return MalformedResponseError(
             f"{provider} sent a response that is not a valid completion ({type(exc).__name__}).")
     return None
+
+
+def unreachable(provider: str, why: str) -> ProviderConnectionError:
+    """No connection could be opened: not retried (see _connect.py), and the message names the way out."""
+    exc = ProviderConnectionError(
+        f"Could not connect to {provider}: {why}. Not retried: retrying cannot bring the network back. "
+        "Fix: check the network and the provider's address (OPENAI_BASE_URL / MISTRAL_SERVER_URL, or the "
+        "endpoint's base_url); to go on offline, use the offline model 'local:smollm2' "
+        "(or set WORKBENCH_MODEL=local:smollm2).")
+    exc.retryable = False
+    return exc
 
 
 def invalid_utf8(provider: str) -> MalformedResponseError:

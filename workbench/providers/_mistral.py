@@ -1,6 +1,11 @@
 """Mistral through the official ``mistralai`` SDK (v1 and later: ``Mistral`` client).
 
 As with OpenAI, the SDK retries nothing (no ``retry_config``): the runner does.
+
+The SDK builds and sends each request; the answer is read from its decoded
+JSON, without the SDK's run-time pydantic models (``_mistral_raw.py`` says how
+and why). ``sdk_models = True``, or a mistralai without the pieces that path
+uses, calls ``chat.complete_async``/``stream_async`` as before.
 """
 
 from __future__ import annotations
@@ -15,9 +20,12 @@ from .._params import Params
 from .._tokens import tokens_from_openai
 from .._tools import CallOptions, ToolCallAccumulator, mistral_extras, raw_tool_calls
 from .._types import Completion, Delta, Usage
+from . import _mistral_raw
 from ._base import Provider, import_sdk
+from ._connect import mistral_http_client
 from ._http import invalid_utf8
 from ._stream import StreamAccumulator, no_choices
+from ._wire import add_chunk, completion_from_json, malformed
 
 __all__ = ["MistralProvider", "map_mistral_params"]
 
@@ -82,6 +90,10 @@ class MistralProvider(Provider):
     supports_response_format = True
     accepts_assistant_last = False  # Mistral needs a user or tool turn last (an assistant one only as a prefix)
 
+    #: ``True``: ``chat.complete_async`` and the SDK's response models (the former path, kept for comparison and as
+    #: the fallback); ``False``: the SDK's request, the answer read from its JSON where the SDK allows it.
+    sdk_models = False
+
     def __init__(self, server_url: str | None = None) -> None:
         register_url_secrets(server_url)  # credentials inside the URL are secrets (redacted everywhere)
         self.server_url = server_url
@@ -99,7 +111,8 @@ class MistralProvider(Provider):
 
     def _client(self) -> Any:
         key = self.api_key() or ""
-        return self.loop_client(key, lambda: _mistral_client_class()(api_key=key, server_url=self.server_url))
+        return self.loop_client(key, lambda: _mistral_client_class()(api_key=key, server_url=self.server_url,
+                                                                     async_client=mistral_http_client()))
 
     def _request(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
                  options: CallOptions | None = None) -> dict[str, Any]:
@@ -121,8 +134,33 @@ class MistralProvider(Provider):
     def _timeout_ms(timeout: float | None) -> int | None:
         return int(timeout * 1000) if timeout else None
 
+    def _raw(self) -> bool:
+        return not self.sdk_models and _mistral_raw.available()
+
     async def complete(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
                        *, timeout: float | None = None, options: CallOptions | None = None) -> Completion:
+        if not self._raw():
+            return await self._complete_with_models(model, messages, params, timeout=timeout, options=options)
+        body = self._request(model, messages, params, options)
+        try:
+            data = await _mistral_raw.send(self._client().chat, body, timeout_ms=self._timeout_ms(timeout),
+                                           stream=False)
+        except Exception as exc:  # translated into the workbench's errors
+            raise self.options_refused(self.translate_error(exc, streaming=False), options) from exc
+        completion = completion_from_json(data, self._public_request(body), label=self.error_label,
+                                          logprobs=bool(params.logprobs), content=_content, reason=_reason,
+                                          zero_none_usage=True)
+        self._check_utf8(completion.choices, messages)
+        return completion
+
+    def _check_utf8(self, choices: Sequence[str], messages: Sequence[dict[str, Any]]) -> None:
+        if any("\ufffd" in text for text in choices) and not any("\ufffd" in str(m.get("content")) for m in messages):
+            # mistralai decodes a body that is not UTF-8 with replacement characters; the OpenAI SDK fails
+            # on it. One behaviour for both: a malformed response, retried (see http.invalid_utf8).
+            raise invalid_utf8(self.error_label)
+
+    async def _complete_with_models(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
+                                    *, timeout: float | None = None, options: CallOptions | None = None) -> Completion:
         body = self._request(model, messages, params, options)
         try:
             result = await self._client().chat.complete_async(**{**body, "messages": sdk_messages(body["messages"])},
@@ -132,10 +170,7 @@ class MistralProvider(Provider):
         if result is None or not result.choices:
             raise no_choices(self.error_label)
         choices = [_content(c.message.content) for c in result.choices]
-        if any("\ufffd" in text for text in choices) and not any("\ufffd" in str(m.get("content")) for m in messages):
-            # mistralai decodes a body that is not UTF-8 with replacement characters; the OpenAI SDK fails
-            # on it. One behaviour for both: a malformed response, retried (see http.invalid_utf8).
-            raise invalid_utf8(self.error_label)
+        self._check_utf8(choices, messages)
         reasons = [str(c.finish_reason) if c.finish_reason else None for c in result.choices]
         usage = Usage(result.usage.prompt_tokens or 0, result.usage.completion_tokens or 0) if result.usage else Usage()
         tokens = [tokens_from_openai(getattr(c, "logprobs", None)) for c in result.choices] if params.logprobs else None
@@ -145,6 +180,31 @@ class MistralProvider(Provider):
     async def stream(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
                      *, timeout: float | None = None, options: CallOptions | None = None,
                      ) -> AsyncIterator[Delta | Completion]:
+        if not self._raw():
+            async for item in self._stream_with_models(model, messages, params, timeout=timeout, options=options):
+                yield item
+            return
+        body = self._request(model, messages, params, options)
+        answer = StreamAccumulator(params.n, self.error_label)
+        calls = ToolCallAccumulator()
+        logprobs = bool(params.logprobs)
+        try:
+            events = await _mistral_raw.send(self._client().chat, body, timeout_ms=self._timeout_ms(timeout),
+                                             stream=True)
+            async for event in events:
+                with malformed(self.error_label):
+                    chunk = event["data"]
+                for delta in add_chunk(chunk, answer, calls, logprobs=logprobs, content=_content, reason=_reason,
+                                       zero_none_usage=True):
+                    yield delta
+        except Exception as exc:
+            raise self.options_refused(self.translate_error(exc, streaming=True, partial=answer.partial),
+                                       options) from exc
+        yield dataclasses.replace(answer.completion(self._public_request(body)), tool_calls=calls.result())
+
+    async def _stream_with_models(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
+                                  *, timeout: float | None = None, options: CallOptions | None = None,
+                                  ) -> AsyncIterator[Delta | Completion]:
         body = self._request(model, messages, params, options)
         answer = StreamAccumulator(params.n, self.error_label)
         calls = ToolCallAccumulator()
@@ -184,6 +244,10 @@ def _sdk_has_logprobs() -> bool:
         return False
     cls = getattr(chat, "Chat", None)
     return cls is not None and "logprobs" in inspect.signature(cls.complete).parameters
+
+
+def _reason(reason: Any) -> str | None:
+    return str(reason) if reason else None
 
 
 def _content(content: Any) -> str:

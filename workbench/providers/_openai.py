@@ -4,6 +4,17 @@ The SDK's own retries are switched off (``max_retries=0``): the runner owns
 retries so that they are counted, logged and honour ``Retry-After`` the same
 way for every provider. One ``AsyncOpenAI`` client is kept per event loop and
 key, because its connection pool belongs to the loop that created it.
+
+The SDK builds and sends every request (auth, base URL, headers, the JSON
+body, timeouts) through its documented generic ``client.post`` with
+``cast_to=object``: the answer comes back as the decoded JSON (streamed: one
+dict per server-sent event, through the SDK's own ``AsyncStream``), which
+``_wire.py`` reads once into a :class:`Completion`. That skips the two costliest
+steps of ``chat.completions.create`` for a client that reads a few fields: the
+recursive transform of the typed parameters (an identity for the plain dicts
+sent here) and constructing ``ChatCompletion``/``ChatCompletionChunk`` objects.
+The body on the wire is the same (``tests/test_wire_paths.py`` compares both
+paths); ``sdk_models = True`` switches back to ``create``.
 """
 
 from __future__ import annotations
@@ -18,7 +29,9 @@ from .._tokens import tokens_from_openai
 from .._tools import CallOptions, ToolCallAccumulator, openai_extras, raw_tool_calls
 from .._types import Completion, Delta, Usage
 from ._base import Provider, import_sdk
+from ._connect import openai_http_client
 from ._stream import StreamAccumulator, no_choices
+from ._wire import add_chunk, completion_from_json
 
 __all__ = ["OpenAIProvider", "CompatibleProvider", "map_openai_params"]
 
@@ -52,6 +65,10 @@ class OpenAIProvider(Provider):
         "servers (wb.add_endpoint) that continue a trailing assistant message."
     )
 
+    #: ``True``: the answer through ``chat.completions.create`` and the SDK's response objects (the former path,
+    #: kept for comparison and as a fallback); ``False``: the decoded JSON read once (see the module's docstring).
+    sdk_models = False
+
     def __init__(self, base_url: str | None = None) -> None:
         register_url_secrets(base_url)  # credentials inside the URL are secrets (redacted everywhere)
         self.base_url = base_url
@@ -66,7 +83,8 @@ class OpenAIProvider(Provider):
         openai = import_sdk("openai", "openai")
         key = self.api_key() or "not-needed"
         return self.loop_client(key, lambda: openai.AsyncOpenAI(api_key=key, base_url=self.base_url, max_retries=0,
-                                                                timeout=timeout or 600.0))
+                                                                timeout=timeout or 600.0,
+                                                                http_client=openai_http_client(openai)))
 
     def _request(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
                  options: CallOptions | None = None, **extra: Any) -> dict[str, Any]:
@@ -88,8 +106,33 @@ class OpenAIProvider(Provider):
     def error_label(self) -> str:
         return self.name + (f" ({self.base_url})" if self.base_url else "")
 
+    async def _post(self, body: dict[str, Any], timeout: float | None, *, stream: bool = False) -> Any:
+        """``POST /chat/completions`` through the SDK, answered as decoded JSON (a stream of dicts if ``stream``).
+
+        The same request ``chat.completions.create`` sends: its path, body, timeout and bearer-auth security.
+        """
+        client = self._client(timeout)
+        options = {"timeout": timeout, "security": {"bearer_auth": True}}
+        if not stream:
+            return await client.post("/chat/completions", body=body, cast_to=object, options=options)
+        stream_cls = import_sdk("openai", "openai").AsyncStream[object]
+        return await client.post("/chat/completions", body=body, cast_to=object, options=options, stream=True,
+                                 stream_cls=stream_cls)
+
     async def complete(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
                        *, timeout: float | None = None, options: CallOptions | None = None) -> Completion:
+        if self.sdk_models:
+            return await self._complete_with_models(model, messages, params, timeout=timeout, options=options)
+        body = self._request(model, messages, params, options)
+        try:
+            data = await self._post(body, timeout)
+        except Exception as exc:  # translated into the workbench's errors
+            raise self.options_refused(self.translate_error(exc, streaming=False), options) from exc
+        return completion_from_json(data, self._public_request(body), label=self.error_label,
+                                    logprobs=bool(params.logprobs))
+
+    async def _complete_with_models(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
+                                    *, timeout: float | None = None, options: CallOptions | None = None) -> Completion:
         body = self._request(model, messages, params, options)
         try:
             result = await self._client(timeout).chat.completions.create(**body, timeout=timeout)
@@ -107,6 +150,26 @@ class OpenAIProvider(Provider):
     async def stream(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
                      *, timeout: float | None = None, options: CallOptions | None = None,
                      ) -> AsyncIterator[Delta | Completion]:
+        if self.sdk_models:
+            async for item in self._stream_with_models(model, messages, params, timeout=timeout, options=options):
+                yield item
+            return
+        body = self._request(model, messages, params, options, stream=True, stream_options={"include_usage": True})
+        answer = StreamAccumulator(params.n, self.error_label)
+        calls = ToolCallAccumulator()  # the first choice's tool calls, whose arguments arrive in fragments
+        logprobs = bool(params.logprobs)
+        try:
+            async for chunk in await self._post(body, timeout, stream=True):
+                for delta in add_chunk(chunk, answer, calls, logprobs=logprobs):
+                    yield delta
+        except Exception as exc:
+            raise self.options_refused(self.translate_error(exc, streaming=True, partial=answer.partial),
+                                       options) from exc
+        yield dataclasses.replace(answer.completion(self._public_request(body)), tool_calls=calls.result())
+
+    async def _stream_with_models(self, model: str, messages: Sequence[dict[str, Any]], params: Params,
+                                  *, timeout: float | None = None, options: CallOptions | None = None,
+                                  ) -> AsyncIterator[Delta | Completion]:
         body = self._request(model, messages, params, options, stream=True, stream_options={"include_usage": True})
         answer = StreamAccumulator(params.n, self.error_label)
         calls = ToolCallAccumulator()  # the first choice's tool calls, whose arguments arrive in fragments

@@ -9,6 +9,7 @@ it can be called from code and tested without a browser; the views in
 ``playground.py``   :class:`PlaygroundState`: one prompt, one model, versions
 ``compare.py``      :class:`CompareState` and its :class:`Variant` columns
 ``sweep.py``        :class:`SweepState`, :class:`SweepPoint`, measures, values
+``call_extras.py``  tools, response format, conversations in Compare and Sweep
 ``base.py``         what they share: runner and log, the one run path, Stop,
                     ratings, keys (:class:`RunningState`)
 ``answer.py``       :class:`Answer`: streamed text per sample, then the response

@@ -28,7 +28,7 @@ from .._runner import Runner, get_runner
 from .._types import Delta, Request, Response
 from ..providers import resolve
 from .answer import Answer
-from .inputs import friendly_error, provide_key
+from .inputs import friendly_error, key_env, missing_key, provide_key
 from .observable import Observable
 from .params_form import clamp_param, param_specs, provider_defaults
 
@@ -363,3 +363,18 @@ async def stream_into(runner: Runner, request: Request, answer: Answer, notify: 
     answer.finish(response)
     notify()
     return response
+
+
+class OneModelState(RunningState):
+    """A running state with one chosen model (Playground, chat mode): its key, asked for and given here."""
+
+    model: str
+
+    @property
+    def missing_key(self) -> str | None:
+        """Environment variable of the chosen model's missing key, else ``None``."""
+        return missing_key(self.model)
+
+    def provide_key(self, value: str) -> bool:
+        """Use ``value`` as this session's key for the chosen model's provider."""
+        return self._use_key(self.missing_key or key_env(self.model), value)

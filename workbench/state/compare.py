@@ -1,4 +1,7 @@
-"""Compare's state: the same variables and parameters through 2-4 variants (prompt and/or model) at once."""
+"""Compare's state: the same variables and parameters through 2-4 variants (prompt and/or model) at once.
+
+Tools, a response format and conversation prompts: see :mod:`.call_extras`.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +14,18 @@ from typing import Any
 
 from .._errors import MissingKeyError, ParamsError, WorkbenchError
 from .._log import RunLog
-from .._prompt import Prompt, as_prompt
+from .._prompt import Prompt, Turn, as_prompt
 from .._runner import Runner
 from .._types import Request, Response, split_model
 from . import cards
 from .answer import Answer, tally, tally_text
 from .base import RunningState, stream_into
+from .call_extras import CallExtras, WithExtras, answer_valid, cell_text, conversation_prompt, prompt_variables
 from .inputs import (
     check_filled,
     default_model,
     missing_key,
-    prompt_from_text,
     split_kwargs,
-    variables_in,
 )
 from .params_form import build_params, default_labels, shared_defaults
 
@@ -46,14 +48,19 @@ class Variant:
     examples: tuple[tuple[str, str], ...] = ()
     model: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    messages: tuple[Turn, ...] = ()  # a conversation's turns (after the examples, before ``user`` if set)
 
     def prompt(self) -> Prompt:
-        return prompt_from_text(self.system, self.user, self.examples, self.label)
+        return conversation_prompt(self.system, self.user, self.examples, self.messages, self.label)
+
+    def variable_names(self) -> list[str]:
+        """The variables of every message, in order; never raises on half-typed text."""
+        return prompt_variables(self.system, self.user, self.examples, self.messages)
 
     @classmethod
     def of(cls, label: str, prompt: Prompt | str, model: str, params: Mapping[str, Any] | None = None) -> Variant:
         p = as_prompt(prompt, template=True)
-        return cls(label, p.system or "", p.user, p.examples, model, dict(params or {}))
+        return cls(label, p.system or "", p.user, p.examples, model, dict(params or {}), p.messages)
 
 
 #: What :meth:`CompareState.update_variant` may change: the fields of a :class:`Variant`, nothing else.
@@ -64,18 +71,21 @@ def _labels(count: int) -> list[str]:
     return [chr(ord("A") + i) for i in range(count)]
 
 
-class CompareState(RunningState):
+class CompareState(RunningState, WithExtras):
     """The same variables and parameters through 2-4 variants (prompt and/or model) at once.
 
     ``prompts`` may be one prompt, a list, or a ``{label: prompt}`` mapping;
     ``models`` one model or a list. Every prompt runs on every model (at most
     four columns). With one prompt and one model, two identical columns are
-    made so there is something to edit.
+    made so there is something to edit. A prompt may be a conversation.
+    ``tools`` and ``response_format`` go with every column's call, as in ``wb.complete``,
+    checked here, before any call; each answer carries its ``tool_calls`` and ``parsed``.
     """
 
     def __init__(self, prompts: Prompt | str | Sequence[Prompt | str] | Mapping[str, Prompt | str] | None = None,
                  models: str | Sequence[str] | None = None, *, variables: Mapping[str, Any] | None = None,
-                 runner: Runner | None = None, log: RunLog | str | None = None, **kwargs: Any) -> None:
+                 runner: Runner | None = None, log: RunLog | str | None = None, tools: Any = None,
+                 response_format: Any = None, **kwargs: Any) -> None:
         self._init_run(runner, log)
         variants = _make_variants(prompts, models)
         first = variants[0].prompt()
@@ -83,6 +93,7 @@ class CompareState(RunningState):
         self.variants: list[Variant] = variants
         self.variables: dict[str, str] = {k: str(v) for k, v in {**(variables or {}), **var_kwargs}.items()}
         self.params: dict[str, Any] = build_params(param_kwargs).set()
+        self.extras = CallExtras.build(tools, response_format, tool_choice=self.params.get("tool_choice"))
         self.answers: list[Answer] = [Answer(label=v.label, model=v.model) for v in variants]
         #: The inputs grid: each row holds values for the variables (a blank falls back to :attr:`variables`).
         self.rows: list[dict[str, str]] = []
@@ -93,13 +104,10 @@ class CompareState(RunningState):
 
     @property
     def variable_names(self) -> list[str]:
-        names: list[str] = []
-        for v in self.variants:
-            names += [n for n in variables_in(v.system, v.user, v.examples) if n not in names]
-        return names
+        return list(dict.fromkeys(n for v in self.variants for n in v.variable_names()))
 
     def update_variant(self, index: int, **changes: Any) -> Variant:
-        """Change a variant's ``label``, ``system``, ``user``, ``examples``, ``model`` or ``params``.
+        """Change a variant's ``label``, ``system``, ``user``, ``examples``, ``model``, ``params`` or ``messages``.
 
         Any other name is refused before anything changes (``prompt`` is the
         variant's method, not a field: pass ``system=`` and ``user=``).
@@ -109,6 +117,8 @@ class CompareState(RunningState):
             raise ParamsError(f"A variant has no field {unknown[0]!r}. Fix: use one of {', '.join(VARIANT_FIELDS)}.")
         if "label" in changes:
             changes["label"] = self._checked_label(index, changes["label"])
+        if "messages" in changes:  # (role, text) pairs or message dicts, checked as a Prompt checks them
+            changes["messages"] = Prompt(messages=tuple(changes["messages"] or ())).messages
         variant = self.variants[index]
         old_model = variant.model
         for key, value in changes.items():
@@ -152,7 +162,7 @@ class CompareState(RunningState):
         used = {v.label for v in self.variants}
         label = label or next(x for x in _labels(MAX_VARIANTS + len(used)) if x not in used)
         if prompt is None:
-            variant = Variant(label, last.system, last.user, last.examples, model or last.model, dict(last.params))
+            variant = dataclasses.replace(last, label=label, model=model or last.model, params=dict(last.params))
         else:
             variant = Variant.of(label, prompt, model or last.model)
         self.variants = [*self.variants, variant]
@@ -222,7 +232,8 @@ class CompareState(RunningState):
             values = self.row_values(r) if r < len(self.rows) else {}
             record: dict[str, Any] = {n: values.get(n, "") for n in names}
             for v, a in zip(self.variants, answers, strict=False):
-                record[v.label] = a.text if a.status == "done" else (a.error or a.status)
+                record[v.label] = cell_text(a)
+                record.update({f"{v.label} valid": answer_valid(a)} if self.response_format is not None else {})
             records.append(record)
         return pd.DataFrame(records)
 
@@ -263,7 +274,7 @@ class CompareState(RunningState):
             values = check_filled(prompt.variable_order, self.variables if row is None else self.row_values(row))
             params = build_params(self.params, v.params)
             tags = {"source": "compare", "variant": v.label, **({"row": row + 1} if row is not None else {})}
-            return self._runner.prepare(v.model, prompt, values, params, tags=tags)
+            return self._runner.prepare(v.model, prompt, values, params, tags=tags, **self.extras.request_kwargs())
         except WorkbenchError as exc:
             raise type(exc)(f"{where}: {exc}") from None
 

@@ -13,14 +13,12 @@ from .._runner import Runner
 from .._types import Request, Response
 from . import cards
 from .answer import Answer
-from .base import RunningState, stream_into
+from .base import OneModelState, stream_into
 from .code import RawRequest, python_code, raw_request
 from .history import HistoryScope, PastRun, editor_tags, past_runs
 from .inputs import (
     check_filled,
     default_model,
-    key_env,
-    missing_key,
     prompt_from_text,
     split_kwargs,
     variables_in,
@@ -32,7 +30,7 @@ from .versions import VersionDiff, diff_versions, version_label
 __all__ = ["PlaygroundState"]
 
 
-class PlaygroundState(RunningState):
+class PlaygroundState(OneModelState):
     """One prompt, one model, one answer (``n`` samples), versions and ratings.
 
     Fields a view edits: ``system``, ``user``, ``examples``, ``variables``
@@ -114,15 +112,6 @@ class PlaygroundState(RunningState):
         fields = {"system message": self.system, "user message": self.user}
         fields.update({f"variable {{{name}}}": self.variables.get(name, "") for name in self.variable_names})
         return typed_key_warning(fields)
-
-    @property
-    def missing_key(self) -> str | None:
-        """Environment variable of the chosen model's missing key, else ``None``."""
-        return missing_key(self.model)
-
-    def provide_key(self, value: str) -> bool:
-        """Use ``value`` as this session's key for the chosen model's provider."""
-        return self._use_key(self.missing_key or key_env(self.model), value)
 
     def prepare(self) -> Request:
         """Validate everything offline (variables, parameters, model, key) and return the request."""

@@ -5,6 +5,7 @@ words) or any scorer given, an LLM judge included. Every answer is scored in
 the portal through :func:`ascore` as it arrives (a scorer that calls a model
 is awaited, a plain function runs in a worker thread), and the run is
 reported finished only when every answer has its measure.
+Tools, a response format and conversation prompts: see :mod:`.call_extras`.
 """
 
 from __future__ import annotations
@@ -21,21 +22,21 @@ from .._errors import ParamsError, ScorerError
 from .._log import RunLog
 from .._params import Params
 from .._portal import portal_loop, run_sync
-from .._prompt import Prompt, as_prompt
+from .._prompt import Prompt, Turn, as_prompt
 from .._runner import Runner
 from .._scoring import ascore, scorer_name
+from .._tool_scorers import RESPONSE_KEY
 from .._types import Request, Response
 from . import cards
 from .answer import Answer, tally, tally_text
 from .base import RunningState
+from .call_extras import CallExtras, WithExtras, conversation_prompt, prompt_variables
 from .inputs import (
     check_filled,
     default_model,
     friendly_error,
     missing_key,
-    prompt_from_text,
     split_kwargs,
-    variables_in,
 )
 from .params_form import build_params
 
@@ -123,13 +124,15 @@ class SweepPoint:
     passed: bool | None = None  # the scorer's yes/no reading of the measure, when it gives one
 
 
-class SweepState(RunningState):
+class SweepState(RunningState, WithExtras):
     """One prompt, one parameter swept over values, each value repeated; a measure per answer.
 
     The measure is ``"length (characters)"`` by default, ``"words"``, or any
     scorer given in ``scorers`` (``scorer(output, case)`` returning a number,
     a bool, ``(value, explanation)`` or a Score, sync or async, an LLM judge
     included; ``case`` holds the variables and ``expected``, if given).
+    ``tools``, ``response_format`` and ``expected_tool`` add the measures ``schema_valid``,
+    ``valid_tool_call`` and ``tool_called`` and the rates of :meth:`summary` (:class:`CallExtras`).
     """
 
     def __init__(self, prompt: Prompt | str | None = None, model: str | None = None, *,
@@ -137,7 +140,8 @@ class SweepState(RunningState):
                  repeats: int = 3, measure: str | Callable[..., Any] | None = None,
                  scorers: Sequence[Callable[..., Any]] | Mapping[str, Callable[..., Any]] = (),
                  expected: Any = None, variables: Mapping[str, Any] | None = None, runner: Runner | None = None,
-                 log: RunLog | str | None = None, **kwargs: Any) -> None:
+                 log: RunLog | str | None = None, tools: Any = None, response_format: Any = None,
+                 expected_tool: str | None = None, **kwargs: Any) -> None:
         p = as_prompt(prompt or "", template=True)
         param_kwargs, var_kwargs = split_kwargs(kwargs, p)
         self._init_run(runner, log)
@@ -145,21 +149,23 @@ class SweepState(RunningState):
         self.system: str = p.system or ""
         self.user: str = p.user
         self.examples: tuple[tuple[str, str], ...] = p.examples
+        self.messages: tuple[Turn, ...] = p.messages  # a conversation's turns, before ``user`` if that is set
         self.variables: dict[str, str] = {k: str(v) for k, v in {**(variables or {}), **var_kwargs}.items()}
         self.model: str = model or default_model()
         self.params: dict[str, Any] = build_params(param_kwargs).set()
+        self.extras = CallExtras.build(tools, response_format, expected_tool, self.params.get("tool_choice"))
         self.parameter: str = parameter
         self.sweep_values: list[float | int] = parse_sweep_values(
             DEFAULT_SWEEPS.get(parameter, ()) if values is None else values, parameter)
         self.repeats: int = _check_repeats(repeats)
-        self.scorers: dict[str, Callable[..., Any]] = dict(MEASURES)
+        self.scorers: dict[str, Callable[..., Any]] = {**MEASURES, **self.extras.measures()}
         items = scorers.items() if isinstance(scorers, Mapping) else ((scorer_name(s), s) for s in scorers)
         for name, scorer in items:
             self.scorers[name] = scorer
         if callable(measure):
             self.scorers[scorer_name(measure)] = measure
             measure = scorer_name(measure)
-        self.measure: str = measure or "length (characters)"
+        self.measure: str = measure or self.extras.default_measure() or "length (characters)"
         if self.measure not in self.scorers:
             raise ScorerError(f"Unknown measure {self.measure!r}. Fix: use one of {', '.join(self.scorers)}.")
         self.points: list[SweepPoint] = []
@@ -167,7 +173,7 @@ class SweepState(RunningState):
     # --- editing ---------------------------------------------------------
     @property
     def variable_names(self) -> list[str]:
-        return variables_in(self.system, self.user, self.examples)
+        return prompt_variables(self.system, self.user, self.examples, self.messages)
 
     def set_parameter(self, name: str, values: str | Iterable[Any] | None = None) -> None:
         """Sweep ``name`` instead, over ``values`` (default: a typical range for it)."""
@@ -181,7 +187,7 @@ class SweepState(RunningState):
         return self.sweep_values
 
     def prompt(self) -> Prompt:
-        return prompt_from_text(self.system, self.user, self.examples)
+        return conversation_prompt(self.system, self.user, self.examples, self.messages)
 
     @property
     def missing_key(self) -> str | None:
@@ -208,8 +214,8 @@ class SweepState(RunningState):
             params = build_params(self.params, {self.parameter: value})
             for repeat in range(self.repeats):
                 tags = {"source": "sweep", "parameter": self.parameter, "value": value}
-                out.append((value, repeat, self._runner.prepare(self.model, prompt, filled, params,
-                                                                repeat=repeat, tags=tags)))
+                out.append((value, repeat, self._runner.prepare(
+                    self.model, prompt, filled, params, repeat=repeat, tags=tags, **self.extras.request_kwargs())))
         return out
 
     # --- running ---------------------------------------------------------
@@ -285,8 +291,10 @@ class SweepState(RunningState):
         if point.answer.status != "done":
             return
         value: float | None = None
+        scorer, case = self.scorers[name], self.case()
+        case.update({RESPONSE_KEY: point.answer.response} if getattr(scorer, "needs_response", False) else {})
         try:
-            score = await ascore(self.scorers[name], point.answer.text, self.case(), runner=self._runner)
+            score = await ascore(scorer, point.answer.text, case, runner=self._runner)
         except Exception as exc:  # noqa: BLE001 - a scorer bug is reported, not raised mid-run
             error: str | None = f"{name}: {friendly_error(exc)}"
         else:
@@ -302,6 +310,8 @@ class SweepState(RunningState):
         case: dict[str, Any] = dict(self.variables)
         if self.expected is not None:
             case["expected"] = self.expected
+        if self.expected_tool is not None:
+            case["expected_tool"] = self.expected_tool
         return case
 
     @property
@@ -340,15 +350,18 @@ class SweepState(RunningState):
         return f"mean {self.measure} {row['mean']:.1f} (n={row['n']})"
 
     def summary(self) -> list[dict[str, Any]]:
-        """Per value: mean, min, max and count of the measure over answers that have one."""
+        """Per value: mean, min, max and count of the measure (where there is one), and :meth:`CallExtras.rates`."""
         rows = []
         for value, points in self.groups():
             xs = [p.measure for p in points if p.measure is not None and not math.isnan(p.measure)]
-            rows.append({
+            row: dict[str, Any] = {
                 "value": value, "n": len(xs), "mean": sum(xs) / len(xs) if xs else math.nan,
                 "min": min(xs) if xs else math.nan, "max": max(xs) if xs else math.nan,
                 "errors": sum(1 for p in points if p.answer.status == "error"),
-            })
+            }
+            row.update(self.extras.rates([p.answer.response for p in points
+                                          if p.answer.status == "done" and p.answer.response is not None]))
+            rows.append(row)
         return rows
 
     def to_frame(self) -> Any:
@@ -363,6 +376,7 @@ class SweepState(RunningState):
                 "completion_tokens": r.usage.completion_tokens if r else None,
                 "latency_s": r.latency_s if r else None, "error": p.answer.error,
                 "rating": p.answer.rating, "call_id": p.answer.call_id,
+                **self.extras.columns(r),
             })
         return pd.DataFrame(rows)
 

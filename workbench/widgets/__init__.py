@@ -8,10 +8,11 @@ friends load it (and ipywidgets) on first use.
 
 from __future__ import annotations
 
+from ._chat import Chat
 from ._compare import Compare
 from ._improve import Improve, ReviewCases
 from ._playground import Playground
 from ._sweep import Sweep
 from ._tokens import TokenView
 
-__all__ = ["Playground", "Compare", "Sweep", "Improve", "ReviewCases", "TokenView"]
+__all__ = ["Playground", "Chat", "Compare", "Sweep", "Improve", "ReviewCases", "TokenView"]

@@ -13,7 +13,7 @@ from .._keys import redact
 from .._log import RunLog
 from .._prompt import Prompt
 from .._runner import Runner
-from ..state import MAX_VARIANTS, Answer, CompareState, Throttle, Variant
+from ..state import MAX_VARIANTS, Answer, CompareState, Throttle, Variant, cards
 from ..state.compare import MAX_ROWS
 from ._parts import (
     AnswerView,
@@ -39,7 +39,8 @@ def _without(params: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 class VariantView(w.VBox):
-    """One column: label, model, system and user prompt, and the answer with its figures."""
+    """One column: label, model, system and user prompt (or the whole conversation), and the answer with
+    its figures, its tool calls and, with a ``response_format``, whether it fit the schema."""
 
     def __init__(self, state: CompareState, variant: Variant, report: Callable[[str], Any]) -> None:
         self.state = state
@@ -55,8 +56,15 @@ class VariantView(w.VBox):
         self.system = textarea(variant.system, 2, "System message (optional)", "wb-system")
         self.examples = w.HTML()
         self.examples.add_class("wb-examples")
+        self.conversation = w.HTML()
+        self.conversation.add_class("wb-examples")
+        self.conversation.add_class("wb-conversation")
         self.user = textarea(variant.user, 4, "User message, with {variables}", "wb-user")
         self.answer = AnswerView(safe(lambda rating, note: state.rate(self.index, rating, note)), show_label=False)
+        self.extras = w.HTML(layout=w.Layout(max_width="100%"))  # tool calls and schema validity of the answer
+        self.extras.add_class("wb-answer-extras")
+        a = self.answer  # shown right under the answer's text, above its figures and rating
+        a.children = (a.header, a.samples, self.extras, a.error, a.figures, a.rating)
         header = w.HBox([self.label, self.model, self.remove],
                         layout=w.Layout(align_items="center", width="auto", min_width="0"))
         header.add_class("wb-row")
@@ -65,7 +73,7 @@ class VariantView(w.VBox):
             lambda on: set_token_params(lambda k, v: self._edit(params={**_without(self.variant.params, k),
                                                                         **({k: v} if v is not None else {})}), on),
             is_on=bool(variant.params.get("logprobs")), watch=lambda name: name.startswith("answer"))
-        super().__init__([header, self.system, self.examples, self.user, self.answer, self.tokens],
+        super().__init__([header, self.system, self.examples, self.conversation, self.user, self.answer, self.tokens],
                          layout=w.Layout(min_width="0"))
         self.add_class("wb-variant")
         self.label.observe(safe(lambda c: self._rename(c["new"])), names="value")
@@ -99,11 +107,45 @@ class VariantView(w.VBox):
         self.examples.value = (f"<div class='wb-examples-head'>few-shot examples ({len(v.examples)})</div>"
                                + messages_html(pairs)) if pairs else ""
         hidden(self.examples, not pairs)
+        turns = cards.prompt_turns(None, (), v.messages, "") if v.messages else []
+        self.conversation.value = (f"<div class='wb-examples-head'>conversation ({len(turns)} messages)</div>"
+                                   + messages_html(turns)) if turns else ""
+        hidden(self.conversation, not turns)
+        self.user.placeholder = ("One more user message after the conversation (optional)" if v.messages
+                                 else "User message, with {variables}")
         if self.system.value != v.system:
             self.system.value = v.system
         if self.user.value != v.user:
             self.user.value = v.user
         self.remove.disabled = len(self.state.variants) <= 2
+        self.show_extras()
+
+    def show_extras(self) -> None:
+        """The answer's tool calls and schema validity (empty until it is done)."""
+        s = self.state
+        answer = s.answers[self.index] if self.variant in s.variants and self.index < len(s.answers) else None
+        markup = cards.answer_extras_html(answer, s.response_format is not None) if answer is not None else ""
+        if self.extras.value != markup:
+            self.extras.value = markup
+        hidden(self.extras, not markup)
+
+
+def _cell_extras(answer: Answer) -> str:
+    """A grid cell's tool calls (``→ name(arguments)`` ✓/✗) and schema validity, one short line each."""
+    r = answer.response
+    if r is None or answer.status != "done":
+        return ""
+    lines = []
+    for c in r.tool_calls:
+        args = cards.compact_json(c.arguments if c.arguments is not None else c.raw, 80)
+        mark = "✓" if c.error is None else "✗ " + html.escape(redact(c.error))
+        lines.append(f"<div class='wb-grid-toolcall wb-toolcall-{'valid' if c.error is None else 'invalid'}'>"
+                     f"→ <code>{html.escape(redact(f'{c.name}({args})'))}</code> {mark}</div>")
+    if r.parsed is not None:
+        lines.append("<div class='wb-grid-valid' style='color:#1b7f3b'>✓ valid</div>")
+    elif r.parse_error:
+        lines.append(f"<div class='wb-grid-invalid' style='color:#b00020'>✗ {html.escape(redact(r.parse_error))}</div>")
+    return "".join(lines)
 
 
 def _cell_html(answer: Answer | None) -> str:
@@ -116,7 +158,7 @@ def _cell_html(answer: Answer | None) -> str:
     note = {"running": " <span class='wb-cursor'></span>", "stopped": " <i>(stopped)</i>"}.get(answer.status, "")
     if answer.status == "idle":
         return "<div class='wb-grid-cell wb-grid-empty'>—</div>"
-    return f"<div class='wb-grid-cell wb-grid-{answer.status}'>{text}{note}</div>"
+    return f"<div class='wb-grid-cell wb-grid-{answer.status}'>{text}{note}{_cell_extras(answer)}</div>"
 
 
 class InputsGrid(w.VBox):
@@ -233,8 +275,9 @@ class Compare(StateWidget):
     def __init__(self, prompts: Prompt | str | Sequence[Prompt | str] | Mapping[str, Prompt | str] | None = None,
                  models: str | Sequence[str] | None = None, *, variables: Mapping[str, Any] | None = None,
                  runner: Runner | None = None, log: RunLog | str | None = None, state: CompareState | None = None,
-                 **params: Any) -> None:
-        self.state = state or CompareState(prompts, models, variables=variables, runner=runner, log=log, **params)
+                 tools: Any = None, response_format: Any = None, **params: Any) -> None:
+        self.state = state or CompareState(prompts, models, variables=variables, runner=runner, log=log,
+                                           tools=tools, response_format=response_format, **params)
         s = self.state
         safe = guard(self._report)
 
@@ -249,8 +292,11 @@ class Compare(StateWidget):
         self.variables = VariableFields(safe(lambda name, value: s.set_variable(name, value)))
         self.params = ParamControls(s.params, safe(lambda name, value: s.set_param_typed(name, value)),
                                     defaults=s.param_defaults())
+        self.tools_info = w.HTML(cards.tools_html(s.tools, s.response_format))
+        self.tools_info.add_class("wb-tools-info")
+        hidden(self.tools_info, not self.tools_info.value)
         left = w.VBox([section("variables (shared)"), self.variables])
-        right = w.VBox([section("parameters (shared)"), self.params])
+        right = w.VBox([section("parameters (shared)"), self.params, self.tools_info])
         for box in (left, right):
             box.add_class("wb-column")
         shared = w.HBox([left, right])
@@ -281,6 +327,8 @@ class Compare(StateWidget):
                     view.bind(self.state.answers[i])
                 else:
                     view.changed()
+                if not self.state.answers[i].running:
+                    self._views[i].show_extras()
             if not self.state.running:
                 self._show_running()
         elif name.startswith("grid:"):

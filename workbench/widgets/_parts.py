@@ -531,8 +531,11 @@ class AnswerView(w.VBox):
                                      self.placeholder if a is None or a.status == "idle" else "")
         if tuple(self.samples.children) != tuple(boxes):
             self.samples.children = tuple(boxes)
-        # a call that failed before any text came: its error alone, no empty box
-        hidden(self.samples, a is not None and a.status == "error" and not any(texts))
+        # a call that failed before any text came: its error alone, no empty box; nor for an answer that
+        # is only tool calls (their cards say what it did)
+        only_calls = a is not None and a.status == "done" and a.response is not None and bool(a.response.tool_calls)
+        hidden(self.samples, a is not None and a.status in ("error", "done") and not any(texts)
+               and (a.status == "error" or only_calls))
         self.header.value = _header_html(a, self.show_label)
         hidden(self.header, not self.header.value)
         self.error.value = f"<div>{html.escape(a.error)}</div>" if a is not None and a.error else ""

@@ -12,6 +12,7 @@ from .._log import RunLog
 from .._prompt import Prompt
 from .._runner import Runner
 from ..state import PlaygroundState
+from ._chat import chat_for_playground
 from ._code import CodePanel
 from ._history import HistoryPanel
 from ._parts import (
@@ -53,15 +54,23 @@ class Playground(StateWidget):
 
     def __init__(self, prompt: Prompt | str | None = None, model: str | None = None, *,
                  variables: Mapping[str, Any] | None = None, runner: Runner | None = None,
-                 log: RunLog | str | None = None, state: PlaygroundState | None = None, **params: Any) -> None:
+                 log: RunLog | str | None = None, state: PlaygroundState | None = None, tools: Any = None,
+                 response_format: Any = None, chat: bool | None = None, **params: Any) -> None:
         self.state = state or PlaygroundState(prompt, model, variables=variables, runner=runner, log=log, **params)
+        # chat mode (workbench/widgets/_chat.py): a conversation, tools, a response format
+        self._chat_from = (prompt, tools, response_format)
+        self.chat: Any = None
         s = self.state
         safe = guard(self._report)
 
         self.title = w.HTML("<span class='wb-title'>Playground</span>")
         self.model = ModelPicker(s.model, layout=w.Layout(width="300px"))
         self._run_controls("Run", "90px", "Run the prompt (the answer streams below)", safe)
-        topbar = w.HBox([self.title, self.model, self.run_button, self.stop_button, self.status])
+        self.chat_button = w.Button(description="Chat mode", icon="comments", layout=w.Layout(width="auto"),
+                                    tooltip="Edit a conversation turn by turn, with tools and a response format")
+        self.chat_button.add_class("wb-chat-mode")
+        self.chat_button.on_click(safe(lambda _: self.show_chat()))
+        topbar = w.HBox([self.title, self.model, self.run_button, self.stop_button, self.status, self.chat_button])
         topbar.add_class("wb-topbar")
 
         self.system = textarea(s.system, 2, "System message (optional): role, rules, format…", "wb-system")
@@ -113,6 +122,40 @@ class Playground(StateWidget):
             box.observe(safe(lambda _: self._refresh_panels()), names="selected_index")
         s.observe(self._on_state)
         self.refresh()
+        conversation = isinstance(prompt, Prompt) and prompt.is_conversation
+        if chat or (chat is None and (conversation or tools is not None or response_format is not None)):
+            self.show_chat()
+
+    # --- chat mode (workbench/widgets/_chat.py) ----------------------------
+    def show_chat(self, on: bool = True) -> None:
+        """Switch to chat mode (built from the prompt as it is now, the first time) or back."""
+        if on and self.chat is None:
+            self.chat = chat_for_playground(self, *self._chat_from)
+            # the saved notebook's summary follows the chat while it is shown
+            self.chat.state.observe(lambda name: self._fallback_changed(name) if hasattr(self, "_fallbacks") else None)
+        if self.chat is not None:
+            children: tuple[Any, ...] = tuple(getattr(self, "children", ()))
+            self._modes = getattr(self, "_modes", None) or [c for c in children if c is not self.chat]
+            keep = (self._modes[0], self.shortcuts)  # the stylesheet and the key listener stay
+            for child in self._modes:
+                if child not in keep:
+                    hidden(child, on)
+            if self.chat not in children:
+                self.children = (*children, self.chat)
+            hidden(self.chat, not on)
+            if hasattr(self, "_fallbacks"):
+                self._fallback_changed("mode")
+
+    @property
+    def chat_mode(self) -> bool:
+        return self.chat is not None and self.chat.layout.display != "none"
+
+    def _on_key(self, action: str, field: dict[str, Any] | None) -> None:
+        if not self.chat_mode:  # in chat mode the chat's own shortcuts act
+            super()._on_key(action, field)
+
+    def _fallback_html(self) -> str:
+        return self.chat._fallback_html() if self.chat_mode else super()._fallback_html()
 
     # --- state -> view ---------------------------------------------------
     def _on_state(self, name: str) -> None:

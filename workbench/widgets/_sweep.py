@@ -8,10 +8,11 @@ from typing import Any
 
 import ipywidgets as w
 
+from .._htmlparts import messages_html
 from .._log import RunLog
 from .._prompt import Prompt
 from .._runner import Runner
-from ..state import SWEEPABLE, SweepState, Throttle
+from ..state import SWEEPABLE, SweepState, Throttle, cards
 from ._parts import (
     AnswerView,
     KeyPrompt,
@@ -44,6 +45,11 @@ class Sweep(StateWidget):
     variables and ``expected``). Answers are grouped by value; the plot
     shows every answer as a dot and the mean as a line. :attr:`state` is a
     :class:`~workbench.state.SweepState` (``state.to_frame()``, ``state.figure()``).
+
+    ``tools=``, ``response_format=`` and ``expected_tool=`` work as in ``wb.complete``:
+    each value's header then gives its validity rate (``valid 2/3``) or tool-call rates,
+    each answer its tool calls and validity, and the measure defaults to ``schema_valid``
+    (or the tool scorers). The prompt may be a conversation (``Prompt(messages=...)``).
     """
 
     def __init__(self, prompt: Prompt | str | None = None, model: str | None = None, *,
@@ -51,10 +57,12 @@ class Sweep(StateWidget):
                  measure: str | Callable[..., Any] | None = None,
                  scorers: Sequence[Callable[..., Any]] | Mapping[str, Callable[..., Any]] = (),
                  expected: Any = None, variables: Mapping[str, Any] | None = None, runner: Runner | None = None,
-                 log: RunLog | str | None = None, state: SweepState | None = None, **params: Any) -> None:
+                 log: RunLog | str | None = None, state: SweepState | None = None, tools: Any = None,
+                 response_format: Any = None, expected_tool: str | None = None, **params: Any) -> None:
         self.state = state or SweepState(prompt, model, parameter=parameter, values=values, repeats=repeats,
                                          measure=measure, scorers=scorers, expected=expected, variables=variables,
-                                         runner=runner, log=log, **params)
+                                         runner=runner, log=log, tools=tools, response_format=response_format,
+                                         expected_tool=expected_tool, **params)
         s = self.state
         safe = guard(self._report)
 
@@ -65,12 +73,19 @@ class Sweep(StateWidget):
         topbar.add_class("wb-topbar")
 
         self.system = textarea(s.system, 2, "System message (optional)", "wb-system")
+        self.conversation = w.HTML()  # a conversation prompt's turns, read-only (edited in the Playground's chat)
+        self.conversation.add_class("wb-examples")
+        self.conversation.add_class("wb-conversation")
         self.user = textarea(s.user, 4, "User message, with {variables}", "wb-user")
+        self.tools_info = w.HTML(cards.tools_html(s.tools, s.response_format))
+        self.tools_info.add_class("wb-tools-info")
+        hidden(self.tools_info, not self.tools_info.value)
         self.variables = VariableFields(safe(lambda name, value: s.set_variable(name, value)))
         self.params = ParamControls(s.params, safe(lambda name, value: s.set_param_typed(name, value)),
                                     defaults=s.param_defaults())
-        editor = w.VBox([section("system"), self.system, section("user"), self.user, section("variables"),
-                         self.variables, section("other parameters (the swept one is overridden)"), self.params])
+        editor = w.VBox([section("system"), self.system, self.conversation, section("user"), self.user,
+                         section("variables"), self.variables,
+                         section("other parameters (the swept one is overridden)"), self.params, self.tools_info])
         editor.add_class("wb-column")
 
         self.parameter = w.Dropdown(options=list(SWEEPABLE), value=s.parameter, description="sweep",
@@ -101,6 +116,7 @@ class Sweep(StateWidget):
         self.groups.add_class("wb-groups")
         self._views: list[AnswerView] = []
         self._headers: list[tuple[Any, w.HTML]] = []
+        self._extras_views: list[w.HTML] = []
         self._plot_throttle = Throttle(self._draw_plot, interval=0.5)
 
         super().__init__([style_tag(), topbar, columns, section("answers by value"), self.groups])
@@ -123,6 +139,8 @@ class Sweep(StateWidget):
             i = int(name.split(":", 1)[1])
             if i < len(self._views):
                 self._views[i].changed()
+                if not self.state.points[i].answer.running:
+                    self._show_extras(i)
             self._show_headers()
             self._plot_throttle.poke()
         elif name == "points":
@@ -171,6 +189,12 @@ class Sweep(StateWidget):
             self.system.value = s.system
         if self.user.value != s.user:
             self.user.value = s.user
+        turns = cards.prompt_turns(None, (), s.messages, "") if s.messages else []
+        self.conversation.value = (f"<div class='wb-examples-head'>conversation ({len(turns)} messages)</div>"
+                                   + messages_html(turns)) if turns else ""
+        hidden(self.conversation, not turns)
+        self.user.placeholder = ("One more user message after the conversation (optional)" if s.messages
+                                 else "User message, with {variables}")
         self._show_variables()
 
     def _show_variables(self) -> None:
@@ -215,7 +239,13 @@ class Sweep(StateWidget):
             header = w.HTML()
             header.add_class("wb-group-header")
             self._headers.append((value, header))
-            views = [self._views[s.points.index(p)] for p in points]
+            views: list[w.Widget] = []
+            for p in points:
+                i = s.points.index(p)
+                self._show_extras(i)
+                a = self._views[i]  # the calls and validity right under the answer's text
+                a.children = (a.header, a.samples, self._extras(i), a.error, a.figures, a.rating)
+                views.append(a)
             column = w.VBox([header, *views], layout=w.Layout(min_width="0"))
             column.add_class("wb-group")
             columns.append(column)
@@ -233,11 +263,31 @@ class Sweep(StateWidget):
         view.bind(self.state.points[index].answer)
         return view
 
+    def _extras(self, index: int) -> w.HTML:
+        """Under an answer: its tool calls and schema validity (empty until it is done)."""
+        while len(self._extras_views) <= index:
+            box = w.HTML(layout=w.Layout(max_width="100%"))
+            box.add_class("wb-answer-extras")
+            self._extras_views.append(box)
+        return self._extras_views[index]
+
+    def _show_extras(self, index: int) -> None:
+        s = self.state
+        if index >= len(s.points):
+            return
+        markup = cards.answer_extras_html(s.points[index].answer, s.response_format is not None)
+        box = self._extras(index)
+        if box.value != markup:
+            box.value = markup
+        hidden(box, not markup)
+
     def _show_headers(self) -> None:
         rows = {r["value"]: r for r in self.state.summary()}
         for value, header in self._headers:
             row = rows.get(value)
             described = self.state.describe(row) if row is not None else ""
+            rates = self.state.describe_rates(row) if row is not None else ""
+            described = " · ".join(part for part in (described, rates) if part)
             mean = f" · {html.escape(described)}" if described else ""
             header.value = f"<span><code>{html.escape(self.state.parameter)} = {value:g}</code>{mean}</span>"
         errors = self.state.measure_errors
