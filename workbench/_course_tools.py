@@ -2,15 +2,16 @@
 
 Two skills that are not "output X and nothing else":
 
-* ``09-valid-and-right``: every call is schema-constrained, so every answer is valid JSON; the
-  learner's prompt must make it *right* (name and age of the person in the text).
+* ``09-valid-and-right``: the answer must be JSON a program can read (whole text, fits the schema) *and*
+  right (the person's age, a name holding the surname): asked in words a small model rarely manages it;
+  ``response_format`` makes it valid, the model still has to get the values.
 * ``09-tool-arguments``: the learner writes the tool (name, description, argument schema) and the
   prompt, so that the model calls it with the order number exactly as the customer wrote it.
 
 Robustness is what is graded, so each case is sampled at temperature 0.8 (fixed: part of the test)
 with 5 seeds. The target (issue 17) on SmolLM2-135M-Instruct (``local:smollm2``): each starter at or
-below 0.2, each reference at least 0.2 above the pass mark. Measured so far only in part (the machine
-was at load 18): see ``MEASURED`` in ``tests/test_exercises.py``, which re-measures both. Like
+below 0.2, each reference at least 0.2 above the pass mark, at 1 and 2 llama.cpp threads: see
+``MEASURED`` in ``tests/test_exercises.py``, which re-measures both. Like
 :mod:`workbench._course`, this module imports only the grader.
 """
 
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import json
 from typing import Any
+
+import jsonschema
 
 from ._grader import Exercise, ExerciseCase, Prompt, Response, Score
 
@@ -27,14 +30,6 @@ __all__ = ["exercises", "PERSON_SCHEMA"]
 PERSON_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
-    "required": ["name", "age"],
-}
-
-#: A learner may replace the exercise's schema: this one also constrains the name to two capitalised words,
-#: so the grammar itself cannot write a title ("Dr. Helen Park") or a third word.
-_NAME_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"name": {"type": "string", "pattern": "^[A-Z][a-z]+ [A-Z][a-z]+$"}, "age": {"type": "integer"}},
     "required": ["name", "age"],
 }
 
@@ -51,13 +46,26 @@ def _json_of(output: str) -> tuple[Any, str | None]:
 
 
 def _right_person(output: str, case: ExerciseCase, response: Response) -> Score:
-    """The answer's ``name`` and ``age`` are the person's (the schema makes it valid; this checks it is right)."""
-    data = response.parsed if response.parsed is not None else _json_of(output)[0]
-    if not isinstance(data, dict):
-        why = response.parse_error or _json_of(output)[1] or "not a JSON object"
-        return Score(0.0, f"not a valid person object: {why}", False)
+    """The whole answer is JSON that fits the schema, with the person's age and a name holding their surname.
+
+    Read from the text itself (not ``response.parsed``): a program reads what came back, and the exercise is
+    about getting that readable, asked in words or constrained by a schema.
+    """
+    data, why = _json_of(output.strip())
+    if why is None and not isinstance(data, dict):
+        why = "JSON, but not an object"
+    if why is None:
+        problems = sorted(e.message for e in jsonschema.Draft202012Validator(PERSON_SCHEMA).iter_errors(data))
+        why = ("does not fit the schema: " + "; ".join(problems)) if problems else None
+    if why is not None:
+        return Score(0.0, f"a program cannot read it: {why} ({output.strip()[:40]!r})", False)
     want = case.expected
-    wrong = [f"{k} {data.get(k)!r} instead of {want[k]!r}" for k in ("name", "age") if data.get(k) != want[k]]
+    wrong = []
+    if data["age"] != want["age"]:
+        wrong.append(f"age {data['age']!r} instead of {want['age']!r}")
+    surname = want["name"].split()[-1]
+    if surname.lower() not in str(data["name"]).lower():
+        wrong.append(f"name {data['name']!r} lacks the surname {surname!r}")
     if wrong:
         return Score(0.0, "valid but wrong: " + ", ".join(wrong), False)
     return Score(1.0, "valid and right", True)
@@ -115,44 +123,46 @@ def exercises() -> list[Exercise]:
 
     out.append(Exercise(
         id="09-valid-and-right",
-        title="Valid JSON that is also right",
+        title="Answers a program can read, and right",
         notebook="09",
-        task=("Every call of this exercise is constrained to the schema {name: string, age: integer}, so the answer "
-              "is always valid JSON. Write a prompt for `{text}` whose answer is also *right*: the person's full "
-              "name without a title (`Helen Park`, not `Dr. Helen Park`) and their age."),
-        how=("Each case runs 5 times at temperature 0.8 (fixed) with `response_format` set to the schema; an "
-             "answer passes when its name and age both equal the person's."),
+        task=("A program will `json.loads` the answer and read `name` (a string) and `age` (an integer), so the "
+              "answer must be that object and nothing else. Write a prompt (and parameters) for `{text}` whose whole "
+              "answer is such an object, with the person's age and a name that holds their surname."),
+        how=("Each case runs 5 times at temperature 0.8 (fixed); an answer passes when the whole text parses as "
+             "JSON, fits the schema {name: string, age: integer} (both required), and has the right age and the "
+             "person's surname in the name (a title may stay)."),
         variables=("text",),
         cases=tuple(ExerciseCase({"text": t}, {"name": n, "age": a}, id=n.split()[0].lower()) for t, n, a in _PEOPLE),
         checks=(_right_person,),
         params={**_SAMPLED, "max_tokens": 30},
         fixed=frozenset({"temperature"}),
-        response_format=PERSON_SCHEMA,
         runs=_RUNS,
-        threshold=0.4,
-        starter=Prompt(user="{text}"),
-        solution_params={"response_format": _NAME_SCHEMA},
+        threshold=0.6,
+        starter=Prompt(system="Reply with a JSON object with the person's name and age.", user="{text}"),
+        solution_params={"response_format": PERSON_SCHEMA},
         solution=Prompt(
-            system=("Extract the person from the text as JSON: name (the full name, without titles such as Dr. or "
-                    "Mrs.) and age (an integer)."),
-            examples=(("Text: Dr. Carl Berg is 50 and drives a bus.", '{{"name": "Carl Berg", "age": 50}}'),
-                      ("Text: Little Mia Sato, 6, likes drawing.", '{{"name": "Mia Sato", "age": 6}}'),
+            system="Reply with a JSON object with the person's name and age.",
+            examples=(("Text: Dr. Carl Berg is 50 and drives a bus.", '{{"age": 50, "name": "Carl Berg"}}'),
+                      ("Text: Little Mia Sato, 6, likes drawing.", '{{"age": 6, "name": "Mia Sato"}}'),
                       ("Text: The speech was given by Professor Ravi Nair, aged 63.",
-                       '{{"name": "Ravi Nair", "age": 63}}')),
+                       '{{"age": 63, "name": "Ravi Nair"}}')),
             user="Text: {text}",
         ),
         hints=(
-            "The schema fixes the shape, not the content: the model still has to know *what* goes in each field.",
-            "Say what each field holds ('name: the full name, without titles such as Dr.; age: an integer') and "
-            "label the text ('Text: ...').",
-            "Show it: two or three example turns, each a text and its filled-in JSON (double the braces: '{{...}}'), "
-            "some with a title in the text that is left out of the name.",
-            "You may pass your own schema (check(..., response_format=...)): a 'pattern' on name such as "
-            "'^[A-Z][a-z]+ [A-Z][a-z]+$' makes the grammar itself refuse a title or a third word.",
+            "Asked in words, a small model adds text around the JSON, forgets a quote or writes the age as a "
+            "string: run the starter and read the failures.",
+            "Section 1 of this lesson measured three ways to ask for JSON: which one made every answer valid?",
+            "Pass the schema itself: check(..., response_format={'type': 'object', 'properties': {'name': "
+            "{'type': 'string'}, 'age': {'type': 'integer'}}, 'required': ['name', 'age']}). On the local model the "
+            "grammar then only lets the model write an object that fits it.",
+            "Valid is not right: if some ages are invented, label the text ('Text: ...') and show two or three "
+            "worked examples (a text and its JSON, braces doubled: '{{...}}').",
         ),
-        explanation=("The grammar guarantees valid JSON, and the pattern on name narrows it to two capitalised "
-                     "words, so a title cannot be written; the examples show which words of the text fill each field, "
-                     "which a small model copies more reliably than it follows a description."),
+        explanation=("Asking in words leaves the format to the model, and a 135M model rarely returns bare, "
+                     "well-typed JSON at temperature 0.8. `response_format` turns the schema into a grammar, so "
+                     "every answer is an object with a string name and an integer age; the content (the age, the "
+                     "surname) still comes from the model, and worked examples make it copy the right number more "
+                     "often, which is why the check reads it too."),
     ))
 
     out.append(Exercise(
