@@ -125,6 +125,11 @@ class Exercise:
     vote_key: Callable[[str], str] | None = None  # mode "vote": the answer a sample votes for
     how: str = ""  # how the learner's prompt is used, in one or two sentences
     explanation: str = ""  # why the reference works (shown with the solution)
+    #: Tools and a response format every call of the exercise gets unless ``check(..., tools=,
+    #: response_format=)`` gives others (``@wb.tool`` functions or raw definitions; a JSON schema or
+    #: a pydantic model): the lessons on tool calling and structured output grade with them.
+    tools: tuple[Any, ...] = ()
+    response_format: Any = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -369,13 +374,14 @@ def _run_params(ex: Exercise, given: Mapping[str, Any]) -> dict[str, Any]:
 
 async def acheck(exercise: Exercise, prompt: Any, model: str | None = None, *, runs: int | None = None,
                  runner: Runner | None = None, cache: Any = None, progress: bool = False,
-                 **params: Any) -> CheckResult:
+                 tools: Any = None, response_format: Any = None, **params: Any) -> CheckResult:
     """Grade ``prompt`` on ``exercise``: run every case ``runs`` times, check each answer, report.
 
     ``prompt`` is a :class:`wb.Prompt`, a string (the user message), or a
     Playground (its prompt, parameters and model). Keyword arguments are
     parameters, as for ``wb.complete``. Run ``r`` uses ``seed=SEED_STEP*r``
-    unless a seed is given. (``wb.exercises.check`` is the public entry point.)
+    unless a seed is given. ``tools`` and ``response_format`` replace the exercise's own, as for
+    ``wb.complete``. (``wb.exercises.check`` is the public entry point.)
     """
     ex = exercise
     p, state_params, state_model = _resolve_prompt(prompt)
@@ -386,6 +392,8 @@ async def acheck(exercise: Exercise, prompt: Any, model: str | None = None, *, r
     if runs < 1:
         raise ParamsError(f"runs={runs}: at least one run is needed. Fix: runs=1 or more.")
     runner = runner or get_runner()
+    tools = ex.tools if tools is None else tools
+    response_format = ex.response_format if response_format is None else response_format
     requests, keys = [], []
     for case in ex.cases:
         for run in range(runs):
@@ -394,7 +402,8 @@ async def acheck(exercise: Exercise, prompt: Any, model: str | None = None, *, r
             # the n samples of one run (seeds s, s+1, ...) never overlap another run's
             values.setdefault("seed", SEED_STEP * run)
             requests.append(runner.prepare(model, p, case.vars, Params.build(values), repeat=run,
-                                           tags={"exercise": ex.id, "case": case.id, "run": run}))
+                                           tags={"exercise": ex.id, "case": case.id, "run": run},
+                                           tools=tools, response_format=response_format))
             keys.append((case, run))
     responses = await runner.run(requests, cache=cache, progress=progress)
     attempts = [await _grade(ex, case, run, response) for (case, run), response in zip(keys, responses, strict=True)]
