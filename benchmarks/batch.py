@@ -11,7 +11,7 @@ client's alone:
   ``files.content`` with the ``openai`` SDK, and parse the output into a pandas DataFrame.
 
 Both import pandas and the SDK before the clock starts; CPU time is this process's (every thread), peak
-memory its ``ru_maxrss`` (imports included). Both poll every ``--poll-s`` seconds. Rounds alternate which
+memory its peak resident set (VmHWM, imports included). Both poll every ``--poll-s`` seconds. Rounds alternate which
 side runs first; the ratio is the median of the paired per-round ratios.
 
 ``python -m benchmarks.batch [--calls 10000] [--online]`` runs the workbench side alone and prints one JSON
@@ -44,6 +44,18 @@ def _question(i: int) -> str:
 
 
 def _rss_mb() -> float:
+    """This process's peak resident memory in MB: VmHWM, which ``exec`` resets.
+
+    ``ru_maxrss`` is not reset by ``exec`` on Linux, so a side started from a parent that had grown
+    (a full benchmark run) reported the parent's peak instead of its own.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
