@@ -47,13 +47,13 @@ from ._log import row_to_response
 from ._portal import run_sync
 from ._pricing import batch_price_of, cost_of, estimate_batch_cost, price_of, request_tokens
 from ._tools import attach_answer_extras, call_options, raw_tool_calls
-from ._types import Request, Response, Usage, split_model
+from ._types import Request, Response, split_model
 from .providers import resolve
 from .providers._base import import_sdk
 from .providers._batching import SupportsBatch, batch_api_of
 from .providers._mistral import _mistral_client_class
 from .providers._openai import CompatibleProvider
-from .providers._wire import usage_details
+from .providers._wire import usage_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -688,9 +688,7 @@ def _result_response(line: dict[str, Any], request: Request, batch: dict[str, An
     if status == 200 and isinstance(body, dict) and body.get("choices"):
         choices = sorted(body["choices"], key=lambda c: c.get("index", 0))
         texts = [redact(_content((c.get("message") or {}).get("content"))) for c in choices]
-        usage = body.get("usage") or {}
-        u = Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),
-                  **usage_details(usage))
+        u = usage_of(body.get("usage") or {})
         sent = {"provider": request.provider, **backend.body(request), "batch_id": batch["id"]}
         answer = Response(text=texts[0], finish_reason=choices[0].get("finish_reason"), choices=texts, usage=u,
                           cost_usd=estimate_batch_cost(request.model, u), request=redact_obj(sent), **base)

@@ -26,7 +26,7 @@ from ._base import Provider, import_sdk
 from ._connect import mistral_http_client
 from ._http import invalid_utf8
 from ._stream import StreamAccumulator, no_choices
-from ._wire import add_chunk, completion_from_json, malformed, usage_details
+from ._wire import add_chunk, completion_from_json, malformed, usage_of
 
 __all__ = ["MistralProvider", "map_mistral_params"]
 
@@ -181,8 +181,7 @@ class MistralProvider(Provider):
         choices = [_content(c.message.content) for c in result.choices]
         self._check_utf8(choices, messages)
         reasons = [str(c.finish_reason) if c.finish_reason else None for c in result.choices]
-        u = result.usage
-        usage = Usage(u.prompt_tokens or 0, u.completion_tokens or 0, **usage_details(u)) if u else Usage()
+        usage = usage_of(result.usage) if result.usage else Usage()
         tokens = [tokens_from_openai(getattr(c, "logprobs", None)) for c in result.choices] if params.logprobs else None
         return Completion(choices, reasons[0], usage, self._public_request(body), reasons,
                           tool_calls=raw_tool_calls(result.choices[0].message.tool_calls), tokens=tokens)
@@ -224,8 +223,7 @@ class MistralProvider(Provider):
             async for event in events:
                 chunk = event.data
                 if chunk.usage:
-                    answer.usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0,
-                                         **usage_details(chunk.usage))
+                    answer.usage = usage_of(chunk.usage)
                 for choice in chunk.choices or ():
                     if choice.index == 0 and choice.delta is not None and choice.delta.tool_calls:
                         calls.add(choice.delta.tool_calls)
@@ -257,7 +255,6 @@ def _sdk_has(argument: str) -> bool:
     return cls is not None and argument in inspect.signature(cls.complete).parameters
 
 
-@functools.cache
 def _sdk_has_logprobs() -> bool:
     """Whether the installed mistralai's ``chat.complete`` takes ``logprobs`` (checked once, without a call)."""
     return _sdk_has("logprobs")

@@ -32,7 +32,7 @@ from .._types import Completion, Delta, Usage
 from ._base import Provider, import_sdk
 from ._connect import openai_http_client
 from ._stream import StreamAccumulator, no_choices
-from ._wire import add_chunk, completion_from_json, usage_details
+from ._wire import add_chunk, completion_from_json, usage_of
 
 __all__ = ["OpenAIProvider", "CompatibleProvider", "map_openai_params"]
 
@@ -159,8 +159,7 @@ class OpenAIProvider(Provider):
             raise no_choices(self.error_label)
         choices = [c.message.content or "" for c in result.choices]
         reasons = [c.finish_reason for c in result.choices]
-        usage = (Usage(result.usage.prompt_tokens, result.usage.completion_tokens, **usage_details(result.usage))
-                 if result.usage else Usage())
+        usage = usage_of(result.usage) if result.usage else Usage()
         tokens = [tokens_from_openai(getattr(c, "logprobs", None)) for c in result.choices] if params.logprobs else None
         return Completion(choices, reasons[0], usage, self._public_request(body), reasons,
                           tool_calls=raw_tool_calls(result.choices[0].message.tool_calls), tokens=tokens)
@@ -195,8 +194,7 @@ class OpenAIProvider(Provider):
             stream = await self._client(timeout).chat.completions.create(**body, timeout=timeout)
             async for chunk in stream:
                 if chunk.usage:
-                    answer.usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens,
-                                         **usage_details(chunk.usage))
+                    answer.usage = usage_of(chunk.usage)
                 for choice in chunk.choices or ():
                     if choice.index == 0 and choice.delta is not None and choice.delta.tool_calls:
                         calls.add(choice.delta.tool_calls)

@@ -27,7 +27,7 @@ from .._tools import ToolCallAccumulator, raw_tool_calls
 from .._types import Completion, Delta, Usage
 from ._stream import StreamAccumulator, no_choices
 
-__all__ = ["completion_from_json", "add_chunk", "malformed", "plain_content", "usage_details"]
+__all__ = ["completion_from_json", "add_chunk", "malformed", "plain_content", "usage_details", "usage_of"]
 
 Content = Callable[[Any], str]
 
@@ -76,13 +76,22 @@ def usage_details(usage: Any) -> dict[str, int]:
             "cached_tokens": _detail(field("prompt_tokens_details"), "cached_tokens")}
 
 
+def usage_of(usage: Any) -> Usage:
+    """A provider's usage (decoded JSON or an SDK object) as :class:`Usage`, a missing count as 0."""
+    def count(name: str) -> int:
+        value = usage.get(name) if isinstance(usage, dict) else getattr(usage, name, None)
+        return int(value or 0)
+
+    return Usage(count("prompt_tokens"), count("completion_tokens"), **usage_details(usage))
+
+
 def _usage(data: Any, zero_none: bool) -> Usage | None:
     usage = data.get("usage")
     if not usage:
         return None
-    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-    details = usage_details(usage)
-    return Usage(prompt or 0, completion or 0, **details) if zero_none else Usage(prompt, completion, **details)
+    if zero_none:
+        return usage_of(usage)
+    return Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), **usage_details(usage))
 
 
 def completion_from_json(data: Any, request: dict[str, Any], *, label: str, logprobs: bool,
