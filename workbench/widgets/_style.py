@@ -59,7 +59,8 @@ CSS = """
 }
 .wb-root .wb-param-note-text { color: var(--jp-error-color1, #b00020); font-size: 12px; line-height: 1.3; }
 .wb-root .wb-param-note { margin: 0 0 4px 0; }
-.wb-root .wb-unset .widget-readout, .wb-root .wb-unset .slider-container, .wb-root .wb-unset input {
+.wb-root .wb-unset .widget-readout, .wb-root .wb-unset .slider-container, .wb-root .wb-unset input,
+.wb-root .wb-unset select {
   opacity: .4;
 }
 .wb-root .wb-param-default-text { color: var(--jp-ui-font-color2, #777); font-size: 12px; font-style: italic; }
