@@ -175,7 +175,11 @@ class LocalProvider(Provider):
                     "Fix: pip install llama-cpp-python (it compiles from source: about 7 minutes on 2 cores)."
                 ) from None
             path = self._file(entry)
-            entry.llama = Llama(model_path=str(path), n_ctx=entry.n_ctx, n_threads=self.n_threads, verbose=False)
+            # Prompt reading uses llama.cpp's own default (every core) unless WORKBENCH_THREADS_BATCH says
+            # otherwise: two processes at 1 thread each (calibrating in parallel) must not both read on 2 cores.
+            batch = int(os.environ.get("WORKBENCH_THREADS_BATCH", 0)) or None
+            entry.llama = Llama(model_path=str(path), n_ctx=entry.n_ctx, n_threads=self.n_threads,
+                                n_threads_batch=batch, verbose=False)
             atexit.register(entry.llama.close)  # freed before interpreter teardown, not in a noisy __del__
         return entry.llama
 
