@@ -19,7 +19,7 @@ import workbench as wb
 from workbench import exercises as E
 from workbench._params import Params
 from workbench._types import Completion, Delta, Usage
-from workbench.providers import register_provider
+from workbench.providers import get_provider, register_provider
 from workbench.providers._base import Provider
 
 # --- a scripted provider: answers computed from the last user message and the seed ----------
@@ -155,7 +155,8 @@ def test_exercise_displays_its_task_and_cases():
     ex = E.get("01-quantity")
     text, page = repr(ex), ex._repr_html_()
     assert "Exercise 01-quantity" in text and "{text}" in text and "I ordered 3 chairs" in text
-    assert "<table>" in page and "pass at 80%" in page and "<code>{text}</code>" in page
+    assert "<table>" in page and "pass at 60%" in page and "<code>{text}</code>" in page
+    assert "temperature=0.8" in page and "(fixed: seed, temperature)" in page and "5 runs" in text
 
 
 # --- grading on the scripted provider -----------------------------------------------------
@@ -204,8 +205,8 @@ def test_prompt_and_parameter_mistakes_are_reported_before_any_call(scripted, ru
         E.check(NUMBERS, "{text}", "scripted:m", runner=runner, temperature=5)
     with pytest.raises(wb.ParamsError, match="grades one answer per call"):
         E.check(NUMBERS, "{text}", "scripted:m", runner=runner, n=3)
-    with pytest.raises(wb.ParamsError, match="fixes temperature=0"):
-        E.check("07-short-prompt", "{text}", "scripted:m", runner=runner, temperature=1)
+    with pytest.raises(wb.ParamsError, match="fixes max_tokens=8"):
+        E.check("07-short-prompt", "{text}", "scripted:m", runner=runner, max_tokens=20)
     with pytest.raises(wb.ParamsError, match="runs=0"):
         E.check(NUMBERS, "{text}", "scripted:m", runner=runner, runs=0)
     assert scripted.calls == []
@@ -218,6 +219,49 @@ def test_agree_mode_fails_answers_that_differ_between_runs(scripted, runner):
     assert varied.pass_rate == 0 and "gave 3 different answers" in varied.failures[0].explanation
     fixed = E.check(ex, ex.starter, "scripted:m", runner=runner, seed=42)
     assert fixed.passed and {a.output for a in fixed.attempts} == {"slogan 42"}
+
+
+SAMPLED = E.Exercise(
+    id="99-sampled", title="Digits, robustly", notebook="99", task="Answer with the number in `{text}`.",
+    variables=("text",), cases=NUMBERS.cases, checks=(E.answer_equals(),),
+    params={"temperature": 0.8, "max_tokens": 8}, runs=5, sampled=True, threshold=0.6,
+    starter=wb.Prompt(user="How many? {text}"), solution=wb.Prompt(system="Digits only.", user="Text: {text}"),
+)
+
+
+def test_a_sampled_exercise_samples_at_its_temperature_with_the_graders_seeds_and_says_so(scripted, runner):
+    """Issue 17: temperature 0 or one seed made every sample the same answer; the grader now reports and replaces them."""
+    scripted.answer = lambda text, seed, i: _digits(text) if seed % 2000 == 0 else "no idea"
+    result = E.check(SAMPLED, "Q: {text}", "scripted:m", runner=runner, temperature=0, seed=7, stop=["\n"])
+    assert sorted({c["seed"] for c in scripted.calls}) == [0, 1000, 2000, 3000, 4000]
+    assert {c["temperature"] for c in scripted.calls} == {0.8} and scripted.calls[0]["stop"] == ["\n"]
+    assert result.pass_rate == 0.6 and result.passed and "seed" not in result.params
+    assert len(result.notes) == 2
+    assert "temperature=0 was not used" in result.notes[0] and "temperature 0.8" in result.notes[0]
+    assert "seed=7 was not used" in result.notes[1]
+    text = repr(result)
+    assert "Note: temperature=0 was not used" in text and "Note: seed=7" in text
+    low, high = result.ci
+    assert (round(low, 2), round(high, 2)) == (0.31, 0.83)  # Wilson, 6 of 10
+    assert "6/10 answers passed = 60% (95% CI 31%-83%" in text
+    assert "95% CI 31%-83%" in result._repr_html_() and "Note: seed=7" in result._repr_html_()
+    assert "fixed: seed, temperature" in repr(SAMPLED)
+
+
+def test_a_learners_seed_is_replaced_on_every_exercise_but_agree_mode(scripted, runner):
+    scripted.answer = lambda text, seed, i: _digits(text)
+    result = E.check(NUMBERS, "Q: {text}", "scripted:m", runner=runner, seed=5)
+    assert sorted({c["seed"] for c in scripted.calls}) == [0, E.SEED_STEP] and "seed=5 was not used" in result.notes[0]
+    ex = E.get("02-same-answer")  # fixing a seed is one way to make runs agree: kept
+    assert not E.check(ex, ex.starter, "scripted:m", runner=runner, seed=42).notes
+
+
+def test_a_sampled_exercise_must_sample_enough():
+    for params, runs in (({"temperature": 0.5}, 5), ({"temperature": 0.8}, 3), ({}, 5)):
+        with pytest.raises(E.ExerciseError, match=r"sampled exercise needs temperature >= 0.7.*runs >= 5"):
+            E.Exercise(id="99-bad", title="t", notebook="99", task="t", variables=("text",),
+                       cases=NUMBERS.cases, checks=(E.answer_equals(),), params=params, runs=runs, sampled=True,
+                       solution=wb.Prompt(user="{text}"), starter=wb.Prompt(user="{text}"))
 
 
 def test_vote_mode_keeps_the_majority_of_the_samples(scripted, runner):
@@ -312,7 +356,7 @@ def test_an_exercise_passes_its_tools_and_response_format_and_a_learner_may_repl
     model = testing.script("tools-ex", default=call)
     own = {"type": "function", "function": {"name": "get_order", "description": "Mine.", "parameters": {
         "type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}}}
-    one_case = dataclasses.replace(ex, cases=ex.cases[:1], runs=1)
+    one_case = dataclasses.replace(ex, cases=ex.cases[:1], runs=1, sampled=False)
     default = E.check(one_case, ex.starter, model, runner=runner)
     mine = E.check(one_case, ex.starter, model, runner=runner, tools=[own])
     sent = [c.options for c in testing.calls("tools-ex")]
@@ -320,7 +364,7 @@ def test_an_exercise_passes_its_tools_and_response_format_and_a_learner_may_repl
     assert [t.description for t in sent[1].tools] == ["Mine."]
     assert default.passed and mine.passed and "get_order(order_id='B-2044')" in default.attempts[0].explanation
 
-    person = dataclasses.replace(E.get("09-valid-and-right"), runs=1)
+    person = dataclasses.replace(E.get("09-valid-and-right"), runs=1, sampled=False)
     assert person.response_format is None  # choosing response_format is the learner's part
     graded = {}
     answers = {"title kept": '{"name": "Dr. Helen Park", "age": 47}', "age wrong": '{"name": "Helen Park", "age": 12}',
@@ -438,49 +482,39 @@ def test_first_number_and_normalise_answer():
 
 # --- the calibration, on the real offline model -----------------------------------------------
 
-# Measured with tools and this file on SmolLM2-135M-Instruct (Q4_1, llama.cpp): pass rate of the
-# notebook's starter prompt and of the reference solution. The assertions below only require
-# starter < pass mark <= solution, so small CPU-dependent differences do not break them.
+# Measured on SmolLM2-135M-Instruct (Q4_1, llama.cpp) with tools/calibrate_exercises.py at 1 and 2 threads on an
+# idle machine: pass rate of the notebook's starter prompt, of the reference solution, and the pass mark.
+# Sampled exercises (issue 17: temperature 0.8, the grader's 5 seeds per case) are asserted with a margin:
+# starter <= 0.2 and reference >= pass mark + 0.2. The others are about a parameter (a seed, n samples):
+# their starter must fail and their reference pass.
 MEASURED = {
     # id:                 (starter, solution, pass mark)
-    "01-extract-name": (0.00, 1.00, 0.80),
-    "01-quantity": (0.00, 1.00, 0.80),
-    "02-clean-stop": (0.40, 1.00, 0.80),
-    "02-same-answer": (0.00, 1.00, 1.00),
-    "03-json-contact": (0.00, 1.00, 0.75),
-    "03-list-items": (0.00, 1.00, 0.75),
-    "04-amount": (0.00, 1.00, 0.80),
-    "04-generalise": (0.00, 1.00, 0.70),
-    "04-order-id": (0.00, 1.00, 0.80),
-    "05-confident-answer": (0.00, 0.83, 0.60),
-    "05-majority-vote": (0.67, 1.00, 0.90),
-    "05-say-unknown": (0.38, 0.88, 0.75),
-    "06-injection": (0.08, 1.00, 0.75),
-    "06-rephrase": (0.00, 1.00, 0.80),
-    "07-short-prompt": (0.00, 1.00, 0.75),
-    "07-token-budget": (0.00, 1.00, 0.75),
-    "08-reply": (0.00, 1.00, 0.75),
-    "08-triage-json": (0.00, 1.00, 0.75),
-    # lesson 09, at temperature 0.8 (fixed) x 5 seeds, measured on an idle machine (2026-12-01) with 1 and 2
-    # llama.cpp threads, the same rates at both: 09-tool-arguments starter 5/25, reference 25/25 (95% CI
-    # 0.87-1.00); 09-valid-and-right starter 2/25, reference 23/25 (0.75-0.98).
-    "09-tool-arguments": (0.20, 1.00, 0.60),
-    "09-valid-and-right": (0.08, 0.92, 0.60),
+    "01-extract-name": (0.00, 1.00, 0.6),
 }
 
-
-#: Exercises calibrated with a margin: starter at most 0.2, reference at least 0.2 above the pass mark.
-WIDE_MARGIN = {"04-generalise", "09-tool-arguments", "09-valid-and-right"}
+#: Starter at most this, reference at least the pass mark plus this, on every sampled exercise.
+MARGIN = 0.2
 
 
 def test_the_measured_table_covers_every_exercise():
     assert sorted(MEASURED) == E.ids()
     assert all(MEASURED[i][2] == E.get(i).threshold for i in MEASURED)
+    for exercise_id, (starter, solution, mark) in MEASURED.items():
+        if E.get(exercise_id).sampled:
+            assert starter <= MARGIN and solution >= mark + MARGIN, exercise_id
+
+
+def test_robustness_is_graded_by_sampling_except_where_a_parameter_is_the_lesson():
+    plain = [i for i in E.ids() if not E.get(i).sampled]
+    assert plain == ["02-same-answer", "05-majority-vote"], plain
 
 
 @pytest.mark.local_model
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("exercise_id", sorted(MEASURED))
-def test_starter_fails_and_solution_passes_on_the_local_model(exercise_id, tmp_path):
+def test_starter_fails_and_solution_passes_on_the_local_model(exercise_id, threads, tmp_path, monkeypatch,
+                                                              fresh_providers):
+    monkeypatch.setenv("WORKBENCH_THREADS", str(threads))  # the local provider is made afresh with it
     runner = wb.Runner(log=tmp_path / "calibration.sqlite", progress=False)
     ex = E.get(exercise_id)
     started = time.perf_counter()
@@ -488,12 +522,14 @@ def test_starter_fails_and_solution_passes_on_the_local_model(exercise_id, tmp_p
     naive = E.check(exercise_id, starter.prompt, "local:smollm2", runner=runner, **starter.params)
     solution = E.solution(exercise_id)
     reference = E.check(exercise_id, solution.prompt, "local:smollm2", runner=runner, **solution.params)
-    print(f"\n{exercise_id}: starter {naive.pass_rate:.2f}, solution {reference.pass_rate:.2f} "
-          f"(pass mark {ex.threshold:.2f}; {time.perf_counter() - started:.1f} s)")
+    print(f"\n{exercise_id} at {threads} thread(s): starter {naive.pass_rate:.2f}, solution {reference.pass_rate:.2f} "
+          f"{reference.ci} (pass mark {ex.threshold:.2f}; {time.perf_counter() - started:.1f} s)")
+    assert get_provider("local").n_threads == threads
     assert not any(a.response.cached for a in naive.attempts + reference.attempts)
     assert not naive.errors and not reference.errors
     assert not naive.passed, f"the naive starter passes {exercise_id}:\n{naive!r}"
     assert reference.passed, f"the reference solution fails {exercise_id}:\n{reference!r}"
-    if exercise_id in WIDE_MARGIN:  # calibrated with room to spare: not a verdict that one answer can flip
-        assert naive.pass_rate <= 0.2 and reference.pass_rate >= ex.threshold + 0.2, (naive.pass_rate,
-                                                                                       reference.pass_rate)
+    if ex.sampled:  # calibrated with room to spare: not a verdict that one answer can flip
+        assert naive.pass_rate <= MARGIN, f"{exercise_id} starter {naive.pass_rate:.2f}:\n{naive!r}"
+        assert reference.pass_rate >= ex.threshold + MARGIN - 1e-9, (
+            f"{exercise_id} reference {reference.pass_rate:.2f} < pass mark + {MARGIN}:\n{reference!r}")

@@ -5,8 +5,9 @@ An :class:`Exercise` is a small, fixed test: a task for the learner, the
 checks of each answer (regex, JSON parse, exact text, token count...), how
 many times each case is run, and the pass rate needed. :func:`acheck` fills
 the learner's prompt with every case, runs each one ``runs`` times through the
-runner (concurrently, logged, with seeds ``0, 1000, 2000...`` so the verdict
-is reproducible and a rerun is answered from the run log), scores each answer
+runner (concurrently, logged, with seeds ``0, 1000, 2000...`` chosen by the
+grader, so the verdict is reproducible, a rerun is answered from the run log,
+and a learner's own seed cannot collapse the samples into one), scores each answer
 with the exercise's checks through the one scoring protocol
 (:mod:`workbench._scoring`: a check may be a plain or an async function and
 return a Score, a bool or ``(value, explanation)``), and returns a
@@ -36,6 +37,7 @@ from ._params import PARAM_NAMES, Params
 from ._prompt import Prompt, as_prompt
 from ._runner import Runner, get_runner
 from ._scoring import Score, acall, scorer_name, to_score
+from ._stats import wilson_ci
 from ._types import Response
 from .providers import default_model
 
@@ -66,8 +68,12 @@ __all__ = [
 ]
 
 Mode = Literal["each", "agree", "vote"]
-#: Run ``r`` of a case uses ``seed = SEED_STEP * r`` unless the learner fixes a seed.
+#: Run ``r`` of a case uses ``seed = SEED_STEP * r`` (the grader's seeds; a learner's seed is reported and
+#: replaced, except in ``mode="agree"``, where fixing a seed is one way to make the runs agree).
 SEED_STEP = 1000
+#: A ``sampled`` exercise grades robustness: at least this temperature (fixed) and this many runs per case.
+SAMPLED_MIN_TEMPERATURE = 0.7
+SAMPLED_MIN_RUNS = 5
 #: A check looks at one answer: ``check(output, case, response)``, plain or async, returning
 #: anything :func:`workbench._scoring.to_score` accepts (a Score, a bool, ``(bool, why)``...).
 Check = Callable[[str, "ExerciseCase", Response], Any]
@@ -103,6 +109,12 @@ class Exercise:
     ``"vote"`` (the answer of a run is the majority of its ``n`` samples, each
     sample voting for ``vote_key(sample)``: self-consistency). ``params`` are
     the defaults the learner may override, except the names in ``fixed``.
+
+    ``sampled=True`` says robustness is what is graded: every case is sampled
+    ``runs`` (≥ 5) times at the exercise's temperature (≥ 0.7) with the
+    grader's seeds. A learner's ``temperature`` or ``seed`` is then reported and
+    not used, because at temperature 0 or with one seed every sample is the same
+    answer and "the pass rate over samples" would mean nothing.
     """
 
     id: str
@@ -130,6 +142,7 @@ class Exercise:
     #: a pydantic model): the lessons on tool calling and structured output grade with them.
     tools: tuple[Any, ...] = ()
     response_format: Any = None
+    sampled: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -145,6 +158,10 @@ class Exercise:
             problems.append("runs must be at least 1")
         if self.mode not in ("each", "agree", "vote"):
             problems.append("mode must be 'each', 'agree' or 'vote'")
+        if self.sampled and (self.params.get("temperature", 0) < SAMPLED_MIN_TEMPERATURE
+                             or self.runs < SAMPLED_MIN_RUNS):
+            problems.append(f"a sampled exercise needs temperature >= {SAMPLED_MIN_TEMPERATURE} in params and "
+                            f"runs >= {SAMPLED_MIN_RUNS}")
         for case in self.cases:
             if set(case.vars) != set(self.variables):
                 problems.append(f"case {case.label()} has variables {sorted(case.vars)}, not {sorted(self.variables)}")
@@ -155,13 +172,17 @@ class Exercise:
             raise ExerciseError(f"Exercise {self.id!r} is malformed: {'; '.join(problems)}.")
         Params.build(self.params)  # bounds checked now
 
+    def _locked(self) -> set[str]:
+        """The parameters the learner cannot change: ``fixed``, and temperature and seed if ``sampled``."""
+        return {*self.fixed, *(("temperature", "seed") if self.sampled else ())}
+
     def _repr_html_(self) -> str:
         rows = "".join(
             f"<tr><td>{html.escape(c.id)}</td><td>{_vars_html(c.vars)}</td><td><code>{html.escape(_show(c.expected))}</code></td></tr>"
             for c in self.cases
         )
         params = ", ".join(f"{k}={v!r}" for k, v in self.params.items()) or "the model's defaults"
-        fixed = f" (fixed: {', '.join(sorted(self.fixed))})" if self.fixed else ""
+        fixed = f" (fixed: {', '.join(sorted(self._locked()))})" if self._locked() else ""
         return (
             f"<div class='wb-exercise'><h4>Exercise {html.escape(self.id)}: {html.escape(self.title)}</h4>"
             f"<p>{_md_inline(self.task)}</p>"
@@ -183,7 +204,7 @@ class Exercise:
         lines += [
             f"Variables your prompt must use: {', '.join('{' + v + '}' for v in self.variables)}",
             f"{len(self.cases)} cases x {self.runs} runs at {params}"
-            + (f" (fixed: {', '.join(sorted(self.fixed))})" if self.fixed else "")
+            + (f" (fixed: {', '.join(sorted(self._locked()))})" if self._locked() else "")
             + f"; pass at {self.threshold:.0%}.",
         ]
         for c in self.cases:
@@ -215,10 +236,21 @@ class CheckResult:
     params: dict[str, Any]
     runs: int
     attempts: list[Attempt]
+    #: What the grader did not use, and why (a learner's seed; on a sampled exercise, their temperature).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def pass_rate(self) -> float:
         return sum(a.passed for a in self.attempts) / len(self.attempts) if self.attempts else 0.0
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        """95% Wilson interval of the pass rate: how far the verdict could move on another set of samples."""
+        return wilson_ci(sum(a.passed for a in self.attempts), len(self.attempts))
+
+    def _ci_text(self) -> str:
+        low, high = self.ci
+        return f"95% CI {low:.0%}-{high:.0%}" if self.attempts else "no answers"
 
     @property
     def passed(self) -> bool:
@@ -270,7 +302,8 @@ class CheckResult:
         verdict = "PASSED" if self.passed else "NOT YET"
         n_ok = sum(a.passed for a in self.attempts)
         return (f"{verdict}: {ex.id} ({ex.title}) on {self.model}: {n_ok}/{len(self.attempts)} answers passed "
-                f"= {self.pass_rate:.0%} (pass mark {ex.threshold:.0%}; {len(ex.cases)} cases x {self.runs} runs)")
+                f"= {self.pass_rate:.0%} ({self._ci_text()}; pass mark {ex.threshold:.0%}; "
+                f"{len(ex.cases)} cases x {self.runs} runs)")
 
     def _next_step(self) -> str:
         if self.passed:
@@ -285,6 +318,7 @@ class CheckResult:
         lines = [self._summary()]
         if self.params:
             lines.append("parameters: " + ", ".join(f"{k}={v!r}" for k, v in self.params.items()))
+        lines += [f"Note: {note}" for note in self.notes]
         fb = self.feedback()
         if fb:
             lines.append("What failed:")
@@ -316,10 +350,11 @@ class CheckResult:
         return (
             f"<div class='wb-check'><p><b style='color:{colour}'>{'PASSED' if self.passed else 'NOT YET'}</b> "
             f"{html.escape(self.exercise.id)}: {self.pass_rate:.0%} {bar} "
-            f"<span style='opacity:.7'>(pass mark {self.exercise.threshold:.0%}; {len(self.exercise.cases)} cases × "
+            f"<span style='opacity:.7'>({html.escape(self._ci_text())}; pass mark {self.exercise.threshold:.0%}; {len(self.exercise.cases)} cases × "
             f"{self.runs} runs on {html.escape(self.model)}{'; ' + html.escape(params) if params else ''})</span></p>"
             f"<table><tr><th>case</th><th>passed</th><th>answer (first failing run)</th><th>why</th></tr>"
             f"{''.join(rows)}</table>"
+            + "".join(f"<p><i>Note: {html.escape(note)}</i></p>" for note in self.notes)
             + (f"<p>{html.escape(step)}</p>" if step else "")
             + "</div>"
         )
@@ -351,6 +386,20 @@ def _check_prompt(ex: Exercise, prompt: Prompt) -> None:
         )
 
 
+def _sampling_notes(ex: Exercise, given: dict[str, Any]) -> list[str]:
+    """Take the learner's seed (and, on a sampled exercise, temperature) out of ``given``; say why."""
+    notes = []
+    temperature = given.pop("temperature", None) if ex.sampled else None
+    if temperature is not None and temperature != ex.params["temperature"]:
+        notes.append(f"temperature={temperature!r} was not used: this exercise grades robustness, so every case "
+                     f"is sampled at temperature {ex.params['temperature']!r}. Make the prompt robust instead.")
+    seed = given.pop("seed", None) if ex.mode != "agree" else None
+    if seed is not None:
+        notes.append(f"seed={seed!r} was not used: the grader samples run r of each case with seed {SEED_STEP}*r, "
+                     f"so that the runs of a case are different samples.")
+    return notes
+
+
 def _run_params(ex: Exercise, given: Mapping[str, Any]) -> dict[str, Any]:
     unknown = [k for k in given if k not in PARAM_NAMES]
     if unknown:
@@ -379,14 +428,16 @@ async def acheck(exercise: Exercise, prompt: Any, model: str | None = None, *, r
 
     ``prompt`` is a :class:`wb.Prompt`, a string (the user message), or a
     Playground (its prompt, parameters and model). Keyword arguments are
-    parameters, as for ``wb.complete``. Run ``r`` uses ``seed=SEED_STEP*r``
-    unless a seed is given. ``tools`` and ``response_format`` replace the exercise's own, as for
+    parameters, as for ``wb.complete``. Run ``r`` uses ``seed=SEED_STEP*r``; a learner's seed
+    (and, on a sampled exercise, temperature) is reported in ``notes`` and not used. ``tools`` and ``response_format`` replace the exercise's own, as for
     ``wb.complete``. (``wb.exercises.check`` is the public entry point.)
     """
     ex = exercise
     p, state_params, state_model = _resolve_prompt(prompt)
     _check_prompt(ex, p)
-    merged = _run_params(ex, {**state_params, **params})
+    given = {**state_params, **params}
+    notes = _sampling_notes(ex, given)
+    merged = _run_params(ex, given)
     model = model or state_model or default_model()
     runs = ex.runs if runs is None else int(runs)
     if runs < 1:
@@ -409,7 +460,7 @@ async def acheck(exercise: Exercise, prompt: Any, model: str | None = None, *, r
     attempts = [await _grade(ex, case, run, response) for (case, run), response in zip(keys, responses, strict=True)]
     if ex.mode == "agree":
         attempts = _require_agreement(attempts)
-    return CheckResult(ex, model, p, merged, runs, attempts)
+    return CheckResult(ex, model, p, merged, runs, attempts, notes)
 
 
 # --- grading ------------------------------------------------------------------------

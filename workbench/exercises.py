@@ -12,15 +12,18 @@ what was wrong.
 
 >>> import workbench as wb
 >>> wb.exercises.catalog()                                  # doctest: +SKIP
->>> r = wb.exercises.check("01-extract-name", my_prompt, model="local:smollm2", temperature=0)  # doctest: +SKIP
+>>> r = wb.exercises.check("01-extract-name", my_prompt, model="local:smollm2", stop=["\\n"])  # doctest: +SKIP
 >>> wb.exercises.hint("01-extract-name")                    # the next hint, one at a time
 >>> wb.exercises.solution("01-extract-name")                # the reference prompt, when you give up
 
 Runs are sampled at the exercise's default parameters (shown by
 ``wb.exercises.get(id)``) unless you pass your own, exactly as with
-``wb.complete``: ``check(id, prompt, temperature=0, stop=["\\n"])``. Some
-exercises fix a parameter (say, a high temperature, to test a defence against
-randomness); passing it then raises :class:`ParamsError` naming it.
+``wb.complete``: ``check(id, prompt, stop=["\\n"], max_tokens=20)``. Some
+exercises fix a parameter (say, ``logprobs``, which the check reads); passing it
+then raises :class:`ParamsError` naming it. Where robustness is graded (a
+``sampled`` exercise) every case is sampled 5 times at temperature 0.8 with the
+grader's seeds: a temperature or seed you pass is reported in the result's
+``notes`` and not used. The verdict shows the pass rate's 95% interval.
 
 This is the public face of the course's exercises: the registry (built from
 :func:`workbench._course.exercises` on first use, not at import), hints and
