@@ -57,6 +57,7 @@ def test_each_exercise_is_wellformed_and_displays_its_task(exercise_id):
     assert "<h4>" in page and "Submit:" in page
     if ex.rows:
         assert len(ex.frame()) == ex.size and "<table>" in page
+    assert E.hint(exercise_id, 1).text == ex.hints[0] and f"Hint 2/{len(ex.hints)}" in repr(E.hint(exercise_id, 2))
 
 
 @pytest.mark.parametrize("exercise_id", SKILLS)

@@ -25,7 +25,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -861,7 +861,7 @@ async def _grade_separating(ex: SkillExercise, submission: Any, runner: Any) -> 
         if ok_a == ok_b:
             tail = ("neither finds the expected price: is the expected right?" if not ok_a
                     else "both right: it cannot tell them apart")
-            findings.append(Finding(repr(case["message"]), False, f"{shown}; {tail}", "no difference"))
+            findings.append(Finding(repr(case["message"]), ok_a, f"{shown}; {tail}", "no difference"))
         else:
             findings.append(Finding(repr(case["message"]), True, shown, "separates them"))
     n = len(diffs)
@@ -870,6 +870,8 @@ async def _grade_separating(ex: SkillExercise, submission: Any, runner: Any) -> 
     (la, ha), (lb, hb) = wilson_ci(right_a, n), wilson_ci(right_b, n)
     wins, losses = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)
     passed = p < SEPARATE_ALPHA and diff > 0
+    if not passed:  # then the cases that cannot tell the versions apart are what to fix
+        findings = [replace(f, passed=False) if f.note == "no difference" else f for f in findings]
     details = [f"A right on {right_a}/{n} = {right_a / n:.0%} (95% CI {la:.0%} to {ha:.0%}), "
                f"B on {right_b}/{n} = {right_b / n:.0%} ({lb:.0%} to {hb:.0%}); B better on {wins} case(s), "
                f"worse on {losses}; paired sign-flip test p = {p:.3g}"]
