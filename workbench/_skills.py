@@ -798,7 +798,7 @@ def _right(answer: str, expected: Any) -> bool:
 
 
 _SEPARATE_STARTER = '''\
-cases = [
+price_cases = [
     {"message": "The lamp costs 49 euros.", "expected": "49"},
     {"message": "You owe us 120 EUR.", "expected": "120"},
     {"message": "Price: 15 euros.", "expected": "15"},
@@ -808,7 +808,7 @@ cases = [
 '''
 
 _SEPARATE_SOLUTION = '''\
-cases = [
+price_cases = [
     # prices after another number (a quantity, an order number, a date): where the versions may differ
     {"message": "3 chairs for 49 euros in total.", "expected": "49"},
     {"message": "Order 5521 came to 120 EUR.", "expected": "120"},
@@ -832,7 +832,7 @@ def _cases_of(submission: Any) -> list[dict[str, Any]]:
         else submission
     if isinstance(records, (str, bytes)) or not isinstance(records, Sequence) or not records:
         raise CasesError("04-separating-tests grades a test set: a non-empty list of dicts, or a DataFrame, with "
-                         "'message' and 'expected'. Fix: cases = [{'message': '...', 'expected': '...'}, ...].")
+                         "'message' and 'expected'. Fix: price_cases = [{'message': '...', 'expected': '...'}, ...].")
     out = []
     for i, row in enumerate(records):
         if not isinstance(row, Mapping) or "message" not in row or "expected" not in row:
@@ -896,7 +896,7 @@ def _separating_tests() -> SkillExercise:
         notebook="04",
         task=("Two versions of a price extractor, A and B, stand in for two prompts (as functions, so that the "
               "grade is exact): `wb.exercises.get('04-separating-tests').given['A']('...')` tries one. On some "
-              "kind of message one of them goes wrong. Build a test set, `cases`, a list of "
+              "kind of message one of them goes wrong. Build a test set, `price_cases`, a list of "
               "`{'message': ..., 'expected': <the price>}`, on which the better version wins by a difference that "
               "is real."),
         how=(f"The grader runs both versions on each distinct message and compares them case by case with the "
@@ -904,7 +904,7 @@ def _separating_tests() -> SkillExercise:
              f"p < {SEPARATE_ALPHA:g}. Cases where both are right (or both wrong) cannot tell them apart; "
              "repeated messages count once."),
         submit="a list of cases (dicts with `message` and `expected`) or a DataFrame",
-        submit_as="cases",
+        submit_as="price_cases",
         starter=_SEPARATE_STARTER,
         solution=_SEPARATE_SOLUTION,
         rule=_grade_separating,
