@@ -88,7 +88,7 @@ def _digits(text: str) -> str:
 
 def test_every_course_notebook_has_at_least_two_wellformed_exercises():
     by_notebook: dict[str, list[str]] = {}
-    for exercise_id in E.ids():
+    for exercise_id in E.ids(kind="prompt"):  # (skill exercises: tests/test_skill_exercises.py)
         ex = E.get(exercise_id)
         by_notebook.setdefault(ex.notebook, []).append(ex.id)
         assert ex.id.startswith(ex.notebook + "-")
@@ -137,7 +137,7 @@ def test_hints_come_one_at_a_time_then_stay_on_the_last(monkeypatch):
 
 
 def test_solution_code_rebuilds_the_reference_exactly():
-    for exercise_id in E.ids():
+    for exercise_id in E.ids(kind="prompt"):
         sol = E.solution(exercise_id)
         captured = {}
         fake_wb = SimpleNamespace(Prompt=wb.Prompt, exercises=SimpleNamespace(
@@ -497,7 +497,7 @@ MARGIN = 0.2
 
 
 def test_the_measured_table_covers_every_exercise():
-    assert sorted(MEASURED) == E.ids()
+    assert sorted(MEASURED) == E.ids(kind="prompt")
     assert all(MEASURED[i][2] == E.get(i).threshold for i in MEASURED)
     for exercise_id, (starter, solution, mark) in MEASURED.items():
         if E.get(exercise_id).sampled:

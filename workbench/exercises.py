@@ -29,6 +29,12 @@ This is the public face of the course's exercises: the registry (built from
 :func:`workbench._course.exercises` on first use, not at import), hints and
 solutions. What an exercise is and how a prompt is graded live in
 :mod:`workbench._grader`; everything public from there is re-exported here.
+
+Skill exercises (:mod:`workbench._skills`) grade code or data instead of a
+prompt: a scorer, a held-out split, a one-change experiment, a test set, a
+judge. The same functions serve both kinds: ``check("04-write-scorer", scorer)``
+grades the function ``scorer``; ``starter(id).code()`` and ``solution(id).code()``
+show the source; ``catalog()`` has a ``kind`` column ("prompt" or "skill").
 """
 
 from __future__ import annotations
@@ -40,7 +46,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import _course
+from . import _course, _skills
+from ._errors import ParamsError
 from ._grader import (
     SEED_STEP,
     Attempt,
@@ -62,6 +69,7 @@ from ._grader import acheck as _acheck_exercise
 from ._portal import run_sync
 from ._prompt import Prompt
 from ._runner import Runner
+from ._skills import Finding, SkillExercise, SkillResult, SkillSolution
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -71,6 +79,10 @@ __all__ = [
     "ExerciseCase",
     "CheckResult",
     "Attempt",
+    "SkillExercise",
+    "SkillResult",
+    "SkillSolution",
+    "Finding",
     "Hint",
     "Solution",
     "ExerciseError",
@@ -96,20 +108,22 @@ __all__ = [
 
 
 # --- the registry -----------------------------------------------------------------
-_REGISTRY: dict[str, Exercise] = {}
+AnyExercise = Exercise | SkillExercise
+_REGISTRY: dict[str, AnyExercise] = {}
 _hints_shown: dict[str, int] = {}
 _built = False
 _build_lock = threading.Lock()
 
 
-def _registry() -> dict[str, Exercise]:
-    """The registry, filled with the course's exercises the first time it is needed."""
+def _registry() -> dict[str, AnyExercise]:
+    """The registry, filled with the course's exercises (prompt and skill) the first time it is needed."""
     global _built
     if not _built:
         with _build_lock:
             if not _built:
-                course: dict[str, Exercise] = {}
-                for exercise in _course.exercises():
+                course: dict[str, AnyExercise] = {}
+                everything: list[AnyExercise] = [*_course.exercises(), *_skills.exercises()]
+                for exercise in everything:
                     if exercise.id in course:
                         raise ExerciseError(f"The course defines {exercise.id!r} twice. "
                                             "Fix: give each exercise its own id.")
@@ -119,7 +133,7 @@ def _registry() -> dict[str, Exercise]:
     return _REGISTRY
 
 
-def register(exercise: Exercise, *, replace: bool = False) -> Exercise:
+def register(exercise: AnyExercise, *, replace: bool = False) -> AnyExercise:
     """Add an exercise to the registry (``replace=True`` to redefine one, a course exercise included)."""
     registry = _registry()
     if exercise.id in registry and not replace:
@@ -129,14 +143,22 @@ def register(exercise: Exercise, *, replace: bool = False) -> Exercise:
     return exercise
 
 
-def ids(notebook: str | None = None) -> list[str]:
-    """The ids of the registered exercises (of one notebook, e.g. ``"01"``), in course order."""
-    return sorted(i for i, e in _registry().items() if notebook is None or e.notebook == notebook)
+def _kind(exercise: AnyExercise) -> str:
+    return "skill" if isinstance(exercise, SkillExercise) else "prompt"
 
 
-def get(exercise_id: str | Exercise) -> Exercise:
-    """The exercise with this id (displays its task and cases)."""
-    if isinstance(exercise_id, Exercise):
+def ids(notebook: str | None = None, kind: str | None = None) -> list[str]:
+    """The ids of the registered exercises (of one notebook, e.g. ``"01"``; of one kind, ``"prompt"`` or
+    ``"skill"``), in course order."""
+    if kind not in (None, "prompt", "skill"):
+        raise ExerciseError(f"kind={kind!r}: exercises are 'prompt' or 'skill'. Fix: kind='prompt' or kind='skill'.")
+    return sorted(i for i, e in _registry().items()
+                  if (notebook is None or e.notebook == notebook) and (kind is None or _kind(e) == kind))
+
+
+def get(exercise_id: str | AnyExercise) -> AnyExercise:
+    """The exercise with this id (displays its task and cases, or its data)."""
+    if isinstance(exercise_id, (Exercise, SkillExercise)):
         return exercise_id
     registry = _registry()
     try:
@@ -151,28 +173,39 @@ def get(exercise_id: str | Exercise) -> Exercise:
 
 
 def catalog() -> pd.DataFrame:
-    """A table of the course's exercises: id, notebook, title, cases, runs, pass mark."""
+    """A table of the course's exercises: id, notebook, kind, title, cases, runs, pass mark."""
     import pandas as pd
 
     rows = [
-        {"id": e.id, "notebook": e.notebook, "title": e.title, "cases": len(e.cases), "runs": e.runs,
-         "pass at": f"{e.threshold:.0%}", "hints": len(e.hints)}
+        {"id": e.id, "notebook": e.notebook, "kind": "prompt", "title": e.title, "cases": len(e.cases),
+         "runs": e.runs, "pass at": f"{e.threshold:.0%}", "hints": len(e.hints)}
+        if isinstance(e, Exercise) else
+        {"id": e.id, "notebook": e.notebook, "kind": "skill", "title": e.title, "cases": e.size, "runs": 1,
+         "pass at": e.pass_mark, "hints": len(e.hints)}
         for e in (get(i) for i in ids())
     ]
     return pd.DataFrame(rows).set_index("id")
 
 
 # --- checking -----------------------------------------------------------------------
-async def acheck(exercise_id: str | Exercise, prompt: Any, model: str | None = None, *, runs: int | None = None,
+async def acheck(exercise_id: str | AnyExercise, prompt: Any, model: str | None = None, *, runs: int | None = None,
                  runner: Runner | None = None, cache: Any = None, progress: bool = False,
-                 **params: Any) -> CheckResult:
+                 **params: Any) -> CheckResult | SkillResult:
     """Async twin of :func:`check`."""
-    return await _acheck_exercise(get(exercise_id), prompt, model, runs=runs, runner=runner, cache=cache,
+    ex = get(exercise_id)
+    if isinstance(ex, SkillExercise):
+        given = [name for name, value in (("model", model), ("runs", runs)) if value is not None] + list(params)
+        if given:
+            raise ParamsError(f"Exercise {ex.id} grades {ex.submit}, not a prompt: it takes no "
+                              f"{', '.join(given)}. Fix: wb.exercises.check({ex.id!r}, {ex.submit_as}).")
+        return await ex.grade(prompt, runner=runner)
+    return await _acheck_exercise(ex, prompt, model, runs=runs, runner=runner, cache=cache,
                                   progress=progress, **params)
 
 
-def check(exercise_id: str | Exercise, prompt: Any, model: str | None = None, *, runs: int | None = None,
-          runner: Runner | None = None, cache: Any = None, progress: bool = False, **params: Any) -> CheckResult:
+def check(exercise_id: str | AnyExercise, prompt: Any, model: str | None = None, *, runs: int | None = None,
+          runner: Runner | None = None, cache: Any = None, progress: bool = False,
+          **params: Any) -> CheckResult | SkillResult:
     """Grade ``prompt`` on an exercise: run every case ``runs`` times and report the pass rate.
 
     ``prompt`` is a :class:`wb.Prompt` (or a string: the user message, or a
@@ -182,6 +215,10 @@ def check(exercise_id: str | Exercise, prompt: Any, model: str | None = None, *,
     exercise's. Run ``r`` uses ``seed=1000*r`` unless you fix a seed, so the same
     prompt always gets the same verdict, and checking it again is answered
     from the run log.
+
+    A skill exercise grades what its task asks for instead of a prompt (a
+    function, a pair of prompts, a list of cases: ``get(id)`` says), with no
+    model call and no parameters, and returns a :class:`SkillResult`.
     """
     return run_sync(acheck(exercise_id, prompt, model, runs=runs, runner=runner, cache=cache,
                            progress=progress, **params))
@@ -250,13 +287,18 @@ class Solution:
                 f"<pre>{html.escape(self.code())}</pre>{why}</div>")
 
 
-def solution(exercise_id: str) -> Solution:
-    """Reveal the reference prompt and parameters of an exercise (try the hints first)."""
+def solution(exercise_id: str) -> Solution | SkillSolution:
+    """Reveal the reference prompt and parameters of an exercise, or a skill exercise's reference code
+    (try the hints first)."""
     ex = get(exercise_id)
+    if isinstance(ex, SkillExercise):
+        return SkillSolution(ex, ex.solution, ex.explanation)
     return Solution(ex.id, ex.solution, dict(ex.solution_params), ex.explanation)
 
 
-def starter(exercise_id: str) -> Solution:
+def starter(exercise_id: str) -> Solution | SkillSolution:
     """The naive first attempt the notebook starts from (it is meant to fail)."""
     ex = get(exercise_id)
+    if isinstance(ex, SkillExercise):
+        return SkillSolution(ex, ex.starter)
     return Solution(ex.id, ex.starter, dict(ex.starter_params), "")
