@@ -64,7 +64,7 @@ def main() -> None:
         os.environ["WORKBENCH_THREADS"] = str(args.threads)
     from workbench import exercises as E
 
-    ids = args.ids or E.ids()
+    ids = args.ids or E.ids(kind="prompt")
     with tempfile.TemporaryDirectory() as tmp:
         for exercise_id in ids:
             row = _measure(exercise_id, Path(tmp) / f"{exercise_id}.sqlite", not args.no_trick)
