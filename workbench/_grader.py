@@ -183,7 +183,7 @@ class Exercise:
         )
         params = ", ".join(f"{k}={v!r}" for k, v in self.params.items()) or "the model's defaults"
         fixed = f" (fixed: {', '.join(sorted(self._locked()))})" if self._locked() else ""
-        return (
+        return _left(
             f"<div class='wb-exercise'><h4>Exercise {html.escape(self.id)}: {html.escape(self.title)}</h4>"
             f"<p>{_md_inline(self.task)}</p>"
             + (f"<p><i>{_md_inline(self.how)}</i></p>" if self.how else "")
@@ -347,7 +347,7 @@ class CheckResult:
             )
         params = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         step = self._next_step()
-        return (
+        return _left(
             f"<div class='wb-check'><p><b style='color:{colour}'>{'PASSED' if self.passed else 'NOT YET'}</b> "
             f"{html.escape(self.exercise.id)}: {self.pass_rate:.0%} {bar} "
             f"<span style='opacity:.7'>({html.escape(self._ci_text())}; pass mark {self.exercise.threshold:.0%}; {len(self.exercise.cases)} cases × "
@@ -627,6 +627,16 @@ def _vars_text(values: Mapping[str, Any]) -> str:
 
 def _vars_html(values: Mapping[str, Any]) -> str:
     return "<br>".join(f"<b>{html.escape(k)}</b>: {html.escape(_short(str(v), 120))}" for k, v in values.items())
+
+
+_LEFT = "text-align:left;vertical-align:top"
+
+
+def _left(page: str) -> str:
+    """Left-align a result table's cells: JupyterLab right-aligns table cells (made for numbers), which
+    leaves short answers and reasons floating far from their case (seen in the verdict's screenshot)."""
+    page = page.replace("<td style='", f"<td style='{_LEFT};").replace("<td>", f"<td style='{_LEFT}'>")
+    return page.replace("<th>", f"<th style='{_LEFT}'>")
 
 
 def _md_inline(text: str) -> str:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ._errors import CasesError, ParamsError
-from ._grader import ExerciseError, _md_inline, _resolve_prompt, _short, _wrap
+from ._grader import ExerciseError, _left, _md_inline, _resolve_prompt, _short, _wrap
 from ._params import Params
 from ._prompt import Prompt
 from ._scoring import Score, ascore
@@ -157,7 +157,7 @@ class SkillExercise:
             f"<div class='wb-exercise'><h4>Exercise {html.escape(self.id)}: {html.escape(self.title)}</h4>"
             f"<p>{_md_inline(self.task)}</p>"
             + (f"<p><i>{_md_inline(self.how)}</i></p>" if self.how else "")
-            + f"<p>Submit: {_md_inline(self.submit)}. Pass mark: {html.escape(self.pass_mark)}.</p>{table}</div>"
+            + f"<p>Submit: {_md_inline(self.submit)}. Pass mark: {html.escape(self.pass_mark)}.</p>{_left(table)}</div>"
         )
 
 
@@ -231,14 +231,14 @@ class SkillResult:
     def _repr_html_(self) -> str:
         colour = "#1a7f37" if self.passed else "#b35900"
         rows = "".join(
-            f"<tr><td style='white-space:nowrap'>{'✔' if f.passed else '✘'} {html.escape(_short(f.label, 70))}"
+            f"<tr><td>{'✔' if f.passed else '✘'} {html.escape(_short(f.label, 70))}"
             + (f" <i>({html.escape(f.note)})</i>" if f.note else "")
             + f"</td><td>{html.escape(f.detail)}</td></tr>"
             for f in self.grade.findings
         )
         details = "".join(f"<pre style='margin:4px 0'>{html.escape(d)}</pre>" for d in self.grade.details)
         step = self._next_step()
-        return (
+        return _left(
             f"<div class='wb-check'><p><b style='color:{colour}'>{'PASSED' if self.passed else 'NOT YET'}</b> "
             f"{html.escape(self._head())}</p>"
             f"<table><tr><th>item</th><th>why</th></tr>{rows}</table>{details}"
