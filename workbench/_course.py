@@ -607,7 +607,7 @@ def exercises() -> list[Exercise]:
         params={"temperature": 0.8, "max_tokens": 24},
         runs=5,
         sampled=True,
-        threshold=0.6,
+        threshold=0.55,
         starter=Prompt(user="{context}\n\n{question}"),
         solution=Prompt(
             system=("Answer the question using only the context. If the context does not contain the answer, "
@@ -618,6 +618,8 @@ def exercises() -> list[Exercise]:
                  "unknown"),
                 ("Context: The hotel has 40 rooms and a pool.\nQuestion: Who owns the hotel?", "unknown"),
                 ("Context: The hotel has 40 rooms and a pool.\nQuestion: How many rooms are there?", "40"),
+                ("Context: The bakery on Mill Road sells rye bread.\nQuestion: Where is the bakery?", "Mill Road"),
+                ("Context: The bakery on Mill Road sells rye bread.\nQuestion: When does the bakery close?", "unknown"),
             ),
             user="Context: {context}\nQuestion: {question}",
         ),
@@ -628,8 +630,12 @@ def exercises() -> list[Exercise]:
             "Show both behaviours in examples: questions the context answers, and questions it does not (answer 'unknown'). "
             "Then stop=['\\n'].",
         ),
-        explanation="An explicit escape answer plus examples of both kinds of question teach when to abstain; "
-                    "without them the model invents a phone number rather than admit it does not know.",
+        explanation=("An explicit escape answer plus examples of both kinds of question teach when to abstain; "
+                     "without them the model invents a phone number rather than admit it does not know. The pass mark, "
+                     "55%, sits above what 'always unknown' scores (50%). Sampled at temperature 0.8, SmolLM2-135M trades "
+                     "one skill for the other: prompts that abstain well start saying 'unknown' to answerable questions, "
+                     "so this reference passes with less room than the others (70%, 95% CI 55-82%). A larger model "
+                     "(wb.add_local_model, or a hosted one) does both."),
     ))
 
     out.append(Exercise(
@@ -834,15 +840,15 @@ def exercises() -> list[Exercise]:
 
     out.append(Exercise(
         id="07-short-prompt",
-        title="Same accuracy, a quarter of the prompt",
+        title="Same accuracy from a much shorter prompt",
         notebook="07",
-        task=("The starter prompt works but costs about 200 input tokens per call. Rewrite it to at most 60 prompt "
+        task=("The starter prompt works but costs about 200 input tokens per call. Rewrite it to at most 75 prompt "
               "tokens (as the model counts them, case included) and keep every answer exactly right."),
         how=("max_tokens and stop are fixed, and each case is sampled 5 times at temperature 0.8. An answer passes "
-             "if it equals the city and the filled-in prompt was at most 60 tokens."),
+             "if it equals the city and the filled-in prompt was at most 75 tokens."),
         variables=("text",),
         cases=_cases(("text",), _CITY_TEXTS),
-        checks=(answer_equals(), max_prompt_tokens(60)),
+        checks=(answer_equals(), max_prompt_tokens(75)),
         params={"temperature": 0.8, "max_tokens": 8, "stop": ["\n"]},
         fixed=frozenset({"max_tokens", "stop"}),
         runs=5,
@@ -860,15 +866,18 @@ def exercises() -> list[Exercise]:
             user="Text: {text}",
         ),
         solution=Prompt(
+            system="Reply with the city name only.",
             examples=(("Text: Ken Ito, a chef, lives in Osaka with his dog.\nCity:", "Osaka"),),
             user="Text: {text}\nCity:",
         ),
         hints=(
             "Politeness and motivation ('you are a very helpful...') cost tokens and change little. What does the model need?",
             "Every message costs a few tokens of overhead: fewer, shorter turns are cheaper.",
-            "One example in completion style is enough: examples=[('Text: <a text>\\nCity:', 'Osaka')], user='Text: {text}\\nCity:'.",
+            "A five-word system message and one example in completion style are enough: system='Reply with the city "
+            "name only.', examples=[('Text: <a text>\\nCity:', 'Osaka')], user='Text: {text}\\nCity:'.",
         ),
-        explanation="A single example in completion style ('...\\nCity:') carries the whole instruction in a few tokens.",
+        explanation=("A short rule and a single example in completion style ('...\\nCity:') carry the whole instruction "
+                     "in a few tokens; the politeness and motivation of the starter changed nothing the model needed."),
     ))
 
     # ---------------------------------------------------------------------------------
@@ -894,17 +903,20 @@ def exercises() -> list[Exercise]:
             system=('You read customer e-mails and reply with JSON only, on one line: '
                     '{{"customer": "<full name>", "order": "<order number>"}}'),
             examples=(
-                ("E-mail:\nHi, order K-4410 is late again.\nRegards, Ines Duval",
+                ("E-mail:\nHi, order K-4410 is late again.\nRegards, Ines Duval\nJSON:",
                  '{{"customer": "Ines Duval", "order": "K-4410"}}'),
-                ("E-mail:\nDear team, please cancel order M-0931.\nThank you,\nSara Ahmed",
+                ("E-mail:\nDear team, please cancel order M-0931.\nThank you,\nSara Ahmed\nJSON:",
                  '{{"customer": "Sara Ahmed", "order": "M-0931"}}'),
+                ("E-mail:\nGood day, I paid 20 euros twice for order P-7720 on 3 May.\nBest, Tom Ellis\nJSON:",
+                 '{{"customer": "Tom Ellis", "order": "P-7720"}}'),
             ),
-            user="E-mail:\n{email}",
+            user="E-mail:\n{email}\nJSON:",
         ),
         solution_params={"stop": ["\n"]},
         hints=(
             "Everything from the course applies: role and format in the system message, labelled data, examples, parameters.",
-            "Show two complete e-mails with their one-line JSON answers (double the braces).",
+            "Show three complete e-mails (one with an amount and a date beside the order number) with their one-line "
+            "JSON answers (double the braces), each e-mail ending with the cue 'JSON:'.",
             "Add stop=['\\n'] so the object is the whole answer.",
         ),
         explanation="The system message states the schema, the examples show it filled in, and the stop sequence ends it.",
@@ -930,17 +942,20 @@ def exercises() -> list[Exercise]:
             system=("You write one-sentence replies to customer e-mails. Start with 'Dear <customer's full name>,' and "
                     "mention the order number."),
             examples=(
-                ("E-mail:\nHi team, order K-4410 is late again.\nRegards, Ines Duval",
+                ("E-mail:\nHi team, order K-4410 is late again.\nRegards, Ines Duval\nReply:",
                  "Dear Ines Duval, we are sorry that order K-4410 is late and we are checking it now."),
-                ("E-mail:\nHello, I paid twice for order M-0931, please refund me.\nThanks, Sara Ahmed",
+                ("E-mail:\nHello, I paid twice for order M-0931, please refund me.\nThanks, Sara Ahmed\nReply:",
                  "Dear Sara Ahmed, we will refund the second payment for order M-0931 this week."),
+                ("E-mail:\nGood day, the lamp in order P-7720 does not work.\nBest, Tom Ellis\nReply:",
+                 "Dear Tom Ellis, we are sending a new lamp for order P-7720 today."),
             ),
-            user="E-mail:\n{email}",
+            user="E-mail:\n{email}\nReply:",
         ),
         solution_params={"stop": ["\n"]},
         hints=(
             "A reply template is a format like any other: say it, then show it.",
-            "Two example e-mails with one-sentence replies that start 'Dear <name>,' and quote the order number.",
+            "Three example e-mails with one-sentence replies that start 'Dear <name>,' and quote the order number; "
+            "end each e-mail, and yours, with the cue 'Reply:'.",
             "Then stop=['\\n'] so the reply ends after one line.",
         ),
         explanation="The opening is fixed by instruction and examples; the stop sequence keeps it to one sentence.",
