@@ -230,7 +230,7 @@ SAMPLED = E.Exercise(
 
 
 def test_a_sampled_exercise_samples_at_its_temperature_with_the_graders_seeds_and_says_so(scripted, runner):
-    """Issue 17: temperature 0 or one seed made every sample the same answer; the grader now reports and replaces them."""
+    """Issue 17: temperature 0 or one seed made every sample the same answer; the grader reports and replaces them."""
     scripted.answer = lambda text, seed, i: _digits(text) if seed % 2000 == 0 else "no idea"
     result = E.check(SAMPLED, "Q: {text}", "scripted:m", runner=runner, temperature=0, seed=7, stop=["\n"])
     assert sorted({c["seed"] for c in scripted.calls}) == [0, 1000, 2000, 3000, 4000]
@@ -540,7 +540,10 @@ def test_robustness_is_graded_by_sampling_except_where_a_parameter_is_the_lesson
 @pytest.mark.parametrize("exercise_id", sorted(MEASURED))
 def test_starter_fails_and_solution_passes_on_the_local_model(exercise_id, threads, tmp_path, monkeypatch,
                                                               fresh_providers):
-    monkeypatch.setenv("WORKBENCH_THREADS", str(threads))  # the local provider is made afresh with it
+    # the local provider is made afresh with these; prompt reading too uses `threads` (llama.cpp's default is every
+    # core), so "1 thread" means one, and the test does not spin against another process on a shared machine
+    monkeypatch.setenv("WORKBENCH_THREADS", str(threads))
+    monkeypatch.setenv("WORKBENCH_THREADS_BATCH", str(threads))
     runner = wb.Runner(log=tmp_path / "calibration.sqlite", progress=False)
     ex = E.get(exercise_id)
     started = time.perf_counter()

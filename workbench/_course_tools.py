@@ -9,9 +9,10 @@ Two skills that are not "output X and nothing else":
   prompt, so that the model calls it with the order number exactly as the customer wrote it.
 
 Robustness is what is graded, so the exercises are ``sampled``: each case is sampled at temperature 0.8
-with the grader's 5 seeds (a learner's temperature or seed is reported, not used). The target (issue 17) on SmolLM2-135M-Instruct (``local:smollm2``): each starter at or
-below 0.2, each reference at least 0.2 above the pass mark, at 1 and 2 llama.cpp threads: see
-``MEASURED`` in ``tests/test_exercises.py``, which re-measures both. Like
+with the grader's 5 seeds (a learner's temperature or seed is reported, not used). The target (issue 17)
+on SmolLM2-135M-Instruct (``local:smollm2``): each starter at or below 0.2, each reference at least 0.2
+above the pass mark, at 1 and 2 llama.cpp threads: see ``MEASURED`` in ``tests/test_exercises.py``, which
+re-measures both. Like
 :mod:`workbench._course`, this module imports only the grader.
 """
 

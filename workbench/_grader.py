@@ -350,7 +350,8 @@ class CheckResult:
         return _left(
             f"<div class='wb-check'><p><b style='color:{colour}'>{'PASSED' if self.passed else 'NOT YET'}</b> "
             f"{html.escape(self.exercise.id)}: {self.pass_rate:.0%} {bar} "
-            f"<span style='opacity:.7'>({html.escape(self._ci_text())}; pass mark {self.exercise.threshold:.0%}; {len(self.exercise.cases)} cases × "
+            f"<span style='opacity:.7'>({html.escape(self._ci_text())}; pass mark {self.exercise.threshold:.0%}; "
+            f"{len(self.exercise.cases)} cases × "
             f"{self.runs} runs on {html.escape(self.model)}{'; ' + html.escape(params) if params else ''})</span></p>"
             f"<table><tr><th>case</th><th>passed</th><th>answer (first failing run)</th><th>why</th></tr>"
             f"{''.join(rows)}</table>"
@@ -429,7 +430,8 @@ async def acheck(exercise: Exercise, prompt: Any, model: str | None = None, *, r
     ``prompt`` is a :class:`wb.Prompt`, a string (the user message), or a
     Playground (its prompt, parameters and model). Keyword arguments are
     parameters, as for ``wb.complete``. Run ``r`` uses ``seed=SEED_STEP*r``; a learner's seed
-    (and, on a sampled exercise, temperature) is reported in ``notes`` and not used. ``tools`` and ``response_format`` replace the exercise's own, as for
+    (and, on a sampled exercise, temperature) is reported in ``notes`` and not used. ``tools`` and
+    ``response_format`` replace the exercise's own, as for
     ``wb.complete``. (``wb.exercises.check`` is the public entry point.)
     """
     ex = exercise
