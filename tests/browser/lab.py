@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from pathlib import Path
 
 import ipywidgets
 from playwright.sync_api import Error as PlaywrightError
@@ -472,3 +473,15 @@ def output_text(page: Page, css_class: str | None = None) -> str:
         sel = selector(css_class)
         sel = f"{sel}.widget-output, {sel} .widget-output"
     return "\n".join(t.strip() for t in page.locator(sel).all_inner_texts())
+
+
+#: Where the browser tests leave the screenshots a person looks at.
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+
+def snap(page: Page, selector: str, name: str) -> None:
+    """Screenshot the first element matching ``selector`` into ``SCREENSHOTS/<name>.png``."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    element = page.locator(selector).first
+    element.scroll_into_view_if_needed()
+    element.screenshot(path=str(SCREENSHOTS / f"{name}.png"))

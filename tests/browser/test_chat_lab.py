@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page
@@ -51,16 +50,12 @@ pg
 SCHEMA = {"type": "object", "properties": {"order_id": {"type": "string"}, "status": {"type": "string"}},
           "required": ["order_id", "status"]}
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+SCREENSHOTS = lab.SCREENSHOTS
 
 ROOT = ".chat-lab .wb-chat"
 
 
-def _snap(page: Page, selector: str, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    element = page.locator(selector).first
-    element.scroll_into_view_if_needed()
-    element.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+_snap = lab.snap
 
 
 def _click(page: Page, selector: str) -> None:

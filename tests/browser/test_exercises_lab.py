@@ -8,8 +8,6 @@ are looked at in the screenshots.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import Page
 
@@ -38,14 +36,10 @@ SKILL_CHECK = """
 wb.exercises.check("04-write-scorer", wb.exercises.starter("04-write-scorer").submission())
 """
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+SCREENSHOTS = lab.SCREENSHOTS
 
 
-def _snap(page: Page, selector: str, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    element = page.locator(selector).first
-    element.scroll_into_view_if_needed()
-    element.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+_snap = lab.snap
 
 
 @pytest.mark.browser

@@ -11,7 +11,6 @@ stops a slow run with Stop; and edits, deletes and accepts generated cases.
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page
@@ -65,14 +64,10 @@ review = wb.ReviewCases(pd.DataFrame({"input": ["refund me twice", "app crashes"
 review
 """
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+SCREENSHOTS = lab.SCREENSHOTS
 
 
-def _snap(page: Page, selector: str, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    element = page.locator(selector).first
-    element.scroll_into_view_if_needed()
-    element.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+_snap = lab.snap
 
 
 @pytest.mark.browser
