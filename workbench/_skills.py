@@ -4,11 +4,12 @@ A prompt exercise (:mod:`workbench._grader`) grades a prompt by running it. The
 skills of prompt *engineering* are elsewhere too: writing a scorer that agrees
 with people, splitting cases so that a held-out score means something, changing
 one thing at a time, building a test set that can tell two versions apart,
-calibrating a judge, and laying a prompt out so that a prompt cache can reuse it. A :class:`SkillExercise` grades such a submission (a
-function, a pair of prompts, a list of cases) deterministically and at once,
-without calling a model, and returns a :class:`SkillResult` shaped like the
-grader's ``CheckResult``: a verdict, a score against a pass mark, one finding
-per case or requirement, and the next step.
+calibrating a judge, and laying a prompt out so that a prompt cache can reuse it.
+A :class:`SkillExercise` grades such a submission (a function, a pair of
+prompts, a list of cases) deterministically and at once, without calling a
+model, and returns a :class:`SkillResult` shaped like the grader's
+``CheckResult``: a verdict, a score against a pass mark, one finding per case
+or requirement, and the next step.
 
 Scorers and judges go through the one scoring protocol (:mod:`workbench._scoring`:
 plain or async functions, ``wb.scorers`` objects); the statistics are the
@@ -1125,7 +1126,7 @@ _APPROX_TOKEN = re.compile(r"<\|im_(?:start|end)\|>|'(?:s|t|re|ve|m|ll|d)\b| ?[^
 
 
 def approx_tokens(text: str) -> list[str]:
-    """``text`` split as a BPE tokenizer's pre-tokenizer would (the documented approximation of 12-cache-friendly-prompt).
+    """``text`` split as a BPE tokenizer's pre-tokenizer would: 12-cache-friendly-prompt's documented approximation.
 
     Words with their leading space, single digits, runs of punctuation, spaces, and the chat markers as one
     token each: the split GPT-2-style tokenizers (SmolLM2's among them) make before merging. The real
