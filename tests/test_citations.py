@@ -75,3 +75,23 @@ def test_sources_given_as_one_string_is_refused_with_the_fix():
 def test_scorer_exports_to_promptfoo_as_a_python_assertion():
     pf = scorers.citations(require_quote=True).promptfoo
     assert pf["type"] == "python" and "scorers.citations(" in pf["value"] and "require_quote=True" in pf["value"]
+
+
+def test_the_lesson_10_exercise_grades_a_citation_a_reader_can_check():
+    """10-verifiable-citation: one existing source, the answer's words copied from it; the right source is reported."""
+    from workbench import exercises as E
+    from workbench._course_retrieval import _verifiable
+
+    case = E.get("10-verifiable-citation").cases[0]  # the Orion lamp, in source [1]
+    verdicts = {answer: _verifiable(answer, case, None) for answer in (
+        "[1] The Orion desk lamp weighs 2 kilograms.", "[2] The Fornax oven reaches 280 degrees.",
+        "It weighs 2 kg [1].", "[4] The Orion desk lamp", "[1][2] The Orion desk lamp weighs 2 kilograms.",
+        "[2] The Orion desk lamp weighs 2 kilograms.", "[1]", "The lamp weighs 2 kilograms.")}
+    why = {answer: score.explanation for answer, score in verdicts.items()}
+    assert [s.passed for s in verdicts.values()] == [True, True, False, False, False, False, False, False], why
+    assert why["[1] The Orion desk lamp weighs 2 kilograms."].endswith("the source with the answer")
+    assert "a true citation, though [1] holds the answer" in why["[2] The Fornax oven reaches 280 degrees."]
+    assert "not copied from [1]" in why["It weighs 2 kg [1]."] and "not a source" in why["[4] The Orion desk lamp"]
+    assert "cites [1, 2]" in why["[1][2] The Orion desk lamp weighs 2 kilograms."]
+    assert "not copied from [2]" in why["[2] The Orion desk lamp weighs 2 kilograms."]
+    assert "gives no words" in why["[1]"] and "no citation" in why["The lamp weighs 2 kilograms."]

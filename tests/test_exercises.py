@@ -100,8 +100,10 @@ def test_every_course_notebook_has_at_least_two_wellformed_exercises():
             Params.build({**ex.params, **{k: v for k, v in params.items() if k not in ("tools", "response_format")}})
             assert not (set(params) & ex.fixed - {"n"}), f"{ex.id} solution changes a fixed parameter"
         assert ex.starter.hash != ex.solution.hash or ex.starter_params != ex.solution_params
-    assert sorted(by_notebook) == [f"0{i}" for i in range(1, 10)]
-    assert all(len(v) >= 2 for v in by_notebook.values()), by_notebook
+    # lessons 01-09: at least two prompt exercises each; 10-12: at least one graded exercise of either kind
+    assert sorted(by_notebook) == [f"{i:02d}" for i in range(1, 11)]
+    assert all(len(by_notebook[f"0{i}"]) >= 2 for i in range(1, 10)), by_notebook
+    assert {E.get(i).notebook for i in E.ids()} == {f"{i:02d}" for i in range(1, 13)}
     assert list(E.catalog().index) == E.ids()
 
 
@@ -434,8 +436,10 @@ def _workbench_imports(module: str) -> set[str]:
 
 
 def test_grader_course_and_exercises_import_each_other_one_way_only():
-    assert _workbench_imports("workbench._course") == {"workbench._grader", "workbench._course_tools"}
+    assert _workbench_imports("workbench._course") == {"workbench._grader", "workbench._course_tools",
+                                                       "workbench._course_retrieval"}
     assert _workbench_imports("workbench._course_tools") == {"workbench._grader"}
+    assert _workbench_imports("workbench._course_retrieval") == {"workbench._grader", "workbench._citations"}
     grader = _workbench_imports("workbench._grader")
     assert not grader & {"workbench.exercises", "workbench._course"}
     assert {"workbench._grader", "workbench._course"} <= _workbench_imports("workbench.exercises")
@@ -509,6 +513,7 @@ MEASURED = {
     "08-triage-json": (0.00, 0.95, 0.6),
     "09-tool-arguments": (0.20, 1.00, 0.6),
     "09-valid-and-right": (0.00, 0.84, 0.6),
+    "10-verifiable-citation": (0.08, 0.88, 0.6),
 }
 
 #: Sampled exercises whose reference passes with less room, and why (asserted: starter fails, reference passes).

@@ -19,7 +19,8 @@ from workbench import exercises as E
 from workbench._skills import SkillExercise, SkillResult, price_a, price_b
 from workbench._stats import cohen_kappa
 
-SKILLS = ["04-held-out-split", "04-one-change", "04-separating-tests", "04-write-scorer", "11-calibrate-judge"]
+SKILLS = ["04-held-out-split", "04-one-change", "04-separating-tests", "04-write-scorer", "11-calibrate-judge",
+          "12-cache-friendly-prompt"]
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
@@ -306,6 +307,64 @@ def test_a_judge_just_under_the_bar_and_one_without_verdicts_fail():
     assert 0.4 < almost.score < 0.6 and not almost.passed  # tone alone: misses dropped and added facts
     silent = grade("11-calibrate-judge", lambda out, case: None)
     assert not silent.passed and "no verdict" in repr(silent)
+
+
+# --- 6. a prompt a cache can reuse ---------------------------------------------------------------------
+def _cache_parts():
+    given = E.get("12-cache-friendly-prompt").given
+    return given["instructions"], given["examples"]
+
+
+def test_cache_starter_shares_a_few_tokens_and_says_where_the_cases_part():
+    result = grade("12-cache-friendly-prompt", E.starter("12-cache-friendly-prompt").submission())
+    assert list(failed(result)) == ["shared prefix >= 80%"] and result.score < 0.05
+    text = repr(result)
+    assert "case 1 and case 2 first differ at token 8 of about" in text and "in the system message" in text
+    assert "' My chain snapped" in text and "' Can I return a used chain?" in text
+
+
+def test_cache_reference_shares_nearly_all_and_differs_only_in_the_user_message():
+    result = grade("12-cache-friendly-prompt", E.solution("12-cache-friendly-prompt").submission())
+    assert result.passed and result.score > 0.9 and not result.failures
+    assert "in the user message (8 characters into it)" in repr(result)
+
+
+def test_cache_the_message_between_instructions_and_examples_is_named():
+    instructions, examples = _cache_parts()
+    middle = wb.Prompt(system=instructions + "\n\nMessage: {text}", examples=examples, user="Which team?")
+    result = grade("12-cache-friendly-prompt", middle)
+    assert "in the system message (9" in repr(result) and "characters into it" in repr(result)
+    assert result.score == pytest.approx(result.score) and 0.5 < result.score < 0.95
+
+
+@pytest.mark.parametrize("make, requirement, words", [
+    (lambda i, e: wb.Prompt(system=i, examples=e, user="Route the message."), "uses {text}", "uses no variable"),
+    (lambda i, e: wb.Prompt(system=i, examples=e, user="{name}: {text}"), "uses {text}", "uses {name}, {text}"),
+    (lambda i, e: wb.Prompt(system="Route the message to a team.", examples=e, user="Message: {text}"),
+     "keeps the instructions", "word for word"),
+    (lambda i, e: wb.Prompt(system=i, examples=e[:2], user="Message: {text}"), "keeps the examples",
+     "example 3 missing"),
+    (lambda i, e: wb.Prompt(system="Please read carefully. " * 20 + i, examples=e, user="Message: {text}"),
+     "at most 40 tokens of your own", "padding"),
+    (lambda i, e: wb.Prompt(system="Message: {text}\n\n" + i, examples=e, user="Which team?"),
+     "shared prefix >= 80%", "5 tokens shared by all 10 cases"),
+])
+def test_cache_each_requirement_can_fail(make, requirement, words):
+    result = grade("12-cache-friendly-prompt", make(*_cache_parts()))
+    assert not result.passed and words in failed(result)[requirement], repr(result)
+
+
+def test_cache_tokens_cover_the_text_and_a_playground_is_graded_too():
+    from workbench._skills import approx_tokens
+
+    text = "<|im_start|>user\nIt's 12 km_h... ok?<|im_end|>\n"
+    pieces = approx_tokens(text)
+    assert "".join(pieces) == text and pieces[0] == "<|im_start|>" and "<|im_end|>" in pieces
+    assert pieces[pieces.index(" 1"):pieces.index(" 1") + 2] == [" 1", "2"]  # digits one by one
+    reference = E.solution("12-cache-friendly-prompt").submission()
+    assert grade("12-cache-friendly-prompt", wb.Playground(reference, model="local:smollm2")).passed
+    with pytest.raises(E.ExerciseError, match="grades a wb.Prompt"):
+        E.check("12-cache-friendly-prompt", 42)
 
 
 # --- the notebooks show the starters ------------------------------------------------------------------

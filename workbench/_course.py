@@ -30,6 +30,7 @@ import json
 import re
 from typing import Any
 
+from ._course_retrieval import exercises as _lesson_10_exercises
 from ._course_tools import exercises as _lesson_09_exercises
 from ._grader import (
     Exercise,
@@ -961,4 +962,5 @@ def exercises() -> list[Exercise]:
         explanation="The opening is fixed by instruction and examples; the stop sequence keeps it to one sentence.",
     ))
     out.extend(_lesson_09_exercises())  # 09 · structured output and tools (workbench/_course_tools.py)
+    out.extend(_lesson_10_exercises())  # 10 · retrieval with citations (workbench/_course_retrieval.py)
     return out

@@ -3,12 +3,13 @@
 A prompt exercise (:mod:`workbench._grader`) grades a prompt by running it. The
 skills of prompt *engineering* are elsewhere too: writing a scorer that agrees
 with people, splitting cases so that a held-out score means something, changing
-one thing at a time, building a test set that can tell two versions apart, and
-calibrating a judge. A :class:`SkillExercise` grades such a submission (a
-function, a pair of prompts, a list of cases) deterministically and at once,
-without calling a model, and returns a :class:`SkillResult` shaped like the
-grader's ``CheckResult``: a verdict, a score against a pass mark, one finding
-per case or requirement, and the next step.
+one thing at a time, building a test set that can tell two versions apart,
+calibrating a judge, and laying a prompt out so that a prompt cache can reuse it.
+A :class:`SkillExercise` grades such a submission (a function, a pair of
+prompts, a list of cases) deterministically and at once, without calling a
+model, and returns a :class:`SkillResult` shaped like the grader's
+``CheckResult``: a verdict, a score against a pass mark, one finding per case
+or requirement, and the next step.
 
 Scorers and judges go through the one scoring protocol (:mod:`workbench._scoring`:
 plain or async functions, ``wb.scorers`` objects); the statistics are the
@@ -1087,6 +1088,209 @@ def _calibrate_judge() -> SkillExercise:
     )
 
 
+# === 6. 12-cache-friendly-prompt ============================================================
+_CACHE_INSTRUCTIONS = (
+    "You route the messages of Velo Rapide, a bicycle shop, to the team that handles them. The teams: "
+    "'returns' (returning or exchanging a product; returns are accepted within 30 days with the receipt, used "
+    "parts cannot be returned, children's bikes can be exchanged for a larger size within 12 months), "
+    "'repairs' (a repair, a guarantee claim, the free check-up after 2 months; repairs are guaranteed for 90 "
+    "days, e-bike batteries carry a 2-year warranty), 'delivery' (delivery within the city costs 15 euros and is "
+    "free above 500 euros; a late or damaged delivery), 'rentals' (rental bikes need an ID and a 200 euro "
+    "deposit), and 'shop' (opening hours, Tuesday to Saturday, 9:00 to 18:30; gift cards, valid for 2 years; "
+    "prices, which include VAT; trying on helmets, which must be done in the shop). Reply with the team's name "
+    "only, in lower case, nothing else. If a message fits two teams, choose the team of its first request."
+)
+_CACHE_EXAMPLES = (
+    ("Message: I bought a saddle last week and it is too narrow. Can I bring it back?", "returns"),
+    ("Message: My e-bike battery stopped charging after 8 months.", "repairs"),
+    ("Message: Do you open on Mondays?", "shop"),
+)
+_CACHE_TEXTS = (
+    "My chain snapped on the way home, can you fix it today?",
+    "Can I return a used chain?",
+    "Is delivery free for a 300 euro bike?",
+    "How long is the repair guarantee?",
+    "Do rental bikes need a deposit?",
+    "The cargo bike I ordered arrived with a bent wheel.",
+    "My daughter outgrew her bike after 6 months. Can we swap it?",
+    "Is the gift card from last Christmas still valid?",
+    "I want to rent two bikes for Saturday. What do I bring?",
+    "Are your prices with or without VAT?",
+)
+CACHE_SHARE = 0.8
+CACHE_PADDING = 40  # tokens a prompt may add to the task's parts (labels, line breaks)
+#: The chat template's markers, each one token (SmolLM2's ChatML; hosted APIs lay messages out the same way).
+_TURN_START, _TURN_END = "<|im_start|>", "<|im_end|>"
+_APPROX_TOKEN = re.compile(r"<\|im_(?:start|end)\|>|'(?:s|t|re|ve|m|ll|d)\b| ?[^\W\d]+| ?\d| ?(?:(?!<\|im_)[^\s\w])+"
+                           r"|\s+(?!\S)|\s+|\S")
+
+
+def approx_tokens(text: str) -> list[str]:
+    """``text`` split as a BPE tokenizer's pre-tokenizer would: 12-cache-friendly-prompt's documented approximation.
+
+    Words with their leading space, single digits, runs of punctuation, spaces, and the chat markers as one
+    token each: the split GPT-2-style tokenizers (SmolLM2's among them) make before merging. The real
+    tokenizer splits a rare word into a few pieces, so counts run a little low, but a share of a prefix
+    moves with where the prompts differ, not with how words split. No model is needed, so the grade is the
+    same everywhere.
+    """
+    return _APPROX_TOKEN.findall(text)
+
+
+def _chat_layout(messages: Sequence[Mapping[str, Any]]) -> tuple[str, list[tuple[int, str]]]:
+    """The messages as the chat template lays them out, and where each message starts (offset, role)."""
+    text, starts = "", []
+    for m in messages:
+        starts.append((len(text), str(m["role"])))
+        text += f"{_TURN_START}{m['role']}\n{m.get('content') or ''}{_TURN_END}\n"
+    return text + f"{_TURN_START}assistant\n", starts
+
+
+def _part_name(prompt: Prompt, index: int, role: str, total: int) -> str:
+    """A rendered message's name in the prompt's own terms (the system message, example 2's question...)."""
+    first = 1 if prompt.system and prompt.system.strip() else 0
+    if first and index == 0:
+        return "the system message"
+    if index == total - 1 and role == "user" and prompt.user.strip():
+        return "the user message"
+    k = index - first
+    if k < 2 * len(prompt.examples):
+        return f"example {k // 2 + 1}'s {'question' if k % 2 == 0 else 'answer'}"
+    return f"message {index + 1} ({role})"
+
+
+_CACHE_STARTER = """\
+import workbench as wb
+
+task = wb.exercises.get("12-cache-friendly-prompt").given   # the instructions and examples to keep
+prompt = wb.Prompt(
+    system="Message to route: {text}\\n\\n" + task["instructions"],
+    examples=task["examples"],
+    user="Which team?",
+)
+"""
+
+_CACHE_SOLUTION = """\
+import workbench as wb
+
+task = wb.exercises.get("12-cache-friendly-prompt").given
+prompt = wb.Prompt(
+    system=task["instructions"],     # stable: first
+    examples=task["examples"],       # stable: next
+    user="Message: {text}",          # what changes: last
+)
+"""
+
+
+def _cache_prompt(ex: SkillExercise, submission: Any) -> Prompt:
+    try:
+        prompt, _, _ = _resolve_prompt(submission)
+    except Exception as err:  # noqa: BLE001 - any unreadable submission gets the same fix
+        raise ExerciseError(f"{ex.id} grades a wb.Prompt, not {type(submission).__name__} ({err}). "
+                            "Fix: wb.exercises.check('12-cache-friendly-prompt', prompt) with prompt = "
+                            "wb.Prompt(system=..., examples=..., user=...).") from None
+    return prompt
+
+
+def _first_difference(prompt: Prompt, layouts: list[tuple[str, list[tuple[int, str]]]],
+                      tokens: list[list[str]], shared: int) -> str:
+    """Where the first two cases that differ part ways: the token, the part of the prompt, the two texts."""
+    other = next((i for i, t in enumerate(tokens) if t[shared:shared + 1] != tokens[0][shared:shared + 1]), 1)
+    offset = sum(len(t) for t in tokens[0][:shared])
+    (text_a, starts), (text_b, _) = layouts[0], layouts[other]
+    index = max(i for i, (start, _) in enumerate(starts) if start <= offset)
+    part = _part_name(prompt, index, starts[index][1], len(starts))
+    into = offset - starts[index][0] - len(f"{_TURN_START}{starts[index][1]}\n")
+    where = "at its start" if into <= 0 else f"{into} characters into it"
+    before = text_a[max(0, offset - 30):offset].replace("\n", "\\n")
+    return (f"case 1 and case {other + 1} first differ at token {shared + 1} of about {len(tokens[0])}, in "
+            f"{part} ({where}): ...{before}|{_short(text_a[offset:], 30)!r} against |{_short(text_b[offset:], 30)!r}")
+
+
+async def _grade_cache(ex: SkillExercise, submission: Any, runner: Any) -> Grade:
+    prompt = _cache_prompt(ex, submission)
+    findings: list[Finding] = []
+    used = prompt.variable_order
+    if used != ["text"]:
+        wrong = f"it uses {', '.join('{' + v + '}' for v in used)}" if used else "it uses no variable"
+        findings.append(Finding("uses {text}", False, f"{wrong}: each case's message must reach the model as "
+                                                     "{text} (and nothing else is filled in)"))
+        return Grade(0.0, False, "the prompt cannot be filled with the cases", tuple(findings))
+    findings.append(Finding("uses {text}", True, "each case's message is filled in"))
+    layouts = [_chat_layout(prompt.render({"text": t})) for t in _CACHE_TEXTS]
+    flat = " ".join(layouts[0][0].split())
+    kept = " ".join(ex.given["instructions"].split()) in flat
+    findings.append(Finding("keeps the instructions", kept, "word for word" if kept else
+                            "the instructions are not in the prompt word for word: a cache-friendly prompt "
+                            "changes where things are, not what the model reads"))
+    lost = [f"example {i}" for i, (q, a) in enumerate(ex.given["examples"], 1)
+            if " ".join(q.split()) not in flat or " ".join(a.split()) not in flat]
+    findings.append(Finding("keeps the examples", not lost, "all three" if not lost else
+                            f"{', '.join(lost)} missing or changed: keep every example, question and answer"))
+    tokens = [approx_tokens(text) for text, _ in layouts]
+    bare = Prompt(system=ex.given["instructions"], examples=ex.given["examples"], user="{text}")
+    extra = (sum(map(len, tokens)) - sum(len(approx_tokens(_chat_layout(bare.render({"text": t}))[0]))
+                                         for t in _CACHE_TEXTS)) / len(tokens)
+    findings.append(Finding(f"at most {CACHE_PADDING} tokens of your own", extra <= CACHE_PADDING,
+                            f"{extra:.0f} tokens beyond the task's parts" + (
+                                "" if extra <= CACHE_PADDING else ": padding the prompt raises the share without "
+                                "saving anything; keep labels and glue short")))
+    shared = 0
+    while all(len(t) > shared for t in tokens) and len({t[shared] for t in tokens}) == 1:
+        shared += 1
+    share = shared / (sum(map(len, tokens)) / len(tokens))
+    findings.append(Finding(f"shared prefix >= {CACHE_SHARE:.0%}", share >= CACHE_SHARE - 1e-9,
+                            f"{shared} tokens shared by all {len(tokens)} cases = {share:.0%} of a prompt "
+                            f"(about {sum(map(len, tokens)) / len(tokens):.0f} tokens)"))
+    details = (_first_difference(prompt, layouts, tokens, shared),
+               "Tokens are approximated (words, digits and punctuation, as a tokenizer splits before merging: "
+               "wb.exercises.get('12-cache-friendly-prompt').given['tokens'](text)); the share is what a "
+               "provider's prompt cache could reuse from one case to the next.")
+    passed = all(f.passed for f in findings)
+    summary = f"{share:.0%} of the prompt is a prefix common to all {len(tokens)} cases"
+    return Grade(share, passed, summary, tuple(findings), details)
+
+
+def _cache_friendly() -> SkillExercise:
+    return SkillExercise(
+        id="12-cache-friendly-prompt",
+        title="A prompt a cache can reuse",
+        notebook="12",
+        task=("A router prompt has long instructions and three examples that never change "
+              "(`wb.exercises.get('12-cache-friendly-prompt').given`: `instructions`, `examples`) and one thing that "
+              "does, the customer's message `{text}`. Arrange them in a `wb.Prompt`, `prompt`, so that a provider's "
+              "prompt cache can reuse as much of it as possible from one message to the next."),
+        how=(f"The grader fills your prompt with each of the {len(_CACHE_TEXTS)} messages, lays the messages out as "
+             "the chat template does, splits them into (approximate) tokens and measures the prefix all the cases "
+             f"share: you pass at {CACHE_SHARE:.0%} of a prompt's tokens, with `{{text}}` still in it, the "
+             f"instructions and examples kept word for word, and at most {CACHE_PADDING} tokens of your own. The "
+             "feedback says where the first two cases part ways."),
+        submit="a `wb.Prompt`, `prompt`, that uses `{text}`",
+        submit_as="prompt",
+        starter=_CACHE_STARTER,
+        solution=_CACHE_SOLUTION,
+        rule=_grade_cache,
+        pass_mark=f"a shared prefix of {CACHE_SHARE:.0%} of the prompt",
+        threshold=CACHE_SHARE,
+        rows=tuple({"text": t} for t in _CACHE_TEXTS),
+        given={"instructions": _CACHE_INSTRUCTIONS, "examples": list(_CACHE_EXAMPLES), "tokens": approx_tokens},
+        hints=(
+            "Read where the first two cases part ways: everything before that point can come from the cache, "
+            "nothing after it can.",
+            "A cache reuses the longest common beginning. What in this prompt changes from one call to the next, "
+            "and what never does?",
+            "Put the instructions in the system message, then the examples, and the message last: "
+            "user='Message: {text}'.",
+        ),
+        explanation=("With the instructions first, the examples next and the message last, every call begins "
+                     "with the same few hundred tokens and differs only in its last line, so a cache (llama.cpp's "
+                     "KV cache here, OpenAI's or Anthropic's prompt cache on a hosted API) reuses nearly all of "
+                     "it. Putting the message first made the prompts differ after a handful of tokens: the model "
+                     "then reads the same instructions again on every call, and a hosted API bills them in full."),
+    )
+
+
 def exercises() -> list[SkillExercise]:
     """The course's skill exercises, in course order."""
-    return [_write_scorer(), _held_out_split(), _one_change(), _separating_tests(), _calibrate_judge()]
+    return [_write_scorer(), _held_out_split(), _one_change(), _separating_tests(), _calibrate_judge(),
+            _cache_friendly()]
