@@ -68,15 +68,8 @@ _CLICK_AND_WATCH_JS = """([button, boxes]) => {
 }"""
 
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-
-
-def _snap(page: Page, selector: str, name: str) -> None:
-    """Screenshot just the widget (JupyterLab scrolls inside the notebook, so a page shot shows its top only)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    element = page.locator(selector).first
-    element.scroll_into_view_if_needed()
-    element.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+SCREENSHOTS = lab.SCREENSHOTS
+_snap = lab.snap  # just the widget: JupyterLab scrolls inside the notebook, so a page shot shows its top only
 
 
 def _click(page: Page, selector: str) -> None:
