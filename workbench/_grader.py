@@ -172,9 +172,10 @@ class Exercise:
             raise ExerciseError(f"Exercise {self.id!r} is malformed: {'; '.join(problems)}.")
         Params.build(self.params)  # bounds checked now
 
-    def _locked(self) -> set[str]:
-        """The parameters the learner cannot change: ``fixed``, and temperature and seed if ``sampled``."""
-        return {*self.fixed, *(("temperature", "seed") if self.sampled else ())}
+    def _fixed_text(self) -> str:
+        """' (fixed: ...)': what the learner cannot change, ``fixed`` and, if ``sampled``, temperature and seed."""
+        locked = {*self.fixed, *(("temperature", "seed") if self.sampled else ())}
+        return f" (fixed: {', '.join(sorted(locked))})" if locked else ""
 
     def _repr_html_(self) -> str:
         rows = "".join(
@@ -182,7 +183,7 @@ class Exercise:
             for c in self.cases
         )
         params = ", ".join(f"{k}={v!r}" for k, v in self.params.items()) or "the model's defaults"
-        fixed = f" (fixed: {', '.join(sorted(self._locked()))})" if self._locked() else ""
+        fixed = self._fixed_text()
         return _left(
             f"<div class='wb-exercise'><h4>Exercise {html.escape(self.id)}: {html.escape(self.title)}</h4>"
             f"<p>{_md_inline(self.task)}</p>"
@@ -204,7 +205,7 @@ class Exercise:
         lines += [
             f"Variables your prompt must use: {', '.join('{' + v + '}' for v in self.variables)}",
             f"{len(self.cases)} cases x {self.runs} runs at {params}"
-            + (f" (fixed: {', '.join(sorted(self._locked()))})" if self._locked() else "")
+            + self._fixed_text()
             + f"; pass at {self.threshold:.0%}.",
         ]
         for c in self.cases:
@@ -240,13 +241,17 @@ class CheckResult:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def n_passed(self) -> int:
+        return sum(a.passed for a in self.attempts)
+
+    @property
     def pass_rate(self) -> float:
-        return sum(a.passed for a in self.attempts) / len(self.attempts) if self.attempts else 0.0
+        return self.n_passed / len(self.attempts) if self.attempts else 0.0
 
     @property
     def ci(self) -> tuple[float, float]:
         """95% Wilson interval of the pass rate: how far the verdict could move on another set of samples."""
-        return wilson_ci(sum(a.passed for a in self.attempts), len(self.attempts))
+        return wilson_ci(self.n_passed, len(self.attempts))
 
     def _ci_text(self) -> str:
         low, high = self.ci
@@ -300,8 +305,7 @@ class CheckResult:
     def _summary(self) -> str:
         ex = self.exercise
         verdict = "PASSED" if self.passed else "NOT YET"
-        n_ok = sum(a.passed for a in self.attempts)
-        return (f"{verdict}: {ex.id} ({ex.title}) on {self.model}: {n_ok}/{len(self.attempts)} answers passed "
+        return (f"{verdict}: {ex.id} ({ex.title}) on {self.model}: {self.n_passed}/{len(self.attempts)} answers passed "
                 f"= {self.pass_rate:.0%} ({self._ci_text()}; pass mark {ex.threshold:.0%}; "
                 f"{len(ex.cases)} cases x {self.runs} runs)")
 
@@ -639,6 +643,17 @@ def _left(page: str) -> str:
     leaves short answers and reasons floating far from their case (seen in the verdict's screenshot)."""
     page = page.replace("<td style='", f"<td style='{_LEFT};").replace("<td>", f"<td style='{_LEFT}'>")
     return page.replace("<th>", f"<th style='{_LEFT}'>")
+
+
+def _code_text(title: str, code: str, explanation: str) -> str:
+    """A solution or submission as text: its title, the code to paste, and why it works."""
+    return f"{title}:\n\n{code}" + (f"\n\nWhy it works: {explanation}" if explanation else "")
+
+
+def _code_html(title: str, code: str, explanation: str) -> str:
+    """The same as :func:`_code_text`, as the notebook shows it."""
+    why = f"<p><b>Why it works:</b> {_md_inline(explanation)}</p>" if explanation else ""
+    return f"<div class='wb-solution'><b>{html.escape(title)}</b><pre>{html.escape(code)}</pre>{why}</div>"
 
 
 def _md_inline(text: str) -> str:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ._errors import CasesError, ParamsError
-from ._grader import ExerciseError, _left, _md_inline, _resolve_prompt, _short, _wrap
+from ._grader import ExerciseError, _code_html, _code_text, _left, _md_inline, _resolve_prompt, _short, _wrap
 from ._params import Params
 from ._prompt import Prompt
 from ._scoring import Score, ascore
@@ -269,13 +269,10 @@ class SkillSolution:
         return self.exercise.build(self.source)
 
     def __repr__(self) -> str:
-        text = f"Submission for {self.exercise.id}:\n\n{self.code()}"
-        return text + (f"\n\nWhy it works: {self.explanation}" if self.explanation else "")
+        return _code_text(f"Submission for {self.exercise.id}", self.code(), self.explanation)
 
     def _repr_html_(self) -> str:
-        why = f"<p><b>Why it works:</b> {_md_inline(self.explanation)}</p>" if self.explanation else ""
-        return (f"<div class='wb-solution'><b>Submission for {html.escape(self.exercise.id)}</b>"
-                f"<pre>{html.escape(self.code())}</pre>{why}</div>")
+        return _code_html(f"Submission for {self.exercise.id}", self.code(), self.explanation)
 
 
 # --- shared helpers --------------------------------------------------------------------

@@ -40,7 +40,6 @@ show the source; ``catalog()`` has a ``kind`` column ("prompt" or "skill").
 from __future__ import annotations
 
 import difflib
-import html
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,6 +54,8 @@ from ._grader import (
     Exercise,
     ExerciseCase,
     ExerciseError,
+    _code_html,
+    _code_text,
     _md_inline,
     answer_equals,
     finished_cleanly,
@@ -278,13 +279,10 @@ class Solution:
                 f"wb.exercises.check({self.exercise_id!r}, prompt, model=MODEL{params})")
 
     def __repr__(self) -> str:
-        text = f"Reference solution for {self.exercise_id}:\n\n{self.code()}"
-        return text + (f"\n\nWhy it works: {self.explanation}" if self.explanation else "")
+        return _code_text(f"Reference solution for {self.exercise_id}", self.code(), self.explanation)
 
     def _repr_html_(self) -> str:
-        why = f"<p><b>Why it works:</b> {_md_inline(self.explanation)}</p>" if self.explanation else ""
-        return (f"<div class='wb-solution'><b>Reference solution for {html.escape(self.exercise_id)}</b>"
-                f"<pre>{html.escape(self.code())}</pre>{why}</div>")
+        return _code_html(f"Reference solution for {self.exercise_id}", self.code(), self.explanation)
 
 
 def solution(exercise_id: str) -> Solution | SkillSolution:
