@@ -462,6 +462,26 @@ def wait_for_text(
         ) from exc
 
 
+def save_notebook_when_summary_shows(page: Page, text: str, timeout_ms: int = WAIT_TIMEOUT_MS) -> None:
+    """Save the notebook once a widget's static summary (``.wb-fallback``) holds ``text``.
+
+    The summary beside a widget follows its state through a display update
+    that is throttled (0.3 s) and travels after the widget's own comm
+    message: a save made the moment the live widget shows a change can
+    still write the summary from before it.
+    """
+    try:
+        page.wait_for_function(
+            "t => [...document.querySelectorAll('.wb-fallback')].some(e => e.textContent.includes(t))",
+            arg=text, timeout=timeout_ms, polling=100)
+    except PlaywrightTimeoutError as exc:
+        shown = page.evaluate("() => [...document.querySelectorAll('.wb-fallback')].map(e => e.textContent)")
+        raise AssertionError(f"{text!r} did not reach the saved summary within {timeout_ms} ms; "
+                             f"it holds {shown!r}") from exc
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    wait_kernel_idle(page)
+
+
 def output_text(page: Page, css_class: str | None = None) -> str:
     """Text of the Output widget(s) carrying ``css_class`` (all Output widgets if None).
 

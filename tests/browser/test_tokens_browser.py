@@ -84,8 +84,7 @@ def test_token_view_in_jupyterlab_and_its_saved_html(page: Page, lab_server: Lab
     lab.run_notebook(page, lab_server, "tokens_lab.ipynb", timeout_ms=OPEN_MS)
     try:
         _exercise_view(page, "lab_tokens")
-        page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
-        lab.wait_kernel_idle(page)
+        lab.save_notebook_when_summary_shows(page, "branch at #2")
         saved = json.loads((lab_server.root_dir / "tokens_lab.ipynb").read_text())
         static = "".join("".join(o.get("data", {}).get("text/html", "")) for o in saved["cells"][1]["outputs"])
         assert "wb-token" in static and "alternatives:" in static and "token probability" in static

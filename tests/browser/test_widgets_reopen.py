@@ -45,8 +45,7 @@ def test_playground_reopens_readable_after_save(page: Page, lab_server: LabServe
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     cell_output.screenshot(path=str(SCREENSHOTS / "reopen_lab-live.png"))
 
-    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
-    lab.wait_kernel_idle(page)
+    lab.save_notebook_when_summary_shows(page, "fly silently")
     saved = json.loads((lab_server.root_dir / "reopen_lab.ipynb").read_text())
     outputs = saved["cells"][1]["outputs"]
     assert any("fly silently" in "".join(o.get("data", {}).get("text/html", "")) for o in outputs), outputs
