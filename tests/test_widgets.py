@@ -347,6 +347,29 @@ def test_sweep_groups_answers_by_value_and_plots(fake_model, runner):
     assert sw.values.value == "0, 0.5, 1, 1.5"
 
 
+def test_sweep_reruns_reuse_the_answer_views_and_close_what_they_drop(fake_model, runner):
+    """A rerun used to build every answer view again (about 30 widgets each) and leave the old ones open."""
+    from ipywidgets.widgets.widget import _instances  # the open widgets (Widget.widgets is deprecated)
+
+    wb.set_key("FAKEAPI_KEY", PLANTED_KEY)
+    sw = wb.Sweep("About {topic}", fake_model, parameter="max_tokens", values=[2, 4, 6], repeats=3,
+                  runner=runner, topic="owls")
+    sw.state.run()
+    views = list(sw._views)
+    assert len(views) == 9 and all(v.answer is p.answer for v, p in zip(views, sw.state.points, strict=True))
+    open_after_first = len(_instances)
+    sw.state.run()
+    assert [id(v) for v in sw._views] == [id(v) for v in views]  # the same views, bound to the new answers
+    assert all(v.answer is p.answer for v, p in zip(views, sw.state.points, strict=True))
+    assert all("Echo: About" in text_of(v.samples.children[0]) for v in sw._views)
+    assert len(_instances) == open_after_first  # the rerun left no widget behind
+    sw.values.value = "2"
+    sw.state.run()
+    assert len(sw._views) == 3 and len(sw.groups.children) == 1
+    assert all(v.comm is None for v in views[3:])  # the dropped views are closed, with their parts
+    assert len(_instances) < open_after_first
+
+
 def test_sweep_accepts_any_scorer(fake_model, runner):
     wb.set_key("FAKEAPI_KEY", PLANTED_KEY)
 

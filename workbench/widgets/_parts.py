@@ -24,7 +24,7 @@ from ._keyboard import RUN_KEYS, STOP_KEYS, KeyShortcuts, find_field
 from ._style import CSS, FALLBACK_CSS
 
 __all__ = [
-    "guard", "style_tag", "section", "hidden", "show", "AnswerView", "ParamControls", "VariableFields",
+    "guard", "style_tag", "section", "hidden", "show", "close_tree", "AnswerView", "ParamControls", "VariableFields",
     "KeyPrompt", "MessageArea", "ModelPicker", "StateWidget",
 ]
 
@@ -69,6 +69,22 @@ def hidden(widget: w.Widget, flag: bool = True) -> None:
 
 def show(widget: w.Widget, flag: bool = True) -> None:
     hidden(widget, not flag)
+
+
+def close_tree(widget: w.Widget) -> None:
+    """Close a widget, its children, and their layout and style models.
+
+    ``Widget.close`` closes one model: the children, layouts and styles of a
+    view that is dropped would otherwise stay open in the kernel and in the
+    browser for the rest of the session.
+    """
+    for child in getattr(widget, "children", ()):
+        close_tree(child)
+    for part in ("layout", "style"):
+        model = getattr(widget, part, None)
+        if isinstance(model, w.Widget):
+            model.close()
+    widget.close()
 
 
 def _classes(widget: w.DOMWidget, *names: str) -> w.DOMWidget:

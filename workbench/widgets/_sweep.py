@@ -21,6 +21,7 @@ from ._parts import (
     ParamControls,
     StateWidget,
     VariableFields,
+    close_tree,
     guard,
     hidden,
     section,
@@ -232,7 +233,10 @@ class Sweep(StateWidget):
     def _show_points(self) -> None:
         """One column per value, its answers stacked under a header with the mean."""
         s = self.state
-        self._views = [self._answer_view(i) for i in range(len(s.points))]
+        self._reuse_views(len(s.points))
+        for i, point in enumerate(s.points):
+            self._views[i].bind(point.answer)
+        old_columns = self.groups.children
         self._headers = []
         columns = []
         for value, points in s.groups():
@@ -250,6 +254,10 @@ class Sweep(StateWidget):
             column.add_class("wb-group")
             columns.append(column)
         self.groups.children = tuple(columns)
+        for column in old_columns:  # a rerun rebuilds the columns: the old ones and their headers are closed
+            close_tree(column.children[0])
+            column.layout.close()
+            column.close()
         count = max(1, len(columns))
         self.groups.layout.grid_template_columns = f"repeat({count}, minmax(200px, 1fr))"
         hidden(self.groups, not columns)
@@ -257,11 +265,24 @@ class Sweep(StateWidget):
         self._plot_throttle.final()
         self._show_running()
 
+    def _reuse_views(self, count: int) -> None:
+        """Keep one answer view per point, reused across reruns.
+
+        A 4 x 12 sweep shows 48 answers of about 30 widgets each: building
+        them afresh on every run sent thousands of widget messages, left the
+        old ones open in the kernel and the browser, and could overflow the
+        kernel's message queue (1000 messages) while a client was not reading.
+        """
+        while len(self._views) < count:
+            self._views.append(self._answer_view(len(self._views)))
+        for view in self._views[count:]:
+            close_tree(view)  # its extras box too, dropped below
+        del self._views[count:]
+        del self._extras_views[count:]
+
     def _answer_view(self, index: int) -> AnswerView:
-        view = AnswerView(guard(self._report)(lambda rating, note: self.state.rate(index, rating, note)),
+        return AnswerView(guard(self._report)(lambda rating, note: self.state.rate(index, rating, note)),
                           compact=True, placeholder="waiting…")
-        view.bind(self.state.points[index].answer)
-        return view
 
     def _extras(self, index: int) -> w.HTML:
         """Under an answer: its tool calls and schema validity (empty until it is done)."""
