@@ -118,6 +118,53 @@ def test_heatmap_rows_columns_and_values(grid):
     _png(fig)
 
 
+def test_heatmap_keeps_long_row_labels_inside_the_figure():
+    """16 configurations with long names: the labels took the whole width and the cells collapsed to nothing."""
+    import warnings
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    rng = np.random.default_rng(7)
+    names = ("precise-with-one-worked-example-and-format", "vague-question-without-any-guidance")
+    scores = {(v, m, t, p): [[float(rng.random() < 0.6) for _ in range(2)] for _ in range(8)]
+              for v in names for m in ("local:smollm2", "openai:gpt-4o-mini-2024-07-18")
+              for t in (0.0, 0.7) for p in (0.9, 1.0)}
+    fig = wb.plots.heatmap(make_results(scores, params=["temperature", "top_p"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "constrained_layout not applied because axes sizes collapsed to zero"
+        _png(fig)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(labels) == 16 and all("\n" in t for t in labels)  # broken between their parts
+    assert labels[0].replace("\n", " · ") == " · ".join([names[0], "local:smollm2", "temperature=0", "top_p=0.9"])
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    assert min(t.get_window_extent(renderer).x0 for t in ax.get_yticklabels()) >= 0  # not cut off at the left
+    assert ax.get_window_extent(renderer).width > 0.25 * fig.bbox.width  # the cells keep a real share
+
+
+def test_a_big_legend_goes_below_the_bars_and_a_small_one_stays_inside():
+    """Eight long configuration names used to cover the bars of wb.plots.scores."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    scores = {(v, m, t, p): [[1.0, 0.0]] * 4 for v in ("a", "b") for m in ("local:smollm2", "openai:gpt-4o-mini")
+              for t in (0.0, 0.7) for p in (0.9, 1.0)}
+    fig = wb.plots.scores(make_results(scores, params=["temperature", "top_p"]))
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent(renderer)
+    assert len(ax.get_legend().get_texts()) == 8
+    assert legend.y1 <= ax.get_window_extent(renderer).y0 and legend.y0 >= 0  # under the plot, inside the figure
+    assert fig.get_size_inches()[1] > 4.0  # the figure grew for it
+
+    small = wb.plots.scores(make_results({(v, m): [[1.0, 0.0]] * 4 for v in ("a", "b") for m in ("m1", "m2")}))
+    renderer = FigureCanvasAgg(small).get_renderer()
+    small.draw(renderer)
+    inside = small.axes[0].get_legend().get_window_extent(renderer)
+    assert small.get_size_inches()[1] == 4.0 and inside.y0 >= small.axes[0].get_window_extent(renderer).y0
+
+
 def test_distribution_one_bar_per_level_and_group(grid):
     fig = wb.plots.distribution(grid)
     ax = fig.axes[0]

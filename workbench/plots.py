@@ -56,6 +56,24 @@ def _figure_of(ax: Axes) -> Figure:
     return fig.figure if isinstance(fig, SubFigure) else fig
 
 
+def _legend(ax: Axes, grow: bool) -> None:
+    """The legend inside the plot when it is small, else below it (a big one used to hide the bars).
+
+    ``grow``: the figure is ours, so it grows by the legend's height rather than squeezing the plot.
+    """
+    _, labels = ax.get_legend_handles_labels()
+    longest = max((len(t) for t in labels), default=0)
+    if len(labels) <= 3 and longest <= 28:
+        ax.legend(fontsize="small", frameon=False)
+        return
+    ncol = 1 if longest > 36 else 2
+    ax.legend(fontsize="small", frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=ncol)
+    if grow:
+        fig = _figure_of(ax)
+        width, height = fig.get_size_inches()
+        fig.set_size_inches(width, height + 0.6 + 0.2 * -(-len(labels) // ncol))
+
+
 def _colour(i: int) -> str:
     return OKABE_ITO[i % len(OKABE_ITO)]
 
@@ -78,6 +96,17 @@ def _label(row: Any, columns: list[str]) -> str:
         else:
             parts.append(f"{c}={value:g}" if isinstance(value, float) else f"{c}={value}")
     return _tex(" · ".join(parts) or "all")
+
+
+def _wrap(label: str, width: int = 44) -> str:
+    """A long configuration label on several lines, broken between its `` · `` parts."""
+    lines: list[str] = []
+    for part in label.split(" · "):
+        if lines and len(lines[-1]) + 3 + len(part) <= width:
+            lines[-1] += " · " + part
+        else:
+            lines.append(part)
+    return "\n".join(lines)
 
 
 def _ci(values: np.ndarray, level: float) -> tuple[float, float, float]:
@@ -107,6 +136,7 @@ def scores(results: pd.DataFrame, scorer: str | None = None, *, by: str = "varia
     groups = list(dict.fromkeys(means[by]))
     hues = list(dict.fromkeys(_label(r, hue_cols) for _, r in means.iterrows()))
     means["_hue"] = [_label(r, hue_cols) for _, r in means.iterrows()]
+    own = ax is None
     fig, ax = _axes(ax)
     width = 0.8 / len(hues)
     for j, hue in enumerate(hues):
@@ -125,7 +155,7 @@ def scores(results: pd.DataFrame, scorer: str | None = None, *, by: str = "varia
     n_cases = means["case_id"].nunique()
     ax.set_title(_tex(f"{scorer} by {by}: mean with {level:.0%} CI ({n_cases} cases)"))
     if len(hues) > 1:
-        ax.legend(fontsize="small", frameon=False)
+        _legend(ax, grow=own)
     return fig
 
 
@@ -141,6 +171,7 @@ def sweep(results: pd.DataFrame, param: str | None = None, scorer: str | None = 
                              "Fix: run the experiment with params={'temperature': [0, 0.5, 1]} or pass param=.")
     means = case_means(results, scorer)
     line_cols = _varying(means, [c for c in design_columns(results) if c != param])
+    own = ax is None
     fig, ax = _axes(ax)
     for j, (_key, group) in enumerate(means.groupby(line_cols, sort=False) if line_cols else [((), means)]):
         xs = sorted(group[param].dropna().unique())
@@ -153,7 +184,7 @@ def sweep(results: pd.DataFrame, param: str | None = None, scorer: str | None = 
     _unit_range(ax, means["score"])
     ax.set_title(_tex(f"{scorer} vs {param} ({level:.0%} CI band, {means['case_id'].nunique()} cases)"))
     if line_cols:
-        ax.legend(fontsize="small", frameon=False)
+        _legend(ax, grow=own)
     return fig
 
 
@@ -169,12 +200,17 @@ def heatmap(results: pd.DataFrame, scorer: str | None = None, *, ax: Axes | None
     rows = list(dict.fromkeys(means["_row"]))
     table = table.reindex(index=rows)
     values = table.to_numpy(float)
-    fig, ax = _axes(ax, (max(6.4, min(16.0, 3.0 + 0.35 * table.shape[1])), max(2.8, 1.4 + 0.45 * len(rows))))
+    labels = [_wrap(r) for r in rows]
+    widest = max((len(line) for label in labels for line in label.split("\n")), default=0)
+    lines = max((label.count("\n") + 1 for label in labels), default=1)
+    # room for the row labels beside the cells and the colour bar: long labels used to squeeze the cells to nothing
+    width = 3.0 + 0.35 * table.shape[1] + 0.075 * widest + 1.2
+    fig, ax = _axes(ax, (max(6.4, min(20.0, width)), max(2.8, 1.4 + max(0.45, 0.19 * lines + 0.15) * len(rows))))
     in_unit = np.nanmin(values) >= 0 and np.nanmax(values) <= 1 if np.isfinite(values).any() else True
     image = ax.imshow(values, cmap=SEQUENTIAL, aspect="auto", vmin=0 if in_unit else None, vmax=1 if in_unit else None)
     ax.set_xticks(range(table.shape[1]), [_tex(c) for c in table.columns], rotation=90 if table.shape[1] > 12 else 0,
                   fontsize="small")
-    ax.set_yticks(range(len(rows)), rows)
+    ax.set_yticks(range(len(rows)), labels)
     ax.set_xlabel("case")
     if annotate if annotate is not None else values.size <= 300:
         for (i, j), v in np.ndenumerate(values):
@@ -202,6 +238,7 @@ def distribution(results: pd.DataFrame, scorer: str | None = None, *, by: str = 
             bins = list(np.append(distinct - gap / 2, distinct[-1] + gap / 2))
         else:
             bins = 10
+    own = ax is None
     fig, ax = _axes(ax)
     ax.hist(data, bins=bins, label=[_tex(g) for g in groups], color=[_colour(i) for i in range(len(groups))])
     if isinstance(bins, list):  # one bar per level: label the levels themselves
@@ -210,7 +247,7 @@ def distribution(results: pd.DataFrame, scorer: str | None = None, *, by: str = 
     ax.set_xlabel(_tex(scorer))
     ax.set_ylabel("calls")
     ax.set_title(_tex(f"Distribution of {scorer} by {by} ({len(every)} scored calls)"))
-    ax.legend(fontsize="small", frameon=False)
+    _legend(ax, grow=own)
     return fig
 
 
@@ -250,6 +287,7 @@ def pareto(results: pd.DataFrame, scorer: str | None = None, *, x: str = "auto",
     shown = [i for i, p in enumerate(points) if not any(map(math.isnan, p))]
     missing = [labels[i] for i in range(len(points)) if i not in shown]
     front = [shown[i] for i in _pareto_front([points[i] for i in shown])]  # back to indices into points
+    own = ax is None
     fig, ax = _axes(ax)
     xs, ys = np.array([p[0] for p in points]), np.array([p[1] for p in points])
     others = [i for i in shown if i not in front]
@@ -272,7 +310,7 @@ def pareto(results: pd.DataFrame, scorer: str | None = None, *, x: str = "auto",
     if missing:  # the labels are escaped already
         title += f"\n(no {_tex(scorer)} or {_tex(x)}, not shown: {', '.join(missing)})"
     ax.set_title(title)
-    ax.legend(fontsize="small", frameon=False)
+    _legend(ax, grow=own)
     return fig
 
 
