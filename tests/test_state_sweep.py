@@ -188,6 +188,15 @@ def test_sweep_points_from_pairs_and_from_a_frame():
     assert wb.plots.to_png(empty).startswith(b"\x89PNG")
 
 
+def test_sweep_points_of_one_value_stay_beside_it():
+    """A one-value sweep drew its two answers at the plot's left and right edges, far from the value."""
+    fig = wb.plots.sweep_points([(0.7, 1.0), (0.7, 3.0)], "temperature", "words", values=[0.7])
+    low, high = fig.axes[0].get_xlim()
+    assert (low, high) == pytest.approx((0.2, 1.2))
+    dots = _lines(fig)["each answer"].get_xdata()
+    assert all(abs(x - 0.7) < 0.05 * (high - low) for x in dots)
+
+
 def test_sweep_status_counts_answered_stopped_and_failed_apart(log):
     """Issue 18 item 7: after Stop, "9/9 answers" counted stopped calls as answers."""
     runner = wb.Runner(log=log, progress=False, max_retries=0, concurrency=1)

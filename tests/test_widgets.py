@@ -364,6 +364,7 @@ def test_sweep_reruns_reuse_the_answer_views_and_close_what_they_drop(fake_model
     assert all("Echo: About" in text_of(v.samples.children[0]) for v in sw._views)
     assert len(_instances) == open_after_first  # the rerun left no widget behind
     sw.values.value = "2"
+    assert "1 value × 3 repeats = <b>3</b> calls" in sw.calls.value
     sw.state.run()
     assert len(sw._views) == 3 and len(sw.groups.children) == 1
     assert all(v.comm is None for v in views[3:])  # the dropped views are closed, with their parts

@@ -422,6 +422,8 @@ def sweep_points(data: Any, parameter: str | None = None, measure: str | None = 
     ax.set_title(_tex(title or f"{measure} vs {parameter}"), fontsize=10)
     if values:
         ax.set_xticks([float(v) for v in values])
+    if len(set(ticks)) == 1:  # one value: a view one unit wide, else the jittered answers land on its edges
+        ax.set_xlim(ticks[0] - span / 2, ticks[0] + span / 2)
     ax.grid(True, alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
     return fig

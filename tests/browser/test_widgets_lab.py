@@ -227,6 +227,19 @@ def test_sweep_with_a_judge_measure_in_jupyterlab(page: Page, lab_server: LabSer
     judged = [c for c in _last_calls(jupyter_env.workbench_db, 8) if json.loads(c["tags_json"]).get("judge")]
     assert judged, "the judge's calls were not logged with the sweep's"
 
+    # a smaller rerun: the answer views are reused and the ones it drops are closed, in the page too
+    lab.fill_textarea(page, "wb-sweep-values", "0")
+    lab.wait_kernel_idle(page)
+    _click(page, f"{sweep} button.wb-run")
+    lab.wait_for_text(page, f"{sweep} .wb-run-status", "2/2 answered", timeout_ms=lab.WAIT_TIMEOUT_MS * 3)
+    lab.wait_kernel_idle(page)
+    headers = page.locator(f"{sweep} .wb-group-header").all_inner_texts()
+    assert len(headers) == 1 and headers[0].startswith("temperature = 0 · mean judge 0.8"), headers
+    answers = page.locator(f"{sweep} .wb-answer-view").all_inner_texts()
+    assert len(answers) == 2 and all(a.strip() and "waiting" not in a for a in answers), answers
+    assert page.locator(f"{sweep} .wb-error:visible").count() == 0
+    _snap(page, sweep, "sweep_lab-rerun")
+
 
 KEY_CELLS = [
     "import workbench as wb",

@@ -215,7 +215,9 @@ class Sweep(StateWidget):
         if self.measure.value != s.measure:
             self.measure.value = s.measure
         n = s.calls
-        self.calls.value = (f"<span class='wb-hint'>{len(s.sweep_values)} values × {s.repeats} repeats = "
+        k = len(s.sweep_values)
+        self.calls.value = (f"<span class='wb-hint'>{k} value{'s' if k != 1 else ''} × {s.repeats} "
+                            f"repeat{'s' if s.repeats != 1 else ''} = "
                             f"<b>{n}</b> call{'s' if n != 1 else ''}</span>")
         self._show_headers()
         if s.points:
