@@ -71,7 +71,7 @@ def _legend(ax: Axes, grow: bool) -> None:
     if grow:
         fig = _figure_of(ax)
         width, height = fig.get_size_inches()
-        fig.set_size_inches(width, height + 0.6 + 0.2 * -(-len(labels) // ncol))
+        fig.set_size_inches(width, height + 0.6 + 0.2 * math.ceil(len(labels) / ncol))
 
 
 def _colour(i: int) -> str:

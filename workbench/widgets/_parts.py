@@ -71,15 +71,18 @@ def show(widget: w.Widget, flag: bool = True) -> None:
     hidden(widget, not flag)
 
 
-def close_tree(widget: w.Widget) -> None:
-    """Close a widget, its children, and their layout and style models.
+def close_tree(widget: w.Widget, keep: Sequence[w.Widget] = ()) -> None:
+    """Close a widget, its children, and their layout and style models, except the subtrees in ``keep``.
 
     ``Widget.close`` closes one model: the children, layouts and styles of a
     view that is dropped would otherwise stay open in the kernel and in the
-    browser for the rest of the session.
+    browser for the rest of the session. ``keep``: parts that live on
+    elsewhere (a container is dropped, some of its children are reused).
     """
+    if any(widget is k for k in keep):
+        return
     for child in getattr(widget, "children", ()):
-        close_tree(child)
+        close_tree(child, keep)
     for part in ("layout", "style"):
         model = getattr(widget, part, None)
         if isinstance(model, w.Widget):

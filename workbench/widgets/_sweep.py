@@ -257,9 +257,7 @@ class Sweep(StateWidget):
             columns.append(column)
         self.groups.children = tuple(columns)
         for column in old_columns:  # a rerun rebuilds the columns: the old ones and their headers are closed
-            close_tree(column.children[0])
-            column.layout.close()
-            column.close()
+            close_tree(column, keep=self._views)
         count = max(1, len(columns))
         self.groups.layout.grid_template_columns = f"repeat({count}, minmax(200px, 1fr))"
         hidden(self.groups, not columns)
